@@ -1,0 +1,1 @@
+"""Local infrastructure for development and tests (not shipped with any service)."""

