@@ -1,0 +1,103 @@
+"""Shared mechanisms of the integrations platform: one place for each.
+
+Kafka producer and topics, transactional outbox and relay, consumer runner with inbox and DLQ, resilient HTTP client
+with a pybreaker circuit breaker per provider, OpenTelemetry and JSON logs, typed settings, asyncpg and migrations.
+Provider sandboxes live in `intplat_common.sandbox`, event models and the CloudEvents codec in `intplat_common.events`.
+"""
+
+from ._breaker import AsyncCircuitBreaker, CircuitOpenError, is_client_error
+from ._consumer import (
+    ConsumedEvent,
+    ConsumerRunner,
+    Handler,
+    PoisonMessage,
+    RetryPolicy,
+    TransientError,
+    dlq_topic,
+)
+from ._correlation import (
+    CORRELATION_HEADER,
+    current_correlation_id,
+    reset_correlation_id,
+    set_correlation_id,
+)
+from ._db import create_pool, migrate, upgrade_database
+from ._http import (
+    AmbiguousOutcome,
+    ProviderConfig,
+    ProviderError,
+    ResilientClient,
+    parse_retry_after,
+    redact_url,
+)
+from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics, producer_config
+from ._outbox import OutboxMessage, OutboxRelay, enqueue
+from ._ratelimit import RateLimiter
+from ._readiness import KafkaProbe, postgres_check
+from ._schema import INBOX_DDL, OUTBOX_DDL
+from ._settings import ServiceSettings, split_csv
+from ._telemetry import (
+    JsonLogFormatter,
+    Telemetry,
+    configure_logging,
+    prometheus_text,
+    setup_telemetry,
+)
+from ._web import (
+    api_key_matches,
+    install_common_routes,
+    install_middleware_and_errors,
+    instrument_app,
+    problem,
+)
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "INBOX_DDL",
+    "OUTBOX_DDL",
+    "PRODUCER_SAFETY",
+    "AmbiguousOutcome",
+    "AsyncCircuitBreaker",
+    "CircuitOpenError",
+    "ConsumedEvent",
+    "ConsumerRunner",
+    "Handler",
+    "JsonLogFormatter",
+    "KafkaProbe",
+    "OutboxMessage",
+    "OutboxRelay",
+    "PoisonMessage",
+    "ProviderConfig",
+    "ProviderError",
+    "RateLimiter",
+    "ResilientClient",
+    "RetryPolicy",
+    "ServiceSettings",
+    "Telemetry",
+    "TopicConfig",
+    "TransientError",
+    "api_key_matches",
+    "configure_logging",
+    "create_pool",
+    "create_producer",
+    "current_correlation_id",
+    "dlq_topic",
+    "enqueue",
+    "ensure_topics",
+    "install_common_routes",
+    "install_middleware_and_errors",
+    "instrument_app",
+    "is_client_error",
+    "migrate",
+    "parse_retry_after",
+    "postgres_check",
+    "problem",
+    "producer_config",
+    "prometheus_text",
+    "redact_url",
+    "reset_correlation_id",
+    "set_correlation_id",
+    "setup_telemetry",
+    "split_csv",
+    "upgrade_database",
+]

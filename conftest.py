@@ -1,0 +1,1 @@
+pytest_plugins = ["intplat_devstack.pytest_plugin"]

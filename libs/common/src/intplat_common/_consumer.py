@@ -1,0 +1,331 @@
+"""Consumer runner: at-least-once delivery made effectively-once by an inbox table, with retries and a DLQ.
+
+For each record: one database transaction writes the inbox row `(consumer, event_id)` and the handler's own writes;
+a duplicate (the row exists) is skipped, not re-applied. Kafka offsets are committed only after that transaction
+committed. A handler that keeps failing is retried with exponential backoff and jitter, then the record goes to
+`<group>.dlq` with the reason and attempt count in its headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ._correlation import reset_correlation_id, set_correlation_id
+from ._kafka import create_producer
+from .events import CloudEvent, InvalidEnvelope, dlq_topic, from_kafka_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("intplat_common.consumer")
+meter = metrics.get_meter("intplat_common.consumer")
+_processed = meter.create_counter("consumer_records_total", description="records by outcome")
+_retries = meter.create_counter("consumer_retries_total", description="handler retries")
+
+
+class PoisonMessage(Exception):
+    """Raised by a handler for input that can never succeed (invalid payload): dead-lettered without retries."""
+
+
+class TransientError(Exception):
+    """Raised by a handler when a dependency is down (breaker open, database gone): retried without limit,
+    never dead-lettered, because the record itself is fine."""
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    event: CloudEvent
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: dict[str, bytes]
+
+
+Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^(attempt-1))]."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Waits for the batch in progress (the runner holds the lock only while processing, never inside
+        # getmany, which is where aiokafka calls this listener), then commits what was processed.
+        async with self._runner._processing:
+            await self._runner._commit(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned", extra={"fields": {"partitions": sorted(map(str, assigned))}})
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        group: str,
+        topics: Sequence[str],
+        handler: Handler,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        retry: RetryPolicy | None = None,
+        dlq_producer: AIOKafkaProducer | None = None,
+        max_batch: int = 200,
+        client_id: str | None = None,
+        **consumer_overrides: Any,
+    ) -> None:
+        self.group = group
+        self.topics = list(topics)
+        self._handler = handler
+        self._pool = pool
+        self._bootstrap = bootstrap_servers
+        self._retry = retry or RetryPolicy()
+        self._dlq_producer = dlq_producer
+        self._own_dlq_producer = dlq_producer is None
+        self._max_batch = max_batch
+        self._client_id = client_id or f"{group}-consumer"
+        self._overrides = consumer_overrides
+        self._consumer: AIOKafkaConsumer | None = None
+        self._processing = asyncio.Lock()
+        self._pending: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self.on_dead_letter: Callable[[ConsumedEvent | ConsumerRecord[Any, Any], str], Awaitable[None]] | None = None
+
+    def _consumer_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "bootstrap_servers": self._bootstrap,
+            "group_id": self.group,
+            "client_id": self._client_id,
+            "enable_auto_commit": False,  # offsets are committed after the handler's transaction, never before
+            "auto_offset_reset": "earliest",  # a new group must not skip events already in the topic
+            "isolation_level": "read_committed",
+            "max_poll_interval_ms": 300_000,
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 3_000,
+        }
+        config.update(self._overrides)
+        return config
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(**self._consumer_config())
+        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await self._consumer.start()
+        if self._dlq_producer is None:
+            self._dlq_producer = create_producer(self._bootstrap, f"{self.group}-dlq")
+            await self._dlq_producer.start()
+
+    async def stop(self) -> None:
+        """Graceful: finish the batch in progress, commit, leave the group."""
+        self._stopping.set()
+        async with self._processing:
+            if self._consumer is not None:
+                with contextlib.suppress(KafkaError):
+                    await self._commit(None)
+                await self._consumer.stop()
+                self._consumer = None
+        if self._own_dlq_producer and self._dlq_producer is not None:
+            await self._dlq_producer.stop()
+            self._dlq_producer = None
+
+    async def run(self) -> None:
+        """Start (if needed) and consume until `stop()` or cancellation."""
+        if self._consumer is None:
+            await self.start()
+        assert self._consumer is not None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batches = await self._consumer.getmany(
+                        timeout_ms=500, max_records=self._max_batch
+                    )
+                except ConsumerStoppedError:
+                    break
+                if not batches:
+                    continue
+                async with self._processing:
+                    for tp, records in batches.items():
+                        for record in records:
+                            # Stop early on shutdown or when the partition was revoked meanwhile: the
+                            # uncommitted rest is read again by whoever owns the partition next.
+                            if self._stopping.is_set() or not self._owns(tp):
+                                break
+                            if not await self._process(record):
+                                break
+                            self._pending[tp] = record.offset + 1
+                    await self._commit(None)
+        finally:
+            if not self._stopping.is_set():
+                await self.stop()
+
+    def _owns(self, tp: TopicPartition) -> bool:
+        return self._consumer is not None and tp in self._consumer.assignment()
+
+    async def _commit(self, partitions: set[TopicPartition] | None) -> None:
+        if self._consumer is None or not self._pending:
+            return
+        offsets = {
+            tp: off
+            for tp, off in self._pending.items()
+            if (partitions is None or tp in partitions) and self._owns(tp)
+        }
+        for tp in list(self._pending):
+            if partitions is None or tp in partitions:
+                del self._pending[tp]
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced meanwhile; the next owner re-reads these records and the inbox skips them.
+            log.warning("offset commit failed after a rebalance", extra={"fields": {"group": self.group}})
+
+    async def _process(self, record: ConsumerRecord[Any, Any]) -> bool:
+        """True when the record is settled (processed, duplicate or dead-lettered); False on shutdown."""
+        headers = {k: v for k, v in (record.headers or ())}
+        parent = propagate.extract({k: v.decode("latin-1") for k, v in headers.items()})
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.consumer.group.name": self.group,
+        }
+        with tracer.start_as_current_span(
+            f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        ) as span:
+            try:
+                event = from_kafka_headers(list(record.headers or ()), record.value)
+            except InvalidEnvelope as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                await self._dead_letter(record, f"invalid envelope: {exc}", attempts=0)
+                return True
+            span.set_attribute("messaging.message.id", event.id)
+            consumed = ConsumedEvent(
+                event=event,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key.decode() if isinstance(record.key, bytes) else record.key,
+                headers=headers,
+            )
+            token = set_correlation_id(event.id)
+            try:
+                return await self._process_with_retries(consumed, record, span)
+            finally:
+                reset_correlation_id(token)
+
+    async def _process_with_retries(
+        self, consumed: ConsumedEvent, record: ConsumerRecord[Any, Any], span: trace.Span
+    ) -> bool:
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1 and self._stopping.is_set():
+                return False
+            try:
+                outcome = await self._apply(consumed)
+                span.set_attribute("intplat.outcome", outcome)
+                _processed.add(1, {"group": self.group, "topic": consumed.topic, "outcome": outcome})
+                return True
+            except PoisonMessage as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                await self._dead_letter(record, f"poison: {exc}", attempts=attempt, event=consumed)
+                return True
+            except Exception as exc:  # noqa: BLE001 - handler errors are retried, then dead-lettered
+                transient = isinstance(exc, TransientError | OSError | asyncpg.InterfaceError)
+                span.add_event("handler failed", {"attempt": attempt, "error": repr(exc)})
+                if not transient and attempt >= self._retry.max_attempts:
+                    span.set_status(Status(StatusCode.ERROR, repr(exc)))
+                    reason = f"{type(exc).__name__}: {exc}"
+                    await self._dead_letter(record, reason, attempts=attempt, event=consumed)
+                    return True
+                _retries.add(1, {"group": self.group, "topic": consumed.topic})
+                log.warning(
+                    "handler failed; retrying",
+                    extra={"fields": {"attempt": attempt, "error": repr(exc), "event_id": consumed.event.id}},
+                )
+                await asyncio.sleep(self._retry.delay(min(attempt, 10)))
+
+    async def _apply(self, consumed: ConsumedEvent) -> str:
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
+                " VALUES ($1, $2, $3, $4, $5, 'processed') ON CONFLICT DO NOTHING RETURNING true",
+                self.group, consumed.event.id, consumed.topic, consumed.partition, consumed.offset,
+            )
+            if not inserted:
+                return "duplicate"
+            await self._handler(conn, consumed)
+        return "processed"
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[Any, Any],
+        reason: str,
+        *,
+        attempts: int,
+        event: ConsumedEvent | None = None,
+    ) -> None:
+        headers = [h for h in (record.headers or ()) if not h[0].startswith("dlq_")]
+        headers += [
+            ("dlq_reason", reason[:2000].encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_consumer_group", self.group.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        backoff = 0.2
+        while True:
+            # Never commit past a record the DLQ has not acknowledged: that would lose it.
+            try:
+                assert self._dlq_producer is not None
+                await self._dlq_producer.send_and_wait(
+                    dlq_topic(self.group), value=record.value, key=record.key, headers=headers
+                )
+                break
+            except KafkaError as exc:
+                log.warning("DLQ publish failed; retrying", extra={"fields": {"error": repr(exc)}})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        if event is not None:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
+                    " VALUES ($1, $2, $3, $4, $5, 'dead_lettered') ON CONFLICT DO NOTHING",
+                    self.group, event.event.id, event.topic, event.partition, event.offset,
+                )
+        _processed.add(1, {"group": self.group, "topic": record.topic, "outcome": "dead_lettered"})
+        log.error(
+            "record dead-lettered",
+            extra={"fields": {"topic": record.topic, "offset": record.offset, "reason": reason}},
+        )
+        if self.on_dead_letter is not None:
+            with contextlib.suppress(Exception):
+                await self.on_dead_letter(event or record, reason)

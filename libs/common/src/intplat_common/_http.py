@@ -1,0 +1,240 @@
+"""The one HTTP client factory every provider adapter uses.
+
+Order of the layers for one logical call: breaker (outside) → retries with backoff and jitter → rate limiter →
+httpx (timeouts, OpenTelemetry). The breaker sees one outcome per logical call, not one per attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from opentelemetry import metrics
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+from ._breaker import AsyncCircuitBreaker
+from ._correlation import CORRELATION_HEADER, current_correlation_id
+from ._ratelimit import RateLimiter
+
+log = logging.getLogger("intplat.http")
+meter = metrics.get_meter("intplat_common.http")
+_requests = meter.create_counter("provider_requests_total", description="external calls (attempts)")
+_errors = meter.create_counter("provider_errors_total", description="failed external calls (attempts)")
+_retries = meter.create_counter("provider_retries_total", description="retried attempts")
+_latency = meter.create_histogram(
+    "provider_request_duration_seconds", unit="s", description="latency of one external attempt"
+)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+SECRET_QUERY_KEYS = frozenset(
+    {"access_token", "client_secret", "token", "api_key", "key", "code", "fb_exchange_token", "password"}
+)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    max_attempts: int = 4
+    backoff_base: float = 0.25
+    backoff_max: float = 8.0
+    retry_after_cap: float = 60.0
+    rate_limit_per_second: float | None = None
+    rate_limit_burst: int = 1
+    breaker_fail_max: int = 5
+    breaker_reset_timeout: float = 30.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """The provider could not give a usable answer after retries (5xx, 429, timeouts, connection errors)."""
+
+    def __init__(self, provider: str, message: str, response: httpx.Response | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.response = response
+
+
+class AmbiguousOutcome(ProviderError):
+    """A non-idempotent call may or may not have taken effect (timeout or drop after sending).
+    Not retried blindly: the caller checks the provider's state before trying again."""
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    parts = urlsplit(str(url))
+    if not parts.query:
+        return str(url)
+    query = [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class ResilientClient:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        breaker: AsyncCircuitBreaker | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.breaker = breaker or AsyncCircuitBreaker(
+            config.name,
+            fail_max=config.breaker_fail_max,
+            reset_timeout=config.breaker_reset_timeout,
+        )
+        self._limiter = (
+            RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
+            if config.rate_limit_per_second
+            else None
+        )
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+            headers=dict(config.headers),
+            transport=transport,
+        )
+        HTTPXClientInstrumentor().instrument_client(self._client)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> ResilientClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Returns any answer below 500 other than 408/429 (4xx included: the caller maps them).
+
+        `idempotent=True` lets a POST be retried after a timeout or 5xx (the request carries an idempotency
+        key, or the provider documents it as safe); by default only idempotent methods are.
+        """
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault(CORRELATION_HEADER, current_correlation_id() or _new_id())
+        async with self.breaker.guard():
+            return await self._with_retries(method, url, safe, headers, kwargs)
+
+    async def _with_retries(
+        self, method: str, url: str, safe: bool, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            wait: float | None
+            try:
+                response = await self._attempt(method, url, headers, kwargs, attempt)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the provider: always safe to try again.
+                error: ProviderError = ProviderError(self.config.name, f"{method} {url}: {exc!r}")
+                wait = None
+            except httpx.TransportError as exc:
+                if not safe:
+                    raise AmbiguousOutcome(
+                        self.config.name, f"{method} {url}: {exc!r} after the request was sent"
+                    ) from exc
+                error = ProviderError(self.config.name, f"{method} {url}: {exc!r}")
+                wait = None
+            else:
+                status = response.status_code
+                if status not in RETRYABLE_STATUS:
+                    return response
+                error = ProviderError(self.config.name, f"{method} {url}: HTTP {status}", response)
+                # 429 means the provider refused the request without acting on it: safe for any method.
+                if status != 429 and not safe:
+                    if status in (502, 504, 408):
+                        raise AmbiguousOutcome(
+                            self.config.name, f"{method} {url}: HTTP {status}", response
+                        )
+                    raise error
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait > self.config.retry_after_cap:
+                    raise error
+            if attempt >= self.config.max_attempts:
+                raise error
+            if wait is None:
+                cap = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+                wait = random.uniform(0, cap)
+            _retries.add(1, {"provider": self.config.name})
+            await self._sleep(wait)
+
+    async def _attempt(
+        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any], attempt: int
+    ) -> httpx.Response:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        started = time.perf_counter()
+        attrs = {"provider": self.config.name, "method": method}
+        try:
+            response = await self._client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            elapsed = time.perf_counter() - started
+            _requests.add(1, {**attrs, "status_class": "error"})
+            _errors.add(1, {**attrs, "error": type(exc).__name__})
+            _latency.record(elapsed, attrs)
+            self._log(method, url, None, elapsed, attempt, type(exc).__name__)
+            raise
+        elapsed = time.perf_counter() - started
+        status_class = f"{response.status_code // 100}xx"
+        _requests.add(1, {**attrs, "status_class": status_class})
+        _latency.record(elapsed, attrs)
+        if response.status_code >= 400:
+            _errors.add(1, {**attrs, "error": f"http_{response.status_code}"})
+        self._log(method, url, response.status_code, elapsed, attempt, None)
+        return response
+
+    def _log(
+        self, method: str, url: str, status: int | None, elapsed: float, attempt: int, error: str | None
+    ) -> None:
+        fields: dict[str, Any] = {
+            "provider": self.config.name,
+            "method": method,
+            "url": redact_url(self._client.base_url.join(url)),
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+            "attempt": attempt,
+        }
+        if error:
+            fields["error"] = error
+        level = logging.INFO if status is not None and status < 400 else logging.WARNING
+        log.log(level, "external call", extra={"fields": fields})
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex

@@ -1,0 +1,291 @@
+"""Transactional outbox: rows written in the caller's transaction, published by one relay in commit order per key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("intplat_common.outbox")
+meter = metrics.get_meter("intplat_common.outbox")
+_published = meter.create_counter("outbox_published_total", description="outbox rows published")
+_failures = meter.create_counter("outbox_publish_failures_total", description="failed publish rounds")
+
+NOTIFY_CHANNEL = "outbox"
+RELAY_LOCK_ID = 0x1A7E_0002
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: str
+    type: str
+    payload: Mapping[str, Any]
+    aggregatetype: str = "event"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+_INSERT = """
+INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Insert messages in the caller's open transaction; they are published only if it commits.
+
+    The current trace context is stored with each row so the consumer's processing span continues this trace.
+    """
+    if not messages:
+        return
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    # Rows with the same key must reach Kafka in commit order. `seq` is taken at insert time, not at commit,
+    # so two transactions for one key could commit in the opposite order of their seq; holding a per-key
+    # advisory lock until commit makes seq order equal commit order for each key.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
+        sorted({m.key for m in messages}),
+    )
+    await conn.executemany(
+        _INSERT,
+        [
+            (m.id, m.aggregatetype, m.key, m.type, m.topic, dict(m.payload), {**carrier, **m.headers})
+            for m in messages
+        ],
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    rounds_failed: int = 0
+    leader: bool = False
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; marks them published only after the broker acknowledged them.
+
+    One active relay per database (a session advisory lock elects it); a broker outage leaves rows waiting and the
+    relay retries with backoff until the broker answers again.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        send_timeout: float = 30.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._producer_factory = producer_factory
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._send_timeout = send_timeout
+        self._max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.stats = RelayStats()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive database/broker outages
+                self.stats.leader = False
+                log.warning("outbox relay interrupted", extra={"fields": {"error": repr(exc)}})
+                await self._close_producer()
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, self._max_backoff)
+            else:
+                backoff = 0.1
+
+    async def _lead(self) -> None:
+        conn: asyncpg.Connection = await self._pool.acquire()
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                await asyncio.sleep(self._poll_interval)
+            self.stats.leader = True
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            try:
+                await self._publish_loop(conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                    await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_ID)
+        finally:
+            self.stats.leader = False
+            await self._pool.release(conn, timeout=5)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _publish_loop(self, leader_conn: asyncpg.Connection) -> None:
+        backoff = 0.1
+        while True:
+            if leader_conn.is_closed():
+                raise ConnectionError("leader connection lost")
+            self._wakeup.clear()
+            try:
+                published = await self.publish_batch()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker trouble: rows stay, retry later
+                self.stats.rounds_failed += 1
+                _failures.add(1)
+                log.warning("outbox publish failed; rows kept", extra={"fields": {"error": repr(exc)}})
+                await self._close_producer()
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = 0.1
+            if published >= self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await asyncio.wait_for(producer.start(), self._send_timeout)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 5)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def close(self) -> None:
+        await self._close_producer()
+
+    async def publish_batch(self) -> int:
+        """Claim up to batch_size unpublished rows, publish them, mark the acknowledged ones. Returns rows marked."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, aggregateid, type, topic, payload, headers FROM outbox"
+                " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            producer = await self._get_producer()
+            results = await self._send_all(producer, rows)
+            acked: list[uuid.UUID] = []
+            failed_keys: set[str] = set()
+            first_error: BaseException | None = None
+            for row, result in zip(rows, results, strict=True):
+                key = row["aggregateid"]
+                if isinstance(result, BaseException):
+                    failed_keys.add(key)
+                    first_error = first_error or result
+                # A row after a failed row of the same key stays unpublished too, so the key's order holds.
+                elif key not in failed_keys:
+                    acked.append(row["id"])
+            if acked:
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1"
+                    " WHERE id = ANY($1::uuid[])",
+                    acked,
+                )
+            self.stats.published += len(acked)
+            _published.add(len(acked))
+        if first_error is not None:
+            raise first_error
+        return len(acked)
+
+    async def _send_all(
+        self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]
+    ) -> list[Any]:
+        futures: list[asyncio.Future[Any]] = []
+        spans = []
+        send_error: BaseException | None = None
+        for row in rows:
+            headers: dict[str, str] = row["headers"]
+            parent = propagate.extract(headers)
+            span = tracer.start_span(
+                f"{row['topic']} send",
+                context=parent,
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.name": "send",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": row["topic"],
+                    "messaging.kafka.message.key": row["aggregateid"],
+                    "messaging.message.id": str(row["id"]),
+                },
+            )
+            spans.append(span)
+            # The stored traceparent is published unchanged: the consumer's processing span becomes a child
+            # of the span that wrote the outbox row (the webhook request), not of this relay.
+            kafka_headers = [(k, v.encode()) for k, v in headers.items()]
+            kafka_headers.append(("outbox_id", str(row["id"]).encode()))
+            if send_error is not None:
+                futures.append(_failed_future(send_error))
+                continue
+            try:
+                fut = await asyncio.wait_for(
+                    producer.send(
+                        row["topic"],
+                        value=json.dumps(row["payload"], separators=(",", ":")).encode(),
+                        key=row["aggregateid"].encode(),
+                        headers=kafka_headers,
+                    ),
+                    self._send_timeout,
+                )
+            except Exception as exc:  # noqa: BLE001 - recorded per row below
+                # The broker is unreachable: the remaining rows are not even tried this round.
+                send_error = exc
+                fut = _failed_future(exc)
+            futures.append(fut)
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self._send_timeout
+            )
+        except TimeoutError as exc:
+            results = [exc] * len(futures)
+        for span, result in zip(spans, results, strict=True):
+            if isinstance(result, BaseException):
+                span.set_status(Status(StatusCode.ERROR, repr(result)))
+                span.set_attribute("error.type", type(result).__name__)
+            else:
+                span.set_attribute("messaging.destination.partition.id", str(result.partition))
+                span.set_attribute("messaging.kafka.offset", result.offset)
+            span.end()
+        return list(results)
+
+
+def _failed_future(exc: BaseException) -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    fut.set_exception(exc)
+    return fut

@@ -1,0 +1,61 @@
+"""The typed settings every service builds once at start-up and passes in (never a module-level global)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "changethis", "secret", "dev-internal-key"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service; each service subclasses it and adds its own.
+
+    Values come from the environment (names in INTERFACES.md); a variable set there always wins over the local
+    defaults, so the same command runs against real providers.
+    """
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    environment: Literal["dev", "test", "production"] = Field(
+        default="dev", validation_alias="INTPLAT_ENVIRONMENT"
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR"
+    )
+    internal_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias="INTERNAL_API_KEYS"
+    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    host: str = "127.0.0.1"
+
+    @field_validator("internal_api_keys", mode="before")
+    @classmethod
+    def _csv_keys(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_dev(self) -> ServiceSettings:
+        if self.environment == "production":
+            for key in self.internal_api_keys:
+                if key.get_secret_value() in PLACEHOLDER_SECRETS:
+                    raise ValueError("INTERNAL_API_KEYS holds a placeholder key; set real keys")
+            if not self.internal_api_keys:
+                raise ValueError("INTERNAL_API_KEYS must be set in production")
+        return self
+
+
+def split_csv(value: object) -> object:
+    """For subclasses: `field_validator(..., mode="before")(split_csv)` on comma-separated variables."""
+    return _split_csv(value)

@@ -1,0 +1,129 @@
+"""The parts every service's FastAPI app shares: health, readiness, metrics, correlation ids, clear errors, API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ._correlation import (
+    CORRELATION_HEADER,
+    current_correlation_id,
+    reset_correlation_id,
+    set_correlation_id,
+)
+from ._telemetry import prometheus_text
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def problem(status: int, error: str, detail: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": error}
+    if detail is not None:
+        body["detail"] = detail
+    return JSONResponse(status_code=status, content=body)
+
+
+def install_common_routes(app: FastAPI, readiness: Mapping[str, ReadinessCheck]) -> None:
+    """GET /healthz (process up), /readyz (every dependency answers, else 503), /metrics (Prometheus text)."""
+
+    @app.get("/healthz", tags=["ops"], summary="Process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Database and Kafka reachable",
+        responses={503: {"description": "a dependency is unreachable"}},
+    )
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in readiness.items():
+            try:
+                await asyncio.wait_for(check(), timeout=3)
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                results[name] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"status": "ready" if ready else "not ready", "checks": results},
+        )
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        body, content_type = prometheus_text()
+        return Response(content=body, media_type=content_type)
+
+
+def install_middleware_and_errors(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        token = set_correlation_id(request.headers.get(CORRELATION_HEADER))
+        try:
+            response = await call_next(request)
+        finally:
+            cid = current_correlation_id()
+            reset_correlation_id(token)
+        if cid:
+            response.headers[CORRELATION_HEADER] = cid
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return problem(422, "validation_failed", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str | dict | list) else str(exc.detail)
+        response = problem(exc.status_code, _error_name(exc.status_code), detail)
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+
+def _error_name(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+        422: "validation_failed",
+        503: "unavailable",
+    }.get(status, "error")
+
+
+def instrument_app(app: FastAPI) -> None:
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def api_key_matches(presented: str | None, keys: Sequence[SecretStr]) -> bool:
+    """Constant-time comparison against every configured key (several keys allow rotation)."""
+    if not presented:
+        return False
+    candidate = presented.encode()
+    matched = False
+    for key in keys:
+        # No early exit: the time taken does not reveal which key (or how much of it) matched.
+        matched |= hmac.compare_digest(candidate, key.get_secret_value().encode())
+    return matched

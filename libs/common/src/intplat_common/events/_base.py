@@ -1,0 +1,66 @@
+"""Base classes and shared field types of the Kafka event payloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+
+# Money is always an integer count of the currency's minor unit (cents), as Stripe sends it; never a
+# float. Strict: a JSON float such as 12.0 or a numeric string is rejected rather than coerced.
+MinorUnits = Annotated[int, Strict()]
+# Lowercase ISO 4217 code, as Stripe writes it ("eur").
+Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+# Stripe metadata: string keys and string values.
+Metadata = dict[str, str]
+
+TaxExempt = Literal["none", "exempt", "reverse"]
+
+
+class EventPart(BaseModel):
+    """A value object inside a payload: immutable, ignores unknown fields (tolerant reader)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class EventModel(EventPart):
+    """The payload (CloudEvents `data`) of one Kafka topic.
+
+    Consumers read with `extra="ignore"`, so producers may add optional fields without breaking
+    them; the contract gate (`scripts/contracts.py check`) rejects changes that would break
+    them.
+    """
+
+    TOPIC: ClassVar[str]
+    EVENT_TYPE: ClassVar[str]
+
+    def partition_key(self) -> str:
+        """The Kafka record key: all events of one key keep their order."""
+        raise NotImplementedError
+
+
+class Address(EventPart):
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+
+
+class TaxId(EventPart):
+    type: str = Field(description="Stripe tax id type, e.g. eu_vat")
+    value: str
+
+
+class CustomerDetails(EventPart):
+    """What Stripe says about the paying customer on this object (or the gateway looked up), for
+    e-mails and bookkeeping contacts. Every field may be unknown."""
+
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    locale: str | None = Field(default=None, description="IETF language tag, e.g. de or en-GB")
+    address: Address | None = None
+    tax_exempt: TaxExempt | None = None
+    tax_ids: tuple[TaxId, ...] = ()

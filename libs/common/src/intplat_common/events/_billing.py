@@ -1,0 +1,310 @@
+"""Billing events that stripe-gateway maps from four Stripe events (see reference stripe.md §3).
+
+Layout: the gateway normalises Stripe's payload, so these fields do not depend on the Stripe API
+version. For `2025-03-31.basil` and later it reads the subscription period from
+`items.data[].current_period_*`, the invoice's subscription from
+`parent.subscription_details.subscription`, its payment from `payments[]` and its taxes from
+`total_taxes[]`; for older versions from the legacy fields. `stripe_api_version` says which layout
+the source had (and the layout of `SubscriptionUpdated.previous_attributes`, which is passed through
+raw).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from ._base import Currency, CustomerDetails, EventModel, EventPart, Metadata, MinorUnits
+
+CheckoutMode = Literal["payment", "setup", "subscription"]
+CheckoutStatus = Literal["complete", "expired", "open"]
+CheckoutPaymentStatus = Literal["no_payment_required", "paid", "unpaid"]
+InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+BillingReason = Literal[
+    "automatic_pending_invoice_item_invoice",
+    "manual",
+    "quote_accept",
+    "subscription",
+    "subscription_create",
+    "subscription_cycle",
+    "subscription_threshold",
+    "subscription_update",
+    "upcoming",
+]
+CollectionMethod = Literal["charge_automatically", "send_invoice"]
+TaxBehavior = Literal["exclusive", "inclusive"]
+SubscriptionStatus = Literal[
+    "active",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+]
+RecurringInterval = Literal["day", "month", "week", "year"]
+CancellationReason = Literal["cancellation_requested", "payment_disputed", "payment_failed"]
+CancellationFeedback = Literal[
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+]
+PauseBehavior = Literal["keep_as_draft", "mark_uncollectible", "void"]
+PaymentIntentStatus = Literal[
+    "canceled",
+    "processing",
+    "requires_action",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_payment_method",
+    "succeeded",
+]
+PaymentErrorType = Literal["api_error", "card_error", "idempotency_error", "invalid_request_error"]
+
+
+class BillingEvent(EventModel):
+    """Fields every billing event carries about the Stripe event it was mapped from."""
+
+    stripe_event_id: str = Field(description="evt_..., also the CloudEvents id")
+    stripe_api_version: str | None = Field(
+        description="API version the Stripe payload was rendered at"
+    )
+    stripe_created: AwareDatetime
+    livemode: bool
+    stripe_request_id: str | None = Field(
+        default=None, description="null when Stripe acted on its own (e.g. renewals)"
+    )
+    stripe_idempotency_key: str | None = Field(
+        default=None, description="Idempotency-Key of the API call that caused the event"
+    )
+
+
+class CheckoutLineItem(EventPart):
+    id: str | None = None
+    price_id: str | None = None
+    product_id: str | None = None
+    description: str | None = None
+    quantity: int | None = None
+    currency: Currency
+    amount_subtotal: MinorUnits
+    amount_discount: MinorUnits | None = None
+    amount_tax: MinorUnits | None = None
+    amount_total: MinorUnits
+
+
+class CheckoutCompleted(BillingEvent):
+    """`checkout.session.completed`. Fulfil only when `fulfillable` (paid / no_payment_required)."""
+
+    TOPIC: ClassVar[str] = "billing.checkout.completed.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.billing.checkout.completed.v1"
+
+    checkout_session_id: str = Field(description="cs_...")
+    mode: CheckoutMode
+    status: CheckoutStatus
+    payment_status: CheckoutPaymentStatus
+    customer_id: str | None = Field(default=None, description="cus_...; null for guest checkouts")
+    customer: CustomerDetails | None = Field(
+        default=None, description="customer_details, plus the session locale"
+    )
+    client_reference_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    subscription_id: str | None = None
+    invoice_id: str | None = None
+    payment_intent_id: str | None = None
+    currency: Currency | None = Field(default=None, description="null in setup mode")
+    amount_subtotal: MinorUnits | None = None
+    amount_total: MinorUnits | None = None
+    amount_discount: MinorUnits | None = None
+    amount_shipping: MinorUnits | None = None
+    amount_tax: MinorUnits | None = None
+    line_items: tuple[CheckoutLineItem, ...] | None = Field(
+        default=None,
+        description="null when not fetched: Stripe leaves line_items out of the webhook payload",
+    )
+
+    @property
+    def fulfillable(self) -> bool:
+        return self.payment_status in ("paid", "no_payment_required")
+
+    def partition_key(self) -> str:
+        return self.customer_id or self.checkout_session_id
+
+
+class InvoiceTax(EventPart):
+    amount: MinorUnits
+    taxable_amount: MinorUnits | None = None
+    tax_behavior: TaxBehavior | None = None
+    tax_rate_id: str | None = Field(default=None, description="txr_...")
+    percentage: Decimal | None = Field(
+        default=None, description="e.g. 19 or 7.7, as a decimal string"
+    )
+    display_name: str | None = None
+    taxability_reason: str | None = Field(
+        default=None, description="e.g. reverse_charge, standard_rated"
+    )
+
+
+class InvoiceLine(EventPart):
+    id: str
+    description: str | None = None
+    amount: MinorUnits
+    currency: Currency
+    quantity: int | None = None
+    price_id: str | None = None
+    product_id: str | None = None
+    subscription_id: str | None = None
+    subscription_item_id: str | None = None
+    proration: bool = False
+    period_start: AwareDatetime | None = Field(
+        default=None, description="service period of the line"
+    )
+    period_end: AwareDatetime | None = None
+    taxes: tuple[InvoiceTax, ...] = ()
+
+
+class InvoicePaid(BillingEvent):
+    """`invoice.paid`: the invoice was paid, or marked paid out of band."""
+
+    TOPIC: ClassVar[str] = "billing.invoice.paid.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.billing.invoice.paid.v1"
+
+    invoice_id: str = Field(description="in_...")
+    invoice_number: str | None = Field(default=None, description="shown to the customer")
+    status: InvoiceStatus
+    customer_id: str
+    customer: CustomerDetails | None = Field(
+        default=None, description="customer_email, customer_name, customer_address, ..."
+    )
+    billing_reason: BillingReason | None = None
+    collection_method: CollectionMethod | None = None
+    currency: Currency
+    amount_due: MinorUnits
+    amount_paid: MinorUnits
+    amount_remaining: MinorUnits
+    subtotal: MinorUnits
+    subtotal_excluding_tax: MinorUnits | None = None
+    total: MinorUnits
+    total_excluding_tax: MinorUnits | None = None
+    total_tax: MinorUnits = Field(description="sum of total_taxes[].amount (basil+) or tax (older)")
+    taxes: tuple[InvoiceTax, ...] = ()
+    hosted_invoice_url: str | None = None
+    invoice_pdf_url: str | None = None
+    subscription_id: str | None = None
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    period_start: AwareDatetime | None = Field(
+        default=None, description="item-collection window; the service period is on the lines"
+    )
+    period_end: AwareDatetime | None = None
+    paid_at: AwareDatetime | None = Field(default=None, description="status_transitions.paid_at")
+    due_date: AwareDatetime | None = None
+    attempt_count: int | None = None
+    lines: tuple[InvoiceLine, ...] = ()
+    lines_complete: bool = Field(
+        default=True, description="false when Stripe's lines list has_more: fetch the rest"
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+    def partition_key(self) -> str:
+        return self.customer_id
+
+
+class SubscriptionItem(EventPart):
+    id: str = Field(description="si_...")
+    price_id: str
+    product_id: str | None = None
+    price_lookup_key: str | None = None
+    unit_amount: MinorUnits | None = None
+    currency: Currency | None = None
+    recurring_interval: RecurringInterval | None = None
+    recurring_interval_count: int | None = None
+    quantity: int | None = None
+    current_period_start: AwareDatetime | None = None
+    current_period_end: AwareDatetime | None = None
+
+
+class SubscriptionUpdated(BillingEvent):
+    """`customer.subscription.updated`."""
+
+    TOPIC: ClassVar[str] = "billing.subscription.updated.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.billing.subscription.updated.v1"
+
+    subscription_id: str = Field(description="sub_...")
+    customer_id: str
+    status: SubscriptionStatus
+    previous_status: SubscriptionStatus | None = Field(
+        default=None, description="previous_attributes.status when the status changed"
+    )
+    items: tuple[SubscriptionItem, ...]
+    current_period_start: AwareDatetime | None = Field(
+        default=None, description="earliest item period start (per item since basil)"
+    )
+    current_period_end: AwareDatetime | None = Field(
+        default=None, description="latest item period end (per item since basil)"
+    )
+    cancel_at_period_end: bool = False
+    cancel_at: AwareDatetime | None = None
+    canceled_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    trial_start: AwareDatetime | None = None
+    trial_end: AwareDatetime | None = None
+    cancellation_reason: CancellationReason | None = None
+    cancellation_feedback: CancellationFeedback | None = None
+    cancellation_comment: str | None = None
+    latest_invoice_id: str | None = None
+    default_payment_method_id: str | None = None
+    collection_method: CollectionMethod | None = None
+    currency: Currency
+    pause_collection_behavior: PauseBehavior | None = None
+    pause_resumes_at: AwareDatetime | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    previous_attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Stripe's data.previous_attributes as received (stripe_api_version layout)",
+    )
+
+    def partition_key(self) -> str:
+        return self.customer_id
+
+
+class PaymentFailed(BillingEvent):
+    """`payment_intent.payment_failed`; `last_payment_error` flattened into `failure_*` fields."""
+
+    TOPIC: ClassVar[str] = "billing.payment.failed.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.billing.payment.failed.v1"
+
+    payment_intent_id: str = Field(description="pi_...")
+    customer_id: str | None = None
+    customer: CustomerDetails | None = None
+    amount: MinorUnits
+    currency: Currency
+    status: PaymentIntentStatus
+    description: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    invoice_id: str | None = Field(
+        default=None, description="only before basil; PaymentIntents no longer link invoices"
+    )
+    latest_charge_id: str | None = None
+    payment_method_id: str | None = None
+    payment_method_type: str | None = Field(default=None, description="e.g. card, sepa_debit")
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure_type: PaymentErrorType | None = None
+    failure_code: str | None = Field(default=None, description="e.g. card_declined")
+    failure_message: str | None = None
+    decline_code: str | None = Field(default=None, description="e.g. insufficient_funds")
+    advice_code: str | None = None
+    network_decline_code: str | None = None
+    network_advice_code: str | None = None
+    failure_doc_url: str | None = None
+
+    def partition_key(self) -> str:
+        return self.customer_id or self.payment_intent_id

@@ -1,0 +1,110 @@
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+import pytest
+
+from intplat_common import OutboxMessage, OutboxRelay, create_producer, enqueue
+
+from .kafka_helpers import new_topics, read_all, topic_name
+
+pytestmark = pytest.mark.integration
+
+
+def messages(topic: str, n: int, keys: int) -> list[OutboxMessage]:
+    return [
+        OutboxMessage(
+            topic=topic, key=f"cus_{i % keys}", type="test.event",
+            payload={"n": i, "key": f"cus_{i % keys}"}, headers={"ce_id": f"evt_{i}"},
+        )
+        for i in range(n)
+    ]
+
+
+async def unpublished(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+    topic = topic_name("outbox.commit")
+    await new_topics(kafka.bootstrap_servers, topic)
+    with contextlib.suppress(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, messages(topic, 3, 1))
+            raise RuntimeError("rolled back")
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, messages(topic, 2, 1))
+
+    relay = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-test"))
+    assert await relay.publish_batch() == 2
+    assert await relay.publish_batch() == 0
+    await relay.close()
+    records = await read_all(kafka.bootstrap_servers, topic, expect=2)
+    assert len(records) == 2
+    assert {dict(r.headers)["ce_id"] for r in records} == {b"evt_0", b"evt_1"}
+
+
+@pytest.mark.chaos
+async def test_events_committed_while_broker_is_down_are_published_once_in_key_order(
+    controllable_kafka, pool  # type: ignore[no-untyped-def]
+) -> None:
+    bootstrap = controllable_kafka.bootstrap_servers
+    topic = topic_name("outbox.outage")
+    await new_topics(bootstrap, topic)
+    relay = OutboxRelay(
+        pool, lambda: create_producer(bootstrap, "relay-outage", request_timeout_ms=3000),
+        batch_size=100, poll_interval=0.2, send_timeout=5, max_backoff=1.0,
+    )
+    runner = asyncio.create_task(relay.run())
+    try:
+        await asyncio.to_thread(controllable_kafka.stop)
+        n = 300
+        batch = messages(topic, n, keys=7)
+        for i in range(0, n, 25):  # many small transactions, as webhooks would commit them
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, batch[i : i + 25])
+        await asyncio.sleep(2)
+        assert await unpublished(pool) == n, "nothing can be marked published while the broker is down"
+
+        await asyncio.to_thread(controllable_kafka.start)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while await unpublished(pool) and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        assert await unpublished(pool) == 0, "the relay resumes by itself once the broker is back"
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await relay.close()
+
+    records = await read_all(bootstrap, topic, expect=n)
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert len(ids) == n, f"expected each event once, got {len(ids)} records"
+    assert len(set(ids)) == n
+    per_key: dict[str, list[int]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        body = json.loads(r.value)
+        per_key[r.key.decode()].append(body["n"])
+    for key, seen in per_key.items():
+        assert seen == sorted(seen), f"order broken for {key}"
+
+
+async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+    factory = lambda: create_producer(kafka.bootstrap_servers, "relay-lead")  # noqa: E731
+    a, b = OutboxRelay(pool, factory, poll_interval=0.1), OutboxRelay(pool, factory, poll_interval=0.1)
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    await asyncio.sleep(1.0)
+    try:
+        assert [a.stats.leader, b.stats.leader].count(True) == 1
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await a.close()
+        await b.close()

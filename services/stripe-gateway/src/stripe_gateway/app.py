@@ -1,0 +1,87 @@
+"""The gateway's FastAPI app, built from settings (no globals): lifespan owns the pool, relay and probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from intplat_common import (
+    KafkaProbe,
+    OutboxRelay,
+    create_pool,
+    create_producer,
+    install_common_routes,
+    install_middleware_and_errors,
+    instrument_app,
+    migrate,
+    postgres_check,
+)
+
+from .settings import GatewaySettings
+from .storage import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+
+async def _connect_with_retry(dsn: str, attempts: int = 60) -> asyncpg.Pool:
+    """At `make run` the database starts beside the service: wait for it instead of crashing."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await migrate(dsn, MIGRATIONS)
+            return await create_pool(dsn, min_size=2, max_size=20)
+        except (OSError, asyncpg.PostgresError) as exc:
+            if attempt == attempts:
+                raise
+            log.info("database not ready; retrying", extra={"fields": {"error": repr(exc)}})
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    state: dict[str, Any] = {}
+
+    async def db_ready() -> None:
+        await postgres_check(state["pool"])()
+
+    async def kafka_ready() -> None:
+        await state["kafka_probe"].check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await _connect_with_retry(settings.database_url)
+        relay = OutboxRelay(
+            pool,
+            lambda: create_producer(settings.kafka_bootstrap_servers, "stripe-gateway-relay"),
+        )
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        state.update(pool=pool, relay=relay, kafka_probe=KafkaProbe(settings.kafka_bootstrap_servers))
+        app.state.pool = pool
+        app.state.relay = relay
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await relay.close()
+            await state["kafka_probe"].close()
+            await pool.close()
+
+    app = FastAPI(
+        title="stripe-gateway",
+        version="0.1.0",
+        description="Verifies Stripe webhooks, records each event once, publishes it to Kafka via an outbox.",
+        lifespan=lifespan,
+    )
+    install_middleware_and_errors(app)
+    install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
+    instrument_app(app)
+    return app

@@ -1,0 +1,184 @@
+"""`devstack`: the local platform for `make infra`, `make run` and anyone working on one service.
+
+    devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
+    devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
+    devstack serve <component>     one supervised component (what the Procfile runs)
+    devstack install               fetch what is missing (Kafka jars, stripe-mock) without starting anything
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from intplat_common import TopicConfig, ensure_topics
+from intplat_common.events import TOPICS
+
+from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
+from .paths import REPO_ROOT, port_open, var_dir
+from .postgres import LocalPostgres, ensure_databases, wait_for_postgres
+from .stripe_mock import ensure_stripe_mock, stripe_mock_command
+
+KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
+POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "55432"))
+STRIPE_MOCK_PORT = int(os.environ.get("STRIPE_MOCK_PORT", "12111"))
+
+# Each service owns one database (INTERFACES.md: *_DATABASE_URL).
+SERVICE_DATABASES = {
+    "stripe-gateway": "stripe_gateway",
+    "lexoffice-bridge": "lexoffice_bridge",
+    "notifier": "notifier",
+    "instagram-sync": "instagram_sync",
+}
+# Consumer groups whose dead-letter topics exist from the start.
+CONSUMER_GROUPS = ["lexoffice-bridge", "notifier", "instagram-sync"]
+
+# What `devstack run` supervises; a service appears here once its package exists.
+SERVICES = {
+    "stripe-gateway": ("services/stripe-gateway", "stripe-gateway serve"),
+}
+
+
+def topic_configs() -> list[TopicConfig]:
+    topics = [TopicConfig(spec.name, spec.partitions) for spec in TOPICS.values()]
+    topics += [TopicConfig(f"{group}.dlq", 1) for group in CONSUMER_GROUPS]
+    return topics
+
+
+def _kafka() -> LocalKafka:
+    return LocalKafka(var_dir() / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+
+
+def _postgres() -> LocalPostgres:
+    return LocalPostgres(var_dir() / "postgres", port=POSTGRES_PORT)
+
+
+def _supervise(cmd: list[str], *, after_ready: object = None, stop_signal: int = signal.SIGTERM,
+               user: tuple[int, int] | None = None, log_name: str) -> int:
+    """Run one child in the foreground, forward Ctrl-C/SIGTERM as `stop_signal`, wait for a clean exit."""
+    child = subprocess.Popen(cmd, user=user[0] if user else None, group=user[1] if user else None)
+    stopping = threading.Event()
+
+    def forward(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            print(f"[{log_name}] stopping", flush=True)
+            child.send_signal(stop_signal)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    if callable(after_ready):
+        try:
+            after_ready()
+        except Exception as exc:  # noqa: BLE001 - report, stop the child, fail the component
+            print(f"[{log_name}] start-up failed: {exc}", file=sys.stderr, flush=True)
+            child.send_signal(stop_signal)
+    return child.wait()
+
+
+def serve_kafka() -> int:
+    broker = _kafka()
+    cmd = broker.command()
+
+    def provision() -> None:
+        wait_for_kafka(broker.bootstrap_servers, 120)
+        created = asyncio.run(
+            ensure_topics(broker.bootstrap_servers, topic_configs(), replication_factor=1)
+        )
+        print(f"[kafka] ready on {broker.bootstrap_servers}; topics created: {len(created)}", flush=True)
+
+    return _supervise(cmd, after_ready=provision, log_name="kafka")
+
+
+def serve_postgres() -> int:
+    server = _postgres()
+    cmd, ids = server.command()
+
+    def provision() -> None:
+        wait_for_postgres(server.dsn(), 60)
+        asyncio.run(ensure_databases(server.dsn(), list(SERVICE_DATABASES.values())))
+        print(f"[postgres] ready on 127.0.0.1:{server.port}; databases: "
+              f"{', '.join(SERVICE_DATABASES.values())}", flush=True)
+
+    # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, checkpoint, exit.
+    return _supervise(cmd, after_ready=provision, stop_signal=signal.SIGINT, user=ids, log_name="postgres")
+
+
+def serve_stripe_mock() -> int:
+    return _supervise(stripe_mock_command(STRIPE_MOCK_PORT), log_name="stripe-mock")
+
+
+def install() -> None:
+    print(f"kafka jars: {ensure_kafka_jars()}")
+    print(f"stripe-mock: {ensure_stripe_mock()}")
+
+
+def _write_procfile(components: list[str], *, services: bool) -> Path:
+    lines = [f"{name}: uv run --frozen devstack serve {name}" for name in components]
+    if services:
+        lines += [f"{name}: uv run --frozen {command}" for name, (_, command) in SERVICES.items()]
+    procfile = var_dir() / ("Procfile" if services else "Procfile.infra")
+    procfile.write_text("\n".join(lines) + "\n")
+    return procfile
+
+
+def _run_honcho(procfile: Path) -> int:
+    os.chdir(REPO_ROOT)
+    return subprocess.call(
+        [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)]
+    )
+
+
+def run_infra() -> int:
+    install()
+    for port in (KAFKA_PORT, POSTGRES_PORT):
+        if port_open(port):
+            print(f"port {port} is already in use: is another `make infra`/`make run` running?", file=sys.stderr)
+            return 1
+    return _run_honcho(_write_procfile(["kafka", "postgres"], services=False))
+
+
+def run_all() -> int:
+    install()
+    components = []
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        components.append("kafka")
+    if not all(os.environ.get(f"{db.upper()}_DATABASE_URL") for db in SERVICE_DATABASES.values()):
+        components.append("postgres")
+    if not os.environ.get("STRIPE_API_BASE"):
+        components.append("stripe-mock")
+    return _run_honcho(_write_procfile(components, services=True))
+
+
+SERVE = {"kafka": serve_kafka, "postgres": serve_postgres, "stripe-mock": serve_stripe_mock}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("infra", help="Kafka + PostgreSQL in the foreground")
+    sub.add_parser("run", help="the whole platform under honcho")
+    sub.add_parser("install", help="fetch Kafka jars and stripe-mock into the cache")
+    serve = sub.add_parser("serve", help="one component in the foreground")
+    serve.add_argument("component", choices=sorted(SERVE))
+    args = parser.parse_args(argv)
+    if args.command == "infra":
+        return run_infra()
+    if args.command == "run":
+        return run_all()
+    if args.command == "install":
+        install()
+        return 0
+    return SERVE[args.component]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Session fixtures that start real infrastructure for the tests (never skip: a run without a broker fails)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from intplat_common import setup_telemetry
+
+from .infra import KafkaServer, PostgresServer, ProcessKafka, start_kafka, start_postgres
+from .kafka import LocalKafka
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    server = start_kafka(tmp_path_factory.mktemp("kafka"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def controllable_kafka(
+    kafka: KafkaServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KafkaServer]:
+    """A broker the test may stop and start. With an external broker, a local one is started for this."""
+    if kafka.controllable:
+        yield kafka
+        return
+    own = ProcessKafka(LocalKafka(tmp_path_factory.mktemp("kafka-chaos")))
+    own.start()
+    yield own
+    own.close()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def database(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, empty database per test: tests never share state. Yields its DSN."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield postgres.dsn(name)
+    admin = await asyncpg.connect(postgres.dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def _span_exporter() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    setup_telemetry("tests").add_span_exporter(exporter)
+    return exporter
+
+
+@pytest.fixture
+def spans(_span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    _span_exporter.clear()
+    yield _span_exporter
+    _span_exporter.clear()
+
+
+def unique_topic(prefix: str = "t") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+async def in_thread(fn: object) -> None:
+    """Run a blocking start/stop of a server without blocking the test's event loop."""
+    assert callable(fn)
+    await asyncio.to_thread(fn)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
