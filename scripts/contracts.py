@@ -45,9 +45,7 @@ def generate() -> int:
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
-    )
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False)
 
 
 def baseline_schemas(ref: str) -> dict[str, dict[str, Any]] | None:
@@ -76,13 +74,9 @@ def check(against: str) -> int:
         schema = current[topic] = topic_schema(topic)
         path = SCHEMA_DIR / f"{topic}.json"
         if not path.exists():
-            problems.append(
-                f"{topic}: {path.relative_to(ROOT)} is missing; run `contracts.py generate`"
-            )
+            problems.append(f"{topic}: {path.relative_to(ROOT)} is missing; run `contracts.py generate`")
         elif path.read_text(encoding="utf-8") != render_schema(schema):
-            problems.append(
-                f"{topic}: {path.relative_to(ROOT)} is out of date; run `contracts.py generate`"
-            )
+            problems.append(f"{topic}: {path.relative_to(ROOT)} is out of date; run `contracts.py generate`")
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         if path.stem not in current:
             problems.append(f"{path.relative_to(ROOT)}: no such topic; run `contracts.py generate`")
@@ -110,15 +104,11 @@ def check(against: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("generate", help="write the committed schemas from the models")
     check_parser = commands.add_parser("check", help="fail on stale schemas or breaking changes")
-    check_parser.add_argument(
-        "--against", default="HEAD", help="git ref of the baseline (default HEAD)"
-    )
+    check_parser.add_argument("--against", default="HEAD", help="git ref of the baseline (default HEAD)")
     args = parser.parse_args(argv)
     if args.command == "generate":
         return generate()

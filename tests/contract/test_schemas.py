@@ -184,11 +184,7 @@ SAMPLES: list[EventModel] = [
         hosted_invoice_url="https://invoice.stripe.com/i/x",
         invoice_pdf_url="https://pay.stripe.com/invoice/x/pdf",
         subscription_id="sub_1",
-        lines=(
-            InvoiceLine(
-                id="il_1", amount=1000, currency="eur", price_id="price_1", period_start=T0
-            ),
-        ),
+        lines=(InvoiceLine(id="il_1", amount=1000, currency="eur", price_id="price_1", period_start=T0),),
     ),
     SubscriptionUpdated(
         **STRIPE,
@@ -196,11 +192,7 @@ SAMPLES: list[EventModel] = [
         customer_id="cus_1",
         status="active",
         previous_status="past_due",
-        items=(
-            SubscriptionItem(
-                id="si_1", price_id="price_1", unit_amount=1000, recurring_interval="month"
-            ),
-        ),
+        items=(SubscriptionItem(id="si_1", price_id="price_1", unit_amount=1000, recurring_interval="month"),),
         currency="eur",
         previous_attributes={"status": "past_due"},
     ),
@@ -297,9 +289,7 @@ def test_parse_payload_rejects_another_type() -> None:
 
 def test_model_invariants() -> None:
     with pytest.raises(ValidationError, match="total_gross_amount"):
-        BookkeepingDocumentSynced.model_validate(
-            SAMPLES[5].model_dump(mode="json") | {"total_tax_amount": 1}
-        )
+        BookkeepingDocumentSynced.model_validate(SAMPLES[5].model_dump(mode="json") | {"total_tax_amount": 1})
     with pytest.raises(ValidationError, match="window_end"):
         InstagramSyncRequested.model_validate(
             SAMPLES[6].model_dump(mode="json") | {"window_end": "2026-03-01T10:00:00Z"}
@@ -337,9 +327,7 @@ def test_optional_property_added_is_compatible() -> None:
 
 
 def test_required_made_optional_and_docs_changed_are_compatible() -> None:
-    assert (
-        changes(obj({**BASE["properties"], "id": {**STR, "description": "new"}}, ("amount",))) == []
-    )
+    assert changes(obj({**BASE["properties"], "id": {**STR, "description": "new"}}, ("amount",))) == []
 
 
 def test_enum_value_added_is_compatible() -> None:
@@ -348,9 +336,7 @@ def test_enum_value_added_is_compatible() -> None:
 
 
 def test_property_removed() -> None:
-    assert changes(obj({"id": STR, "amount": INT}, ("id", "amount"))) == [
-        "$.note: property removed"
-    ]
+    assert changes(obj({"id": STR, "amount": INT}, ("id", "amount"))) == ["$.note: property removed"]
 
 
 def test_type_changed() -> None:
@@ -366,15 +352,13 @@ def test_type_narrowed() -> None:
 
 
 def test_type_widened_to_nullable() -> None:
-    assert changes(
-        obj({**BASE["properties"], "amount": {"type": ["integer", "null"]}}, ("id", "amount"))
-    ) == ["$.amount: type changed from integer to integer|null"]
+    assert changes(obj({**BASE["properties"], "amount": {"type": ["integer", "null"]}}, ("id", "amount"))) == [
+        "$.amount: type changed from integer to integer|null"
+    ]
 
 
 def test_optional_made_required() -> None:
-    assert changes(obj(BASE["properties"], ("id", "amount", "note"))) == [
-        "$.note: optional property made required"
-    ]
+    assert changes(obj(BASE["properties"], ("id", "amount", "note"))) == ["$.note: optional property made required"]
 
 
 def test_new_required_property() -> None:
@@ -421,9 +405,7 @@ def test_format_pattern_and_bounds_tightened() -> None:
 
 
 def test_additional_properties_forbidden() -> None:
-    assert changes({**BASE, "additionalProperties": False}) == [
-        "$: additional properties no longer allowed"
-    ]
+    assert changes({**BASE, "additionalProperties": False}) == ["$: additional properties no longer allowed"]
 
 
 def test_map_value_type_changed() -> None:

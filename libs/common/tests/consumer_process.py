@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
 
 import asyncpg
 
@@ -20,12 +19,18 @@ async def main(bootstrap: str, dsn: str, topic: str, group: str) -> None:
 
     async def handler(conn: asyncpg.Connection, event: ConsumedEvent) -> None:
         await conn.execute(
-            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)", event.event.id, group
+            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)",
+            event.event.id,
+            group,
         )
         await asyncio.sleep(0.01)
 
     runner = ConsumerRunner(
-        group=group, topics=[topic], handler=handler, pool=pool, bootstrap_servers=bootstrap,
+        group=group,
+        topics=[topic],
+        handler=handler,
+        pool=pool,
+        bootstrap_servers=bootstrap,
         max_batch=50,
     )
     print("ready", flush=True)  # noqa: T201

@@ -15,9 +15,7 @@ from intplat_common.events import CloudEvent, to_kafka_headers
 
 
 async def new_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    await ensure_topics(
-        bootstrap, [TopicConfig(n, partitions) for n in names], replication_factor=1
-    )
+    await ensure_topics(bootstrap, [TopicConfig(n, partitions) for n in names], replication_factor=1)
 
 
 def topic_name(prefix: str) -> str:
@@ -29,8 +27,11 @@ async def read_all(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read a topic from the beginning until `expect` records arrived, then a short quiet period for extras."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
@@ -61,11 +62,16 @@ async def publish_events(
     try:
         for event_id, data in events:
             event = CloudEvent(
-                id=event_id, source="/tests", type="com.intplat.test.v1",
-                time=datetime.now(UTC), data=data,
+                id=event_id,
+                source="/tests",
+                type="com.intplat.test.v1",
+                time=datetime.now(UTC),
+                data=data,
             )
             await producer.send_and_wait(
-                topic, value=json.dumps(data).encode(), key=key.encode(),
+                topic,
+                value=json.dumps(data).encode(),
+                key=key.encode(),
                 headers=to_kafka_headers(event),
             )
             ids.append(event_id)

@@ -3,7 +3,13 @@ import asyncio
 import httpx
 import pytest
 
-from intplat_common import AsyncCircuitBreaker, CircuitOpenError, ProviderConfig, ProviderError, ResilientClient
+from intplat_common import (
+    AsyncCircuitBreaker,
+    CircuitOpenError,
+    ProviderConfig,
+    ProviderError,
+    ResilientClient,
+)
 
 
 class Flaky:
@@ -25,8 +31,11 @@ class Flaky:
 
 def make_client(flaky: Flaky, reset_timeout: float = 0.3) -> ResilientClient:
     config = ProviderConfig(
-        name="flaky", base_url="http://flaky.test", max_attempts=1,
-        breaker_fail_max=3, breaker_reset_timeout=reset_timeout,
+        name="flaky",
+        base_url="http://flaky.test",
+        max_attempts=1,
+        breaker_fail_max=3,
+        breaker_reset_timeout=reset_timeout,
     )
     return ResilientClient(config, transport=httpx.MockTransport(flaky))
 

@@ -273,9 +273,7 @@ def test_invalid_traceparent_is_dropped_not_fatal() -> None:
     headers, value = encoded(make(), traceparent="garbage", tracestate="a=1")
     assert not {"traceparent", "tracestate"} & {k for k, _ in headers}
     zero = "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
-    decoded = from_kafka_headers(
-        [*headers, ("traceparent", zero.encode()), ("tracestate", b"a=1")], value
-    )
+    decoded = from_kafka_headers([*headers, ("traceparent", zero.encode()), ("tracestate", b"a=1")], value)
     assert decoded.traceparent is None
     assert decoded.tracestate is None
 

@@ -44,7 +44,9 @@ def recording_handler(group: str, fail_times: dict[str, int] | None = None) -> A
     async def handler(conn: asyncpg.Connection, event: ConsumedEvent) -> None:
         calls[event.event.id] = calls.get(event.event.id, 0) + 1
         await conn.execute(
-            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)", event.event.id, group
+            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)",
+            event.event.id,
+            group,
         )
         if fail_times and calls[event.event.id] <= fail_times.get(event.event.id, 0):
             raise ConnectionResetError("provider hiccup")  # after the write: the rollback must undo it
@@ -59,8 +61,12 @@ async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> Non
     await publish_events(kafka.bootstrap_servers, topic, [("evt_a", {}), ("evt_b", {})])
     handler = recording_handler(group, fail_times={"evt_a": 2})
     runner = ConsumerRunner(
-        group=group, topics=[topic], handler=handler, pool=pool,
-        bootstrap_servers=kafka.bootstrap_servers, retry=FAST_RETRY,
+        group=group,
+        topics=[topic],
+        handler=handler,
+        pool=pool,
+        bootstrap_servers=kafka.bootstrap_servers,
+        retry=FAST_RETRY,
     )
 
     async def both_applied() -> bool:
@@ -80,12 +86,18 @@ async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> Non
         if event.event.id == "evt_bad":
             raise ValueError("amount must be positive")
         await conn.execute(
-            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)", event.event.id, group
+            "INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)",
+            event.event.id,
+            group,
         )
 
     runner = ConsumerRunner(
-        group=group, topics=[topic], handler=handler, pool=pool,
-        bootstrap_servers=kafka.bootstrap_servers, retry=FAST_RETRY,
+        group=group,
+        topics=[topic],
+        handler=handler,
+        pool=pool,
+        bootstrap_servers=kafka.bootstrap_servers,
+        retry=FAST_RETRY,
     )
 
     async def good_applied() -> bool:
@@ -100,9 +112,7 @@ async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> Non
     assert headers["dlq_attempts"] == b"3"
     assert headers["dlq_original_topic"] == topic.encode()
     assert dead[0].value == b'{"x": 1}'
-    outcome = await pool.fetchval(
-        "SELECT outcome FROM inbox WHERE consumer = $1 AND event_id = 'evt_bad'", group
-    )
+    outcome = await pool.fetchval("SELECT outcome FROM inbox WHERE consumer = $1 AND event_id = 'evt_bad'", group)
     assert outcome == "dead_lettered"
 
 
@@ -124,8 +134,12 @@ async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, poo
         raise PoisonMessage("amount: not an integer")
 
     runner = ConsumerRunner(
-        group=group, topics=[topic], handler=handler, pool=pool,
-        bootstrap_servers=kafka.bootstrap_servers, retry=FAST_RETRY,
+        group=group,
+        topics=[topic],
+        handler=handler,
+        pool=pool,
+        bootstrap_servers=kafka.bootstrap_servers,
+        retry=FAST_RETRY,
     )
     dead: list[Any] = []
 
@@ -141,7 +155,9 @@ async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, poo
 
 
 async def test_redelivery_after_crash_between_db_commit_and_offset_commit_is_not_reapplied(
-    kafka, pool, monkeypatch  # type: ignore[no-untyped-def]
+    kafka,
+    pool,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     topic, group = topic_name("c.redeliver"), topic_name("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
@@ -149,7 +165,10 @@ async def test_redelivery_after_crash_between_db_commit_and_offset_commit_is_not
     await publish_events(kafka.bootstrap_servers, topic, [(i, {}) for i in ids])
 
     crashed = ConsumerRunner(
-        group=group, topics=[topic], handler=recording_handler(group), pool=pool,
+        group=group,
+        topics=[topic],
+        handler=recording_handler(group),
+        pool=pool,
         bootstrap_servers=kafka.bootstrap_servers,
     )
 
@@ -166,7 +185,10 @@ async def test_redelivery_after_crash_between_db_commit_and_offset_commit_is_not
 
     handler = recording_handler(group)
     restarted = ConsumerRunner(
-        group=group, topics=[topic], handler=handler, pool=pool,
+        group=group,
+        topics=[topic],
+        handler=handler,
+        pool=pool,
         bootstrap_servers=kafka.bootstrap_servers,
     )
 

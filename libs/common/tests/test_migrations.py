@@ -14,8 +14,7 @@ async def test_migrations_create_tables_and_are_idempotent(database: str) -> Non
     conn = await asyncpg.connect(database)
     try:
         tables = {
-            r["tablename"]
-            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
         version = await conn.fetchval("SELECT version_num FROM alembic_version")
     finally:

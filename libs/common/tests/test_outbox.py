@@ -2,7 +2,6 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,8 +16,11 @@ pytestmark = pytest.mark.integration
 def messages(topic: str, n: int, keys: int) -> list[OutboxMessage]:
     return [
         OutboxMessage(
-            topic=topic, key=f"cus_{i % keys}", type="test.event",
-            payload={"n": i, "key": f"cus_{i % keys}"}, headers={"ce_id": f"evt_{i}"},
+            topic=topic,
+            key=f"cus_{i % keys}",
+            type="test.event",
+            payload={"n": i, "key": f"cus_{i % keys}"},
+            headers={"ce_id": f"evt_{i}"},
         )
         for i in range(n)
     ]
@@ -49,14 +51,19 @@ async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool)
 
 @pytest.mark.chaos
 async def test_events_committed_while_broker_is_down_are_published_once_in_key_order(
-    controllable_kafka, pool  # type: ignore[no-untyped-def]
+    controllable_kafka,
+    pool,  # type: ignore[no-untyped-def]
 ) -> None:
     bootstrap = controllable_kafka.bootstrap_servers
     topic = topic_name("outbox.outage")
     await new_topics(bootstrap, topic)
     relay = OutboxRelay(
-        pool, lambda: create_producer(bootstrap, "relay-outage", request_timeout_ms=3000),
-        batch_size=100, poll_interval=0.2, send_timeout=5, max_backoff=1.0,
+        pool,
+        lambda: create_producer(bootstrap, "relay-outage", request_timeout_ms=3000),
+        batch_size=100,
+        poll_interval=0.2,
+        send_timeout=5,
+        max_backoff=1.0,
     )
     runner = asyncio.create_task(relay.run())
     try:
@@ -95,7 +102,10 @@ async def test_events_committed_while_broker_is_down_are_published_once_in_key_o
 
 async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-untyped-def]
     factory = lambda: create_producer(kafka.bootstrap_servers, "relay-lead")  # noqa: E731
-    a, b = OutboxRelay(pool, factory, poll_interval=0.1), OutboxRelay(pool, factory, poll_interval=0.1)
+    a, b = (
+        OutboxRelay(pool, factory, poll_interval=0.1),
+        OutboxRelay(pool, factory, poll_interval=0.1),
+    )
     tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
     await asyncio.sleep(1.0)
     try:

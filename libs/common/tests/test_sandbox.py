@@ -101,9 +101,7 @@ async def test_serves_on_a_real_port(base_url: str, client: httpx.AsyncClient) -
     assert {"/v1/items", "/_sandbox/faults", "/_sandbox/clock"} <= set(openapi["paths"])
 
 
-async def test_request_log_records_and_redacts(
-    sandbox: SandboxApp, client: httpx.AsyncClient
-) -> None:
+async def test_request_log_records_and_redacts(sandbox: SandboxApp, client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/items",
         params={"access_token": "igtoken-123", "fields": "id"},
@@ -162,9 +160,7 @@ async def test_request_log_truncates_large_bodies_and_redacts_forms(
 
 
 async def test_status_fault_with_times_applies_then_expires(client: httpx.AsyncClient) -> None:
-    fault = await add_fault(
-        client, kind="status", status=429, times=3, retry_after=7, path_prefix="/v1/items"
-    )
+    fault = await add_fault(client, kind="status", status=429, times=3, retry_after=7, path_prefix="/v1/items")
     assert fault["remaining"] == 3
 
     statuses = []
@@ -182,9 +178,7 @@ async def test_status_fault_with_times_applies_then_expires(client: httpx.AsyncC
 async def test_status_fault_retry_after_header(
     client: httpx.AsyncClient, retry_after: int | None, expected_header: str | None
 ) -> None:
-    await add_fault(
-        client, kind="status", status=503, retry_after=retry_after, body={"ErrorCode": 100}
-    )
+    await add_fault(client, kind="status", status=503, retry_after=retry_after, body={"ErrorCode": 100})
     response = await client.get("/v1/items/a")
     assert response.status_code == 503
     assert response.headers.get("retry-after") == expected_header
@@ -212,9 +206,7 @@ async def test_delay_fault_makes_short_timeout_fire(client: httpx.AsyncClient) -
     assert time.monotonic() - start < 0.4
 
 
-async def test_reset_fault_drops_connection_without_running_handler(
-    client: httpx.AsyncClient, base_url: str
-) -> None:
+async def test_reset_fault_drops_connection_without_running_handler(client: httpx.AsyncClient, base_url: str) -> None:
     await add_fault(client, kind="reset", path_prefix="/v1/items", method="POST", times=2)
     with pytest.raises(httpx.RemoteProtocolError):
         await client.post("/v1/items", json={"id": "a", "name": "n"})
@@ -271,9 +263,7 @@ async def test_commit_then_reset_commits_then_drops(client: httpx.AsyncClient) -
     assert (await client.get("/v1/items/d")).json() == {"id": "d", "name": "ambiguous"}
 
 
-async def test_clock_advance_and_set_change_route_time(
-    sandbox: SandboxApp, client: httpx.AsyncClient
-) -> None:
+async def test_clock_advance_and_set_change_route_time(sandbox: SandboxApp, client: httpx.AsyncClient) -> None:
     async def route_now() -> datetime:
         return datetime.fromisoformat((await client.get("/v1/now")).json()["now"])
 
@@ -326,12 +316,8 @@ async def test_invalid_fault_rule_is_422_with_reasons(
     assert (await client.get("/_sandbox/faults")).json() == []
 
 
-@pytest.mark.parametrize(
-    "change", [{}, {"advance_seconds": 1, "set": "2030-01-01T00:00:00Z"}, {"set": "2030-01-01"}]
-)
-async def test_invalid_clock_change_is_422(
-    client: httpx.AsyncClient, change: dict[str, Any]
-) -> None:
+@pytest.mark.parametrize("change", [{}, {"advance_seconds": 1, "set": "2030-01-01T00:00:00Z"}, {"set": "2030-01-01"}])
+async def test_invalid_clock_change_is_422(client: httpx.AsyncClient, change: dict[str, Any]) -> None:
     assert (await client.post("/_sandbox/clock", json=change)).status_code == 422
 
 
@@ -352,9 +338,7 @@ async def test_remove_single_fault(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/items/a")).status_code == 404
 
 
-async def test_sandbox_reset_clears_everything(
-    sandbox: SandboxApp, client: httpx.AsyncClient
-) -> None:
+async def test_sandbox_reset_clears_everything(sandbox: SandboxApp, client: httpx.AsyncClient) -> None:
     await client.post("/v1/items", json={"id": "a", "name": "n"})
     await add_fault(client, kind="delay", seconds=1, method="DELETE")
     await client.post("/_sandbox/clock", json={"advance_seconds": 500})

@@ -13,7 +13,6 @@ from ._consumer import (
     PoisonMessage,
     RetryPolicy,
     TransientError,
-    dlq_topic,
 )
 from ._correlation import (
     CORRELATION_HEADER,
@@ -50,6 +49,7 @@ from ._web import (
     instrument_app,
     problem,
 )
+from .events import dlq_topic
 
 __all__ = [
     "CORRELATION_HEADER",

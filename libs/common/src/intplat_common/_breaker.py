@@ -45,11 +45,11 @@ class _Cancelled(Exception):
     """Stands in for CancelledError inside pybreaker, which must not see a BaseException it would count."""
 
 
-class _StateListener(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _StateListener(pybreaker.CircuitBreakerListener):
     def __init__(self, on_change: Callable[[str, str], None]) -> None:
         self._on_change = on_change
 
-    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+    def state_change(self, _cb: Any, old_state: Any, new_state: Any) -> None:
         self._on_change(old_state.name if old_state else "none", new_state.name)
 
 
@@ -65,12 +65,13 @@ class AsyncCircuitBreaker:
     ) -> None:
         self.name = name
         self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+        excluded: list[Any] = [_Cancelled, exclude]
         self._breaker = pybreaker.CircuitBreaker(
             name=name,
             fail_max=fail_max,
             reset_timeout=reset_timeout,
             success_threshold=success_threshold,
-            exclude=[_Cancelled, exclude],
+            exclude=excluded,
             state_storage=self._storage,
             listeners=[_StateListener(self._state_changed)],
         )
@@ -87,7 +88,10 @@ class AsyncCircuitBreaker:
         return int(self._breaker.fail_counter)
 
     def _state_changed(self, old: str, new: str) -> None:
-        log.warning("circuit breaker state change", extra={"fields": {"provider": self.name, "from": old, "to": new}})
+        log.warning(
+            "circuit breaker state change",
+            extra={"fields": {"provider": self.name, "from": old, "to": new}},
+        )
         for listener in self.listeners:
             listener(self.name, old, new)
 
@@ -138,10 +142,7 @@ _BREAKERS: dict[str, AsyncCircuitBreaker] = {}
 
 
 def _observe_states(_: Any) -> list[metrics.Observation]:
-    return [
-        metrics.Observation(STATE_VALUES.get(b.state, -1), {"provider": name})
-        for name, b in _BREAKERS.items()
-    ]
+    return [metrics.Observation(STATE_VALUES.get(b.state, -1), {"provider": name}) for name, b in _BREAKERS.items()]
 
 
 meter.create_observable_gauge(

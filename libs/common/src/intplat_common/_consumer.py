@@ -158,9 +158,7 @@ class ConsumerRunner:
         try:
             while not self._stopping.is_set():
                 try:
-                    batches = await self._consumer.getmany(
-                        timeout_ms=500, max_records=self._max_batch
-                    )
+                    batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 except ConsumerStoppedError:
                     break
                 if not batches:
@@ -187,9 +185,7 @@ class ConsumerRunner:
         if self._consumer is None or not self._pending:
             return
         offsets = {
-            tp: off
-            for tp, off in self._pending.items()
-            if (partitions is None or tp in partitions) and self._owns(tp)
+            tp: off for tp, off in self._pending.items() if (partitions is None or tp in partitions) and self._owns(tp)
         }
         for tp in list(self._pending):
             if partitions is None or tp in partitions:
@@ -204,7 +200,7 @@ class ConsumerRunner:
 
     async def _process(self, record: ConsumerRecord[Any, Any]) -> bool:
         """True when the record is settled (processed, duplicate or dead-lettered); False on shutdown."""
-        headers = {k: v for k, v in (record.headers or ())}
+        headers = dict(record.headers or ())
         parent = propagate.extract({k: v.decode("latin-1") for k, v in headers.items()})
         attributes = {
             "messaging.system": "kafka",
@@ -256,7 +252,7 @@ class ConsumerRunner:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 await self._dead_letter(record, f"poison: {exc}", attempts=attempt, event=consumed)
                 return True
-            except Exception as exc:  # noqa: BLE001 - handler errors are retried, then dead-lettered
+            except Exception as exc:
                 transient = isinstance(exc, TransientError | OSError | asyncpg.InterfaceError)
                 span.add_event("handler failed", {"attempt": attempt, "error": repr(exc)})
                 if not transient and attempt >= self._retry.max_attempts:
@@ -267,7 +263,13 @@ class ConsumerRunner:
                 _retries.add(1, {"group": self.group, "topic": consumed.topic})
                 log.warning(
                     "handler failed; retrying",
-                    extra={"fields": {"attempt": attempt, "error": repr(exc), "event_id": consumed.event.id}},
+                    extra={
+                        "fields": {
+                            "attempt": attempt,
+                            "error": repr(exc),
+                            "event_id": consumed.event.id,
+                        }
+                    },
                 )
                 await asyncio.sleep(self._retry.delay(min(attempt, 10)))
 
@@ -276,7 +278,11 @@ class ConsumerRunner:
             inserted = await conn.fetchval(
                 "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
                 " VALUES ($1, $2, $3, $4, $5, 'processed') ON CONFLICT DO NOTHING RETURNING true",
-                self.group, consumed.event.id, consumed.topic, consumed.partition, consumed.offset,
+                self.group,
+                consumed.event.id,
+                consumed.topic,
+                consumed.partition,
+                consumed.offset,
             )
             if not inserted:
                 return "duplicate"
@@ -319,7 +325,11 @@ class ConsumerRunner:
                 await conn.execute(
                     "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
                     " VALUES ($1, $2, $3, $4, $5, 'dead_lettered') ON CONFLICT DO NOTHING",
-                    self.group, event.event.id, event.topic, event.partition, event.offset,
+                    self.group,
+                    event.event.id,
+                    event.topic,
+                    event.partition,
+                    event.offset,
                 )
         _processed.add(1, {"group": self.group, "topic": record.topic, "outcome": "dead_lettered"})
         log.error(

@@ -37,7 +37,16 @@ _latency = meter.create_histogram(
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SECRET_QUERY_KEYS = frozenset(
-    {"access_token", "client_secret", "token", "api_key", "key", "code", "fb_exchange_token", "password"}
+    {
+        "access_token",
+        "client_secret",
+        "token",
+        "api_key",
+        "key",
+        "code",
+        "fb_exchange_token",
+        "password",
+    }
 )
 
 
@@ -76,7 +85,9 @@ def redact_url(url: str | httpx.URL) -> str:
     parts = urlsplit(str(url))
     if not parts.query:
         return str(url)
-    query = [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [
+        (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
@@ -112,9 +123,7 @@ class ResilientClient:
             reset_timeout=config.breaker_reset_timeout,
         )
         self._limiter = (
-            RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
-            if config.rate_limit_per_second
-            else None
+            RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None
         )
         self._sleep = sleep
         self._client = httpx.AsyncClient(
@@ -134,9 +143,7 @@ class ResilientClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def request(
-        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    async def request(self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any) -> httpx.Response:
         """Returns any answer below 500 other than 408/429 (4xx included: the caller maps them).
 
         `idempotent=True` lets a POST be retried after a timeout or 5xx (the request carries an idempotency
@@ -177,9 +184,7 @@ class ResilientClient:
                 # 429 means the provider refused the request without acting on it: safe for any method.
                 if status != 429 and not safe:
                     if status in (502, 504, 408):
-                        raise AmbiguousOutcome(
-                            self.config.name, f"{method} {url}: HTTP {status}", response
-                        )
+                        raise AmbiguousOutcome(self.config.name, f"{method} {url}: HTTP {status}", response)
                     raise error
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > self.config.retry_after_cap:
@@ -206,7 +211,8 @@ class ResilientClient:
             _requests.add(1, {**attrs, "status_class": "error"})
             _errors.add(1, {**attrs, "error": type(exc).__name__})
             _latency.record(elapsed, attrs)
-            self._log(method, url, None, elapsed, attempt, type(exc).__name__)
+            sent_url = exc.request.url if isinstance(exc, httpx.RequestError) else url
+            self._log(method, sent_url, None, elapsed, attempt, type(exc).__name__)
             raise
         elapsed = time.perf_counter() - started
         status_class = f"{response.status_code // 100}xx"
@@ -214,11 +220,17 @@ class ResilientClient:
         _latency.record(elapsed, attrs)
         if response.status_code >= 400:
             _errors.add(1, {**attrs, "error": f"http_{response.status_code}"})
-        self._log(method, url, response.status_code, elapsed, attempt, None)
+        self._log(method, response.request.url, response.status_code, elapsed, attempt, None)
         return response
 
     def _log(
-        self, method: str, url: str, status: int | None, elapsed: float, attempt: int, error: str | None
+        self,
+        method: str,
+        url: str | httpx.URL,
+        status: int | None,
+        elapsed: float,
+        attempt: int,
+        error: str | None,
     ) -> None:
         fields: dict[str, Any] = {
             "provider": self.config.name,

@@ -47,9 +47,7 @@ class TopicConfig:
     configs: dict[str, str] | None = None
 
 
-async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[TopicConfig], *, replication_factor: int
-) -> list[str]:
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicConfig], *, replication_factor: int) -> list[str]:
     """Create missing topics (never relying on broker auto-create). Returns the names created."""
     min_isr = str(min(2, replication_factor))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)

@@ -63,7 +63,15 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -
     await conn.executemany(
         _INSERT,
         [
-            (m.id, m.aggregatetype, m.key, m.type, m.topic, dict(m.payload), {**carrier, **m.headers})
+            (
+                m.id,
+                m.aggregatetype,
+                m.key,
+                m.type,
+                m.topic,
+                dict(m.payload),
+                {**carrier, **m.headers},
+            )
             for m in messages
         ],
     )
@@ -114,7 +122,7 @@ class OutboxRelay:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive database/broker outages
+            except Exception as exc:
                 self.stats.leader = False
                 log.warning("outbox relay interrupted", extra={"fields": {"error": repr(exc)}})
                 await self._close_producer()
@@ -126,7 +134,8 @@ class OutboxRelay:
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await self._pool.acquire()
         try:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+            # Standby: poll for the lock; the leader's session ending (crash, shutdown) releases it.
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):  # noqa: ASYNC110
                 await asyncio.sleep(self._poll_interval)
             self.stats.leader = True
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
@@ -153,7 +162,7 @@ class OutboxRelay:
                 published = await self.publish_batch()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - broker trouble: rows stay, retry later
+            except Exception as exc:
                 self.stats.rounds_failed += 1
                 _failures.add(1)
                 log.warning("outbox publish failed; rows kept", extra={"fields": {"error": repr(exc)}})
@@ -213,8 +222,7 @@ class OutboxRelay:
                     acked.append(row["id"])
             if acked:
                 await conn.execute(
-                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1"
-                    " WHERE id = ANY($1::uuid[])",
+                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
                     acked,
                 )
             self.stats.published += len(acked)
@@ -223,9 +231,7 @@ class OutboxRelay:
             raise first_error
         return len(acked)
 
-    async def _send_all(
-        self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]
-    ) -> list[Any]:
+    async def _send_all(self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]) -> list[Any]:
         futures: list[asyncio.Future[Any]] = []
         spans = []
         send_error: BaseException | None = None
@@ -263,15 +269,13 @@ class OutboxRelay:
                     ),
                     self._send_timeout,
                 )
-            except Exception as exc:  # noqa: BLE001 - recorded per row below
+            except Exception as exc:
                 # The broker is unreachable: the remaining rows are not even tried this round.
                 send_error = exc
                 fut = _failed_future(exc)
             futures.append(fut)
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self._send_timeout
-            )
+            results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._send_timeout)
         except TimeoutError as exc:
             results = [exc] * len(futures)
         for span, result in zip(spans, results, strict=True):

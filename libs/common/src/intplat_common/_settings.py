@@ -25,15 +25,9 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
-    environment: Literal["dev", "test", "production"] = Field(
-        default="dev", validation_alias="INTPLAT_ENVIRONMENT"
-    )
-    kafka_bootstrap_servers: str = Field(
-        default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
-    kafka_replication_factor: int = Field(
-        default=1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR"
-    )
+    environment: Literal["dev", "test", "production"] = Field(default="dev", validation_alias="INTPLAT_ENVIRONMENT")
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_replication_factor: int = Field(default=1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
     internal_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias="INTERNAL_API_KEYS"
     )

@@ -1,5 +1,9 @@
 """OpenTelemetry traces and metrics from the standard OTEL_* variables, Prometheus text, JSON logs.
 
+Instrumented: FastAPI (per app, `instrument_app`), httpx (per client, in the HTTP client factory), asyncpg (here).
+Kafka spans are made by the outbox relay and the consumer runner themselves: the aiokafka instrumentation appends a
+second `traceparent` to records that already carry the original one, and its receive span ends before processing.
+
 Providers are process-global in OpenTelemetry (they can be set once), so `setup_telemetry` is idempotent: the first
 call installs them, later calls (several apps in one test process) reuse them and only add span exporters.
 """
@@ -17,6 +21,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -51,8 +56,7 @@ def _otlp_enabled(signal: str) -> bool:
     if exporter == "none":
         return False
     return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     )
 
 
@@ -83,6 +87,10 @@ def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
+        # Query parameters stay out of spans: payloads carry customers' personal data.
+        AsyncPGInstrumentor(capture_parameters=False).instrument(  # type: ignore[no-untyped-call]
+            tracer_provider=tracer_provider
+        )
         _installed = Telemetry(tracer_provider, meter_provider)
         return _installed
 

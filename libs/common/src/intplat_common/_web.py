@@ -54,7 +54,7 @@ def install_common_routes(app: FastAPI, readiness: Mapping[str, ReadinessCheck])
             try:
                 await asyncio.wait_for(check(), timeout=3)
                 results[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            except Exception as exc:
                 results[name] = f"unavailable: {type(exc).__name__}"
         ready = all(v == "ok" for v in results.values())
         return JSONResponse(
@@ -83,10 +83,7 @@ def install_middleware_and_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-            for e in exc.errors()
-        ]
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return problem(422, "validation_failed", errors)
 
     @app.exception_handler(StarletteHTTPException)

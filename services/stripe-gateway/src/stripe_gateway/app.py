@@ -22,6 +22,7 @@ from intplat_common import (
     instrument_app,
     migrate,
     postgres_check,
+    setup_telemetry,
 )
 
 from .settings import GatewaySettings
@@ -45,6 +46,7 @@ async def _connect_with_retry(dsn: str, attempts: int = 60) -> asyncpg.Pool:
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
+    setup_telemetry(settings.service_name)
     state: dict[str, Any] = {}
 
     async def db_ready() -> None:

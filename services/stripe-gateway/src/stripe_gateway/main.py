@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from intplat_common import configure_logging, setup_telemetry, upgrade_database
+from intplat_common import configure_logging, upgrade_database
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -23,10 +23,12 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         upgrade_database(settings.database_url, MIGRATIONS)
         return 0
-    setup_telemetry(settings.service_name)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_config=None, access_log=False,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
     )
     return 0
 

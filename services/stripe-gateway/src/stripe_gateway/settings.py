@@ -20,12 +20,8 @@ class GatewaySettings(ServiceSettings):
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias="STRIPE_WEBHOOK_SECRETS"
     )
-    stripe_api_key: SecretStr = Field(
-        default=SecretStr("sk_test_123"), validation_alias="STRIPE_API_KEY"
-    )
-    stripe_api_base: str = Field(
-        default="http://localhost:12111", validation_alias="STRIPE_API_BASE"
-    )
+    stripe_api_key: SecretStr = Field(default=SecretStr("sk_test_123"), validation_alias="STRIPE_API_KEY")
+    stripe_api_base: str = Field(default="http://localhost:12111", validation_alias="STRIPE_API_BASE")
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

@@ -1,9 +1,9 @@
 """`devstack`: the local platform for `make infra`, `make run` and anyone working on one service.
 
-    devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
-    devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
-    devstack serve <component>     one supervised component (what the Procfile runs)
-    devstack install               fetch what is missing (Kafka jars, stripe-mock) without starting anything
+devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
+devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
+devstack serve <component>     one supervised component (what the Procfile runs)
+devstack install               fetch what is missing (Kafka jars, stripe-mock) without starting anything
 """
 
 from __future__ import annotations
@@ -60,13 +60,19 @@ def _postgres() -> LocalPostgres:
     return LocalPostgres(var_dir() / "postgres", port=POSTGRES_PORT)
 
 
-def _supervise(cmd: list[str], *, after_ready: object = None, stop_signal: int = signal.SIGTERM,
-               user: tuple[int, int] | None = None, log_name: str) -> int:
+def _supervise(
+    cmd: list[str],
+    *,
+    after_ready: object = None,
+    stop_signal: int = signal.SIGTERM,
+    user: tuple[int, int] | None = None,
+    log_name: str,
+) -> int:
     """Run one child in the foreground, forward Ctrl-C/SIGTERM as `stop_signal`, wait for a clean exit."""
     child = subprocess.Popen(cmd, user=user[0] if user else None, group=user[1] if user else None)
     stopping = threading.Event()
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(_signum: int, _frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
             print(f"[{log_name}] stopping", flush=True)
@@ -77,7 +83,7 @@ def _supervise(cmd: list[str], *, after_ready: object = None, stop_signal: int =
     if callable(after_ready):
         try:
             after_ready()
-        except Exception as exc:  # noqa: BLE001 - report, stop the child, fail the component
+        except Exception as exc:
             print(f"[{log_name}] start-up failed: {exc}", file=sys.stderr, flush=True)
             child.send_signal(stop_signal)
     return child.wait()
@@ -89,10 +95,11 @@ def serve_kafka() -> int:
 
     def provision() -> None:
         wait_for_kafka(broker.bootstrap_servers, 120)
-        created = asyncio.run(
-            ensure_topics(broker.bootstrap_servers, topic_configs(), replication_factor=1)
+        created = asyncio.run(ensure_topics(broker.bootstrap_servers, topic_configs(), replication_factor=1))
+        print(
+            f"[kafka] ready on {broker.bootstrap_servers}; topics created: {len(created)}",
+            flush=True,
         )
-        print(f"[kafka] ready on {broker.bootstrap_servers}; topics created: {len(created)}", flush=True)
 
     return _supervise(cmd, after_ready=provision, log_name="kafka")
 
@@ -104,8 +111,10 @@ def serve_postgres() -> int:
     def provision() -> None:
         wait_for_postgres(server.dsn(), 60)
         asyncio.run(ensure_databases(server.dsn(), list(SERVICE_DATABASES.values())))
-        print(f"[postgres] ready on 127.0.0.1:{server.port}; databases: "
-              f"{', '.join(SERVICE_DATABASES.values())}", flush=True)
+        print(
+            f"[postgres] ready on 127.0.0.1:{server.port}; databases: {', '.join(SERVICE_DATABASES.values())}",
+            flush=True,
+        )
 
     # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, checkpoint, exit.
     return _supervise(cmd, after_ready=provision, stop_signal=signal.SIGINT, user=ids, log_name="postgres")
@@ -131,16 +140,17 @@ def _write_procfile(components: list[str], *, services: bool) -> Path:
 
 def _run_honcho(procfile: Path) -> int:
     os.chdir(REPO_ROOT)
-    return subprocess.call(
-        [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)]
-    )
+    return subprocess.call([sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(REPO_ROOT)])
 
 
 def run_infra() -> int:
     install()
     for port in (KAFKA_PORT, POSTGRES_PORT):
         if port_open(port):
-            print(f"port {port} is already in use: is another `make infra`/`make run` running?", file=sys.stderr)
+            print(
+                f"port {port} is already in use: is another `make infra`/`make run` running?",
+                file=sys.stderr,
+            )
             return 1
     return _run_honcho(_write_procfile(["kafka", "postgres"], services=False))
 
@@ -161,8 +171,9 @@ SERVE = {"kafka": serve_kafka, "postgres": serve_postgres, "stripe-mock": serve_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("infra", help="Kafka + PostgreSQL in the foreground")
     sub.add_parser("run", help="the whole platform under honcho")

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class KafkaServer(Protocol):
-    bootstrap_servers: str
     controllable: bool
+
+    @property
+    def bootstrap_servers(self) -> str: ...
 
     def stop(self) -> None: ...
     def start(self) -> None: ...

@@ -38,8 +38,17 @@ def ensure_kafka_jars() -> Path:
     tmp = target.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), f"-Dkafka.version={KAFKA_VERSION}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     shutil.rmtree(target, ignore_errors=True)
@@ -110,8 +119,18 @@ class LocalKafka:
         # StorageTool wants Kafka's base64 form of a UUID; it may start with "-", hence `--cluster-id=`.
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
-            [_java(), "-cp", f"{jars}/*", f"-Dlog4j2.configurationFile={LOG4J2}",
-             "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(conf), "--ignore-formatted"],
+            [
+                _java(),
+                "-cp",
+                f"{jars}/*",
+                f"-Dlog4j2.configurationFile={LOG4J2}",
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cid}",
+                "-c",
+                str(conf),
+                "--ignore-formatted",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -121,12 +140,18 @@ class LocalKafka:
         conf = self._write_config()
         self._format_storage(jars, conf)
         return [
-            _java(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            _java(),
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
             "-XX:TieredStopAtLevel=1",  # C1 only: the broker is up ~2x sooner on 2 cores
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={LOG4J2}",
             f"-Dkafka.logs.dir={self.data_dir}",
-            "-cp", f"{jars}/*", "kafka.Kafka", str(conf),
+            "-cp",
+            f"{jars}/*",
+            "kafka.Kafka",
+            str(conf),
         ]
 
     def start(self, timeout: float = 90.0) -> None:
@@ -162,15 +187,13 @@ async def _answers_metadata(bootstrap: str) -> bool:
         await admin.start()
         await admin.describe_cluster()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not yet"
+    except Exception:
         return False
     finally:
         await admin.close()
 
 
-def wait_for_kafka(
-    bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_for_kafka(bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

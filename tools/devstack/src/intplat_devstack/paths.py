@@ -12,10 +12,8 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 def cache_dir() -> Path:
     """Downloads that survive between runs (Kafka jars, the stripe-mock binary)."""
     explicit = os.environ.get("INTPLAT_CACHE_DIR")
-    if explicit:
-        root = Path(explicit)
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "intplat"
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "intplat"
+    root = Path(explicit) if explicit else default
     root.mkdir(parents=True, exist_ok=True)
     return root
 

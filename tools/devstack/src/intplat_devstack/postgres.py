@@ -11,14 +11,15 @@ import asyncio
 import importlib.util
 import os
 import pwd
-import stat
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+
 from .paths import free_port
 
 SYSTEM_USER = "embedded_postgres"
@@ -79,9 +80,19 @@ class LocalPostgres:
             if ids is not None:
                 os.chown(self.pgdata, *ids)
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--no-instructions"],
-                check=True, stdout=subprocess.DEVNULL, user=ids[0] if ids else None,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                user=ids[0] if ids else None,
                 group=ids[1] if ids else None,
             )
         return ids
@@ -89,9 +100,19 @@ class LocalPostgres:
     def command(self) -> tuple[list[str], tuple[int, int] | None]:
         ids = self._prepare()
         cmd = [
-            str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata),
-            "-p", str(self.port), "-h", "127.0.0.1", "-k", str(self.data_dir),
-            "-c", "max_connections=300", "-c", "shared_buffers=128MB",
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=128MB",
         ]
         return cmd, ids
 
@@ -99,8 +120,11 @@ class LocalPostgres:
         cmd, ids = self.command()
         with open(self.data_dir / "postgres.log", "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT,
-                user=ids[0] if ids else None, group=ids[1] if ids else None,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=ids[0] if ids else None,
+                group=ids[1] if ids else None,
             )
         wait_for_postgres(self.dsn(), timeout, process=self.process)
 
@@ -128,15 +152,13 @@ class LocalPostgres:
 async def _answers(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=2)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
 
 
-def wait_for_postgres(
-    dsn: str, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def wait_for_postgres(dsn: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

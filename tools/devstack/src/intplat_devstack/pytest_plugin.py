@@ -25,9 +25,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
 
 
 @pytest.fixture(scope="session")
-def controllable_kafka(
-    kafka: KafkaServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KafkaServer]:
+def controllable_kafka(kafka: KafkaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
     """A broker the test may stop and start. With an external broker, a local one is started for this."""
     if kafka.controllable:
         yield kafka

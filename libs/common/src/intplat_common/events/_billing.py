@@ -74,14 +74,10 @@ class BillingEvent(EventModel):
     """Fields every billing event carries about the Stripe event it was mapped from."""
 
     stripe_event_id: str = Field(description="evt_..., also the CloudEvents id")
-    stripe_api_version: str | None = Field(
-        description="API version the Stripe payload was rendered at"
-    )
+    stripe_api_version: str | None = Field(description="API version the Stripe payload was rendered at")
     stripe_created: AwareDatetime
     livemode: bool
-    stripe_request_id: str | None = Field(
-        default=None, description="null when Stripe acted on its own (e.g. renewals)"
-    )
+    stripe_request_id: str | None = Field(default=None, description="null when Stripe acted on its own (e.g. renewals)")
     stripe_idempotency_key: str | None = Field(
         default=None, description="Idempotency-Key of the API call that caused the event"
     )
@@ -111,9 +107,7 @@ class CheckoutCompleted(BillingEvent):
     status: CheckoutStatus
     payment_status: CheckoutPaymentStatus
     customer_id: str | None = Field(default=None, description="cus_...; null for guest checkouts")
-    customer: CustomerDetails | None = Field(
-        default=None, description="customer_details, plus the session locale"
-    )
+    customer: CustomerDetails | None = Field(default=None, description="customer_details, plus the session locale")
     client_reference_id: str | None = None
     metadata: Metadata = Field(default_factory=dict)
     subscription_id: str | None = None
@@ -143,13 +137,9 @@ class InvoiceTax(EventPart):
     taxable_amount: MinorUnits | None = None
     tax_behavior: TaxBehavior | None = None
     tax_rate_id: str | None = Field(default=None, description="txr_...")
-    percentage: Decimal | None = Field(
-        default=None, description="e.g. 19 or 7.7, as a decimal string"
-    )
+    percentage: Decimal | None = Field(default=None, description="e.g. 19 or 7.7, as a decimal string")
     display_name: str | None = None
-    taxability_reason: str | None = Field(
-        default=None, description="e.g. reverse_charge, standard_rated"
-    )
+    taxability_reason: str | None = Field(default=None, description="e.g. reverse_charge, standard_rated")
 
 
 class InvoiceLine(EventPart):
@@ -163,9 +153,7 @@ class InvoiceLine(EventPart):
     subscription_id: str | None = None
     subscription_item_id: str | None = None
     proration: bool = False
-    period_start: AwareDatetime | None = Field(
-        default=None, description="service period of the line"
-    )
+    period_start: AwareDatetime | None = Field(default=None, description="service period of the line")
     period_end: AwareDatetime | None = None
     taxes: tuple[InvoiceTax, ...] = ()
 
@@ -208,9 +196,7 @@ class InvoicePaid(BillingEvent):
     due_date: AwareDatetime | None = None
     attempt_count: int | None = None
     lines: tuple[InvoiceLine, ...] = ()
-    lines_complete: bool = Field(
-        default=True, description="false when Stripe's lines list has_more: fetch the rest"
-    )
+    lines_complete: bool = Field(default=True, description="false when Stripe's lines list has_more: fetch the rest")
     metadata: Metadata = Field(default_factory=dict)
 
     def partition_key(self) -> str:

@@ -13,9 +13,7 @@ SourceType = Literal["stripe_checkout_session", "stripe_invoice"]
 # voucher: a bookkeeping voucher (/v1/vouchers, Stripe issued the invoice); invoice / credit_note: a
 # Lexoffice sales document (/v1/invoices, /v1/credit-notes).
 DocumentType = Literal["credit_note", "invoice", "voucher"]
-VoucherStatus = Literal[
-    "draft", "open", "paid", "paidoff", "sepadebit", "transferred", "unchecked", "voided"
-]
+VoucherStatus = Literal["draft", "open", "paid", "paidoff", "sepadebit", "transferred", "unchecked", "voided"]
 
 
 class BookkeepingDocumentSynced(EventModel):
@@ -24,17 +22,13 @@ class BookkeepingDocumentSynced(EventModel):
 
     source_type: SourceType
     source_id: str = Field(description="in_... or cs_...")
-    stripe_event_id: str | None = Field(
-        default=None, description="the Stripe event that triggered the sync"
-    )
+    stripe_event_id: str | None = Field(default=None, description="the Stripe event that triggered the sync")
     stripe_customer_id: str | None = None
     stripe_invoice_number: str | None = None
     lexoffice_document_id: str = Field(description="Lexoffice resource id (UUID)")
     lexoffice_contact_id: str | None = None
     document_type: DocumentType
-    voucher_number: str | None = Field(
-        default=None, description="for vouchers: the Stripe invoice number"
-    )
+    voucher_number: str | None = Field(default=None, description="for vouchers: the Stripe invoice number")
     voucher_date: date
     voucher_status: VoucherStatus | None = None
     currency: Currency

@@ -36,9 +36,7 @@ _RFC3339 = re.compile(
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})$"
 )
 # W3C Trace Context level 1, version 00 (future versions may append fields after a dash).
-_TRACEPARENT = re.compile(
-    r"^(?P<v>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-[0-9a-f]{2}(-.*)?$"
-)
+_TRACEPARENT = re.compile(r"^(?P<v>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-[0-9a-f]{2}(-.*)?$")
 
 
 class InvalidEnvelope(ValueError):
@@ -148,9 +146,7 @@ def to_kafka_headers(
 
 def to_kafka_value(event: CloudEvent) -> bytes:
     """The record value: the event data as compact UTF-8 JSON."""
-    return json.dumps(
-        event.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return json.dumps(event.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _reject_constant(name: str) -> Any:
@@ -196,14 +192,10 @@ def _is_json_media_type(value: str) -> bool:
     if media_type == "application/cloudevents+json":
         # structured content mode (the whole event in the value), which we do not produce
         return False
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def from_kafka_headers(
-    headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None
-) -> CloudEvent:
+def from_kafka_headers(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> CloudEvent:
     """Decode a binary-mode record.
 
     Raises `InvalidEnvelope` when a required attribute (`ce_specversion` 1.0, `ce_id`, `ce_source`,
@@ -216,9 +208,7 @@ def from_kafka_headers(
     found = _collect(headers or ())
     specversion = _required(found, _H_SPECVERSION)
     if specversion != SPEC_VERSION:
-        raise InvalidEnvelope(
-            f"unsupported ce_specversion {specversion!r}, expected {SPEC_VERSION!r}"
-        )
+        raise InvalidEnvelope(f"unsupported ce_specversion {specversion!r}, expected {SPEC_VERSION!r}")
     event_id = _required(found, _H_ID)
     source = _required(found, _H_SOURCE)
     event_type = _required(found, _H_TYPE)
@@ -230,9 +220,7 @@ def from_kafka_headers(
     except ValueError as exc:
         raise InvalidEnvelope(f"ce_time is not an RFC 3339 timestamp: {time_text!r}") from exc
     if content_type is not None and not _is_json_media_type(content_type):
-        raise InvalidEnvelope(
-            f"unsupported content-type {content_type!r}, expected {CONTENT_TYPE!r}"
-        )
+        raise InvalidEnvelope(f"unsupported content-type {content_type!r}, expected {CONTENT_TYPE!r}")
 
     if value is None:
         raise InvalidEnvelope("record has no value (tombstone)")

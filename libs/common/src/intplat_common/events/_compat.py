@@ -66,9 +66,7 @@ class _Checker:
         new_leaves = _leaves(self._new_root, new)
         old_types, new_types = _types(old_leaves), _types(new_leaves)
         if old_types != new_types:
-            self.report(
-                path, f"type changed from {_fmt_types(old_types)} to {_fmt_types(new_types)}"
-            )
+            self.report(path, f"type changed from {_fmt_types(old_types)} to {_fmt_types(new_types)}")
             return  # details below a changed type are noise
 
         old_values, new_values = _enum(old_leaves), _enum(new_leaves)
@@ -88,9 +86,7 @@ class _Checker:
                 if kind == "array":
                     self._compare_arrays(olds[0].schema, news[0].schema, path)
 
-    def _compare_object_leaves(
-        self, olds: Sequence[_Leaf], news: Sequence[_Leaf], path: str
-    ) -> None:
+    def _compare_object_leaves(self, olds: Sequence[_Leaf], news: Sequence[_Leaf], path: str) -> None:
         if len(olds) == 1 and len(news) == 1:
             self._compare_objects(olds[0], news[0], path)
             return
@@ -141,9 +137,7 @@ class _Checker:
         if new_extra is False:
             if old_extra is not False:
                 self.report(path, "additional properties no longer allowed")
-        elif old_extra is not False and (
-            isinstance(old_extra, Mapping) or isinstance(new_extra, Mapping)
-        ):
+        elif old_extra is not False and (isinstance(old_extra, Mapping) or isinstance(new_extra, Mapping)):
             self.compare(old_extra, new_extra, f"{path}.*")
 
     def _compare_arrays(self, old: Schema, new: Schema, path: str) -> None:
@@ -209,9 +203,7 @@ def _resolve(root: Mapping[str, Any], schema: Schema) -> tuple[Schema, str | Non
             if isinstance(resolved, Mapping):
                 properties.update(resolved.get("properties", {}))
                 required.update(resolved.get("required", ()))
-                merged.update(
-                    {k: v for k, v in resolved.items() if k not in ("properties", "required")}
-                )
+                merged.update({k: v for k, v in resolved.items() if k not in ("properties", "required")})
         if properties:
             merged["properties"] = properties
         if required:

@@ -10,9 +10,7 @@ from ._base import EventModel
 
 SyncTier = Literal["daily", "hourly"]
 SyncTrigger = Literal["backfill", "manual", "schedule"]
-ExpiryReason = Literal[
-    "data_access_expiring", "permission_revoked", "token_expired", "token_expiring", "token_invalid"
-]
+ExpiryReason = Literal["data_access_expiring", "permission_revoked", "token_expired", "token_expiring", "token_invalid"]
 
 
 class InstagramSyncRequested(EventModel):
@@ -46,9 +44,7 @@ class InstagramConnectionExpiring(EventModel):
 
     account_id: str = Field(description="Instagram professional account id")
     username: str | None = None
-    owner_customer_id: str | None = Field(
-        default=None, description="Stripe customer id of the owner"
-    )
+    owner_customer_id: str | None = Field(default=None, description="Stripe customer id of the owner")
     owner_email: str | None = None
     expires_at: AwareDatetime = Field(
         description="when access ends or ended (revoked or invalid tokens: when that was detected)"

@@ -33,9 +33,7 @@ class StripeEventEnvelope(EventModel):
     id: str = Field(description="evt_...")
     type: str = Field(description="e.g. invoice.paid")
     created: int = Field(description="Unix seconds")
-    api_version: str | None = Field(
-        description="API version data was rendered at; null when unknown"
-    )
+    api_version: str | None = Field(description="API version data was rendered at; null when unknown")
     livemode: bool
     data: StripeEventData
 

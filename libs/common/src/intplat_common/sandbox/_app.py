@@ -83,9 +83,7 @@ def _is_unobserved(path: str) -> bool:
     return path in (CONTROL_PREFIX, "/healthz") or path.startswith(f"{CONTROL_PREFIX}/")
 
 
-def create_sandbox_app(
-    name: str, *, clock: SandboxClock | None = None, rng: random.Random | None = None
-) -> SandboxApp:
+def create_sandbox_app(name: str, *, clock: SandboxClock | None = None, rng: random.Random | None = None) -> SandboxApp:
     return SandboxApp(name, clock=clock, rng=rng)
 
 

@@ -50,9 +50,7 @@ async def _discard(message: Message) -> None:
 
 
 async def _send_fault_response(rule: StatusFault | CommitThenStatusFault, send: Send) -> None:
-    body = (
-        rule.body if rule.body is not None else {"sandbox_fault": rule.kind, "status": rule.status}
-    )
+    body = rule.body if rule.body is not None else {"sandbox_fault": rule.kind, "status": rule.status}
     payload = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
     if rule.retry_after is not None:
@@ -70,9 +68,7 @@ async def _drop_connection(receive: Receive, send: Send) -> None:
         # No transport (httpx.ASGITransport, TestClient, other servers): start a response that
         # can never complete, then fail. Servers close the connection on errors after the
         # response started (a 500 would be sent before it); in-process clients see the exception.
-        await send(
-            {"type": "http.response.start", "status": 502, "headers": [(b"content-length", b"1")]}
-        )
+        await send({"type": "http.response.start", "status": 502, "headers": [(b"content-length", b"1")]})
         raise SandboxConnectionDropped("reset fault: no transport to abort")
     transport.abort()
     # uvicorn only marks the cycle disconnected once connection_lost runs (scheduled by abort);
@@ -94,9 +90,7 @@ async def handle_provider_request(
     clock: SandboxClock,
 ) -> None:
     body, replay = await _buffer_body(receive)
-    content_type = next(
-        (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"), ""
-    )
+    content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"), "")
     text, truncated = body_text(body, content_type)
     fault = faults.take(scope["method"], scope["path"])
     record = RequestRecord(

@@ -42,9 +42,7 @@ def control_router(sandbox: SandboxApp) -> APIRouter:
         return ClockState(now=sandbox.clock.now(), offset_seconds=sandbox.clock.offset_seconds)
 
     @router.get("/requests")
-    async def list_requests(
-        method: str | None = None, path_prefix: str | None = None
-    ) -> list[RequestRecord]:
+    async def list_requests(method: str | None = None, path_prefix: str | None = None) -> list[RequestRecord]:
         return sandbox.requests.records(method=method, path_prefix=path_prefix)
 
     @router.delete("/requests", status_code=204)

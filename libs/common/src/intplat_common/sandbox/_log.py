@@ -12,9 +12,7 @@ from pydantic import BaseModel
 
 REDACTED = "[redacted]"
 MAX_LOGGED_BODY_CHARS = 16_384
-_SECRET_NAMES = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-postmark-server-token"}
-)
+_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "x-postmark-server-token"})
 _SECRET_PARTS = ("token", "key", "secret", "password")
 # Contains "key" but is an identifier tests want to see, not a credential.
 _NOT_SECRET = frozenset({"idempotency-key"})
@@ -80,9 +78,7 @@ class RequestLog:
     def append(self, record: RequestRecord) -> None:
         self._records.append(record)
 
-    def records(
-        self, *, method: str | None = None, path_prefix: str | None = None
-    ) -> list[RequestRecord]:
+    def records(self, *, method: str | None = None, path_prefix: str | None = None) -> list[RequestRecord]:
         return [
             record.model_copy(deep=True)
             for record in self._records

@@ -66,8 +66,6 @@ async def serve_in_background(
         await task
 
 
-def run_sandbox(
-    app: ASGIApp, port: int, *, host: str = "127.0.0.1", log_level: str = "info"
-) -> None:
+def run_sandbox(app: ASGIApp, port: int, *, host: str = "127.0.0.1", log_level: str = "info") -> None:
     """Serve `app` until interrupted (for a provider's CLI entry point / `make run`)."""
     uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")

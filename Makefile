@@ -1,0 +1,20 @@
+# Each target is thin and calls one script; CI runs the same ones (.ci/run -> make test).
+.PHONY: run test infra demo bench lint
+
+run:    ## the whole platform in the foreground (Ctrl-C stops everything)
+	@scripts/run.sh
+
+test:   ## every test, against a real Kafka broker and PostgreSQL started for the run
+	@scripts/test.sh
+
+infra:  ## only Kafka and PostgreSQL, in the foreground
+	@scripts/infra.sh
+
+demo:   ## against a running `make run`: signed sample events and what happened downstream
+	@scripts/demo.sh
+
+bench:  ## benchmarks; results under bench/results/
+	@scripts/bench.sh
+
+lint:   ## ruff (lint + format check) and mypy
+	@scripts/lint.sh
