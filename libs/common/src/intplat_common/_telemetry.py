@@ -138,3 +138,4 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiokafka logs every failed reconnect at ERROR while a broker is down; the outbox reports that state itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import shutil
 import signal
@@ -182,6 +183,8 @@ class LocalKafka:
 
 
 async def _answers_metadata(bootstrap: str) -> bool:
+    # Refused connections are expected while the broker starts; aiokafka would log each one as an error.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()
