@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .paths import REPO_ROOT, cache_dir, free_port
+from .paths import REPO_ROOT, cache_dir, free_port, run_blocking
 
 KAFKA_VERSION = "4.1.1"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -201,7 +201,7 @@ def wait_for_kafka(bootstrap: str, timeout: float, process: subprocess.Popen[byt
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"Kafka broker exited with {process.returncode} before it was ready")
-        if asyncio.run(_answers_metadata(bootstrap)):
+        if run_blocking(lambda: _answers_metadata(bootstrap)):
             return
         time.sleep(0.3)
     raise TimeoutError(f"Kafka at {bootstrap} did not answer metadata requests within {timeout}s")

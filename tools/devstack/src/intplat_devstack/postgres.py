@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .paths import free_port
+from .paths import free_port, run_blocking
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -163,7 +163,7 @@ def wait_for_postgres(dsn: str, timeout: float, process: subprocess.Popen[bytes]
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"PostgreSQL exited with {process.returncode} before it was ready")
-        if asyncio.run(_answers(dsn)):
+        if run_blocking(lambda: _answers(dsn)):
             return
         time.sleep(0.2)
     raise TimeoutError(f"PostgreSQL at {dsn} did not accept connections within {timeout}s")

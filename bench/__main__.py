@@ -1,0 +1,25 @@
+"""`make bench`: runs every benchmark against infrastructure it starts itself; results in bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from . import outbox_relay
+
+BENCHMARKS = {"outbox_relay": outbox_relay.main}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("names", nargs="*", help="run only these: " + ", ".join(BENCHMARKS))
+    args = parser.parse_args()
+    for name in args.names or list(BENCHMARKS):
+        print(f"== {name}", flush=True)
+        asyncio.run(BENCHMARKS[name]())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
