@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
-
 from intplat_devstack.infra import KafkaServer, PostgresServer, start_kafka, start_postgres
 
 

