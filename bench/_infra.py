@@ -33,4 +33,5 @@ async def fresh_database(postgres: PostgresServer) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return postgres.dsn(name)
+    dsn: str = postgres.dsn(name)
+    return dsn
