@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +18,8 @@ from intplat_common import setup_telemetry
 
 from .infra import KafkaServer, PostgresServer, ProcessKafka, start_kafka, start_postgres
 from .kafka import LocalKafka
+from .paths import free_port, port_open
+from .stripe_mock import stripe_mock_command
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +63,27 @@ async def database(postgres: PostgresServer) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def stripe_mock() -> Iterator[str]:
+    """stripe-mock on a free port (or STRIPE_API_BASE when set); yields its base URL."""
+    external = os.environ.get("STRIPE_API_BASE")
+    if external:
+        yield external
+        return
+    port = free_port()
+    proc = subprocess.Popen(stripe_mock_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("stripe-mock did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.fixture(scope="session")
