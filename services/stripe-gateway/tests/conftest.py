@@ -1,22 +1,48 @@
+import hashlib
+import hmac
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from intplat_common import TopicConfig, ensure_topics
+from intplat_common.events import TOPICS
 from stripe_gateway.app import create_app
 from stripe_gateway.settings import GatewaySettings
 
+SECRET = "whsec_test_current"
+OLD_SECRET = "whsec_test_previous"
+API_KEY = "test-internal-key-1"
+
+
+@pytest.fixture(scope="session")
+async def topics(kafka) -> None:  # type: ignore[no-untyped-def]
+    await ensure_topics(
+        kafka.bootstrap_servers, [TopicConfig(t.name, t.partitions) for t in TOPICS.values()], replication_factor=1
+    )
+
+
+def make_settings(database: str, bootstrap: str, stripe_api_base: str, **extra: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "STRIPE_GATEWAY_DATABASE_URL": database,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "STRIPE_WEBHOOK_SECRETS": f"{SECRET},{OLD_SECRET}",
+        "INTERNAL_API_KEYS": f"{API_KEY},test-internal-key-2",
+        "STRIPE_API_BASE": stripe_api_base,
+        "INTPLAT_ENVIRONMENT": "test",
+    }
+    values.update(extra)
+    return GatewaySettings(**values)
+
 
 @pytest.fixture
-def settings(database: str, kafka) -> GatewaySettings:  # type: ignore[no-untyped-def]
-    return GatewaySettings(
-        STRIPE_GATEWAY_DATABASE_URL=database,
-        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
-        STRIPE_WEBHOOK_SECRETS="whsec_test_1",
-        INTERNAL_API_KEYS="test-key-1",
-        INTPLAT_ENVIRONMENT="test",
-    )
+def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:  # type: ignore[no-untyped-def]
+    return make_settings(database, kafka.bootstrap_servers, stripe_mock)
 
 
 @pytest.fixture
@@ -28,6 +54,38 @@ async def app(settings: GatewaySettings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=("3.18.12.63", 443))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as c:
         yield c
+
+
+def new_event(type: str = "customer.created", customer: str | None = None, **object_fields: Any) -> dict[str, Any]:
+    customer = customer or f"cus_{uuid.uuid4().hex[:14]}"
+    obj = {"id": customer, "object": "customer", "email": "jane@example.com", **object_fields}
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": type,
+        "api_version": "2025-03-31.basil",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": obj},
+    }
+
+
+def signature(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+async def deliver(
+    client: httpx.AsyncClient, event: dict[str, Any] | bytes, *, secret: str = SECRET, header: str | None = None
+) -> httpx.Response:
+    body = event if isinstance(event, bytes) else json.dumps(event).encode()
+    sig = header if header is not None else signature(body, secret)
+    return await client.post(
+        "/webhooks/stripe", content=body, headers={"Stripe-Signature": sig, "Content-Type": "application/json"}
+    )

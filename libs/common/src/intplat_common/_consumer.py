@@ -276,9 +276,10 @@ class ConsumerRunner:
     async def _apply(self, consumed: ConsumedEvent) -> str:
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
-                " VALUES ($1, $2, $3, $4, $5, 'processed') ON CONFLICT DO NOTHING RETURNING true",
+                "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'processed') ON CONFLICT DO NOTHING RETURNING true",
                 self.group,
+                consumed.event.source,
                 consumed.event.id,
                 consumed.topic,
                 consumed.partition,
@@ -323,9 +324,10 @@ class ConsumerRunner:
         if event is not None:
             async with self._pool.acquire() as conn:
                 await conn.execute(
-                    "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset, outcome)"
-                    " VALUES ($1, $2, $3, $4, $5, 'dead_lettered') ON CONFLICT DO NOTHING",
+                    "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, 'dead_lettered') ON CONFLICT DO NOTHING",
                     self.group,
+                    event.event.source,
                     event.event.id,
                     event.topic,
                     event.partition,

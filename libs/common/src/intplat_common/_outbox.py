@@ -109,15 +109,32 @@ class OutboxRelay:
         self._send_timeout = send_timeout
         self._max_backoff = max_backoff
         self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.stats = RelayStats()
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    async def stop(self, runner: asyncio.Task[None], grace: float = 10.0) -> None:
+        """Graceful: the round in progress finishes (a producer start is not torn mid-way), then the relay exits."""
+        self._stopping.set()
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(runner), grace)
+        except TimeoutError:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        await self.close()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._lead()
             except asyncio.CancelledError:
@@ -126,7 +143,7 @@ class OutboxRelay:
                 self.stats.leader = False
                 log.warning("outbox relay interrupted", extra={"fields": {"error": repr(exc)}})
                 await self._close_producer()
-                await asyncio.sleep(backoff * (1 + random.random()))
+                await self._pause(backoff * (1 + random.random()))
                 backoff = min(backoff * 2, self._max_backoff)
             else:
                 backoff = 0.1
@@ -135,8 +152,10 @@ class OutboxRelay:
         conn: asyncpg.Connection = await self._pool.acquire()
         try:
             # Standby: poll for the lock; the leader's session ending (crash, shutdown) releases it.
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):  # noqa: ASYNC110
-                await asyncio.sleep(self._poll_interval)
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                if self._stopping.is_set():
+                    return
+                await self._pause(self._poll_interval)
             self.stats.leader = True
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             try:
@@ -154,7 +173,7 @@ class OutboxRelay:
 
     async def _publish_loop(self, leader_conn: asyncpg.Connection) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping.is_set():
             if leader_conn.is_closed():
                 raise ConnectionError("leader connection lost")
             self._wakeup.clear()
@@ -167,7 +186,7 @@ class OutboxRelay:
                 _failures.add(1)
                 log.warning("outbox publish failed; rows kept", extra={"fields": {"error": repr(exc)}})
                 await self._close_producer()
-                await asyncio.sleep(backoff * (1 + random.random()))
+                await self._pause(backoff * (1 + random.random()))
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             backoff = 0.1

@@ -3,6 +3,9 @@
 Column names of `outbox` follow Debezium's outbox event router (id, aggregatetype, aggregateid, type, payload), so a
 later switch to change-data-capture needs no schema change; `topic` is the routing field (`route.by.field=topic`).
 
+The inbox keys on CloudEvents' (source, id), which is unique per event: the raw Stripe event and the billing event
+mapped from it share the Stripe event id but not the source.
+
 Each constant is a tuple of single statements: alembic runs through asyncpg prepared statements, which take one
 command at a time (`for statement in OUTBOX_DDL: op.execute(statement)`).
 """
@@ -31,13 +34,14 @@ INBOX_DDL = (
     """
 CREATE TABLE IF NOT EXISTS inbox (
     consumer       text        NOT NULL,
+    source         text        NOT NULL,
     event_id       text        NOT NULL,
     topic          text        NOT NULL,
     kafka_partition integer    NOT NULL,
     kafka_offset   bigint      NOT NULL,
     outcome        text        NOT NULL CHECK (outcome IN ('processed', 'dead_lettered')),
     processed_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (consumer, event_id)
+    PRIMARY KEY (consumer, source, event_id)
 )
 """,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,8 +25,12 @@ from intplat_common import (
     setup_telemetry,
 )
 
+from .adapters.stripe_api import StripeApi
+from .ip_allowlist import SourceIpPolicy, load_stripe_ips
+from .routes import events, sessions, webhooks
 from .settings import GatewaySettings
 from .storage import MIGRATIONS
+from .storage.webhook_events import WebhookWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +68,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         state.update(pool=pool, relay=relay, kafka_probe=KafkaProbe(settings.kafka_bootstrap_servers))
+        writer = WebhookWriter(pool, max_batch=settings.writer_max_batch, writers=settings.writer_tasks)
+        stripe_api = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
         app.state.pool = pool
         app.state.relay = relay
-        app.state.settings = settings
+        app.state.writer = writer
+        app.state.stripe = stripe_api
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
-            await relay.close()
+            await writer.close()
+            await stripe_api.close()
+            await relay.stop(relay_task)
             await state["kafka_probe"].close()
             await pool.close()
 
@@ -83,7 +89,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Verifies Stripe webhooks, records each event once, publishes it to Kafka via an outbox.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.webhook_secrets = [s.get_secret_value().encode() for s in settings.webhook_secrets]
+    app.state.ip_policy = SourceIpPolicy(
+        enabled=settings.webhook_ip_allowlist,
+        allowed=tuple(load_stripe_ips()) if settings.webhook_ip_allowlist else (),
+        trusted_proxies=tuple(ipaddress.ip_network(p) for p in settings.trusted_proxies),
+    )
     install_middleware_and_errors(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
+    app.include_router(webhooks.router)
+    app.include_router(sessions.router)
+    app.include_router(events.router)
     instrument_app(app)
     return app

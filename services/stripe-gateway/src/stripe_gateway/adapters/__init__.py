@@ -1,0 +1,1 @@
+"""Provider adapters of the gateway (one per vendor)."""

@@ -1,0 +1,1 @@
+"""HTTP routes of the gateway: Stripe's webhook, internal proxies, operations."""

@@ -1,0 +1,196 @@
+"""Recording webhook events once, with their outbox rows, in batches of concurrent requests (group commit).
+
+Every request waits for the commit of the batch it joined, so a 2xx still means "durably recorded". Batching is
+what lets one database keep up with many concurrent deliveries: one transaction and one `unnest` insert carry
+every event that arrived while the previous batch was committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from opentelemetry import metrics
+
+from intplat_common import OutboxMessage, enqueue
+
+from ..webhooks.ingest import IncomingEvent
+
+log = logging.getLogger(__name__)
+meter = metrics.get_meter("stripe_gateway.webhooks")
+_batch_size = meter.create_histogram("webhook_write_batch_size", description="events per group commit")
+
+_INSERT = """
+INSERT INTO webhook_events (id, type, api_version, livemode, created, raw_payload, status, mapped_topic, error,
+                            source_ip)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::inet[])
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+
+class StorageUnavailable(Exception):
+    """The database could not record the event; nothing was written (answered with 503, Stripe retries)."""
+
+
+@dataclass
+class _Pending:
+    event: IncomingEvent
+    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class WebhookWriter:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256, writers: int = 2) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._tasks = [asyncio.create_task(self._run(), name=f"webhook-writer-{i}") for i in range(writers)]
+
+    async def record(self, event: IncomingEvent) -> bool:
+        """True when the event was new, False for a duplicate. Raises StorageUnavailable."""
+        pending = _Pending(event)
+        await self._queue.put(pending)
+        return await pending.done
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                new_ids = await record_events(self._pool, [p.event for p in batch])
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("webhook batch not recorded", extra={"fields": {"error": repr(exc), "size": len(batch)}})
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(StorageUnavailable(repr(exc)))
+                continue
+            _batch_size.record(len(batch))
+            answered: set[str] = set()
+            for pending in batch:
+                event_id = pending.event.event_id
+                is_new = event_id in new_ids and event_id not in answered
+                answered.add(event_id)
+                if not pending.done.done():
+                    pending.done.set_result(is_new)
+
+
+async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> set[str]:
+    """One transaction: insert the events (duplicates skipped) and the outbox rows of the new ones."""
+    async with pool.acquire(timeout=5) as conn, conn.transaction():
+        rows = await conn.fetch(
+            _INSERT,
+            [e.event_id for e in events],
+            [e.type for e in events],
+            [e.api_version for e in events],
+            [e.livemode for e in events],
+            [e.created for e in events],
+            [e.raw for e in events],
+            ["mapping_failed" if e.mapping_error else "accepted" for e in events],
+            [e.mapped_topic for e in events],
+            [e.mapping_error for e in events],
+            [e.source_ip for e in events],
+        )
+        new_ids = {r["id"] for r in rows}
+        messages: list[OutboxMessage] = []
+        seen: set[str] = set()
+        for event in events:
+            if event.event_id in new_ids and event.event_id not in seen:
+                seen.add(event.event_id)
+                messages.extend(event.messages)
+        await enqueue(conn, messages)
+    return new_ids
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    type: str
+    api_version: str | None
+    livemode: bool
+    created: datetime
+    received_at: datetime
+    status: str
+    mapped_topic: str | None
+    error: str | None
+    replay_count: int
+
+
+_COLUMNS = "id, type, api_version, livemode, created, received_at, status, mapped_topic, error, replay_count"
+
+
+async def list_events(
+    pool: asyncpg.Pool,
+    *,
+    type: str | None,
+    status: str | None,
+    received_after: datetime | None,
+    received_before: datetime | None,
+    limit: int,
+) -> list[StoredEvent]:
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM webhook_events"  # noqa: S608 - column list is a constant
+        " WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::timestamptz IS NULL OR received_at < $4)"
+        " ORDER BY received_at DESC, id LIMIT $5",
+        type,
+        status,
+        received_after,
+        received_before,
+        limit,
+    )
+    return [StoredEvent(**dict(r)) for r in rows]
+
+
+async def get_raw(pool: asyncpg.Pool, event_id: str) -> str | None:
+    raw: str | None = await pool.fetchval("SELECT raw_payload FROM webhook_events WHERE id = $1", event_id)
+    return raw
+
+
+async def known_ids(pool: asyncpg.Pool, event_ids: Sequence[str]) -> set[str]:
+    rows = await pool.fetch("SELECT id FROM webhook_events WHERE id = ANY($1::text[])", list(event_ids))
+    return {r["id"] for r in rows}
+
+
+async def replay(pool: asyncpg.Pool, event: IncomingEvent) -> None:
+    """Publish a recorded event again through the outbox (new outbox ids, same CloudEvents ids: consumers that
+    already processed it skip it), and record the mapping outcome of this attempt."""
+    async with pool.acquire(timeout=5) as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE webhook_events SET replay_count = replay_count + 1, last_replayed_at = now(),"
+            " status = $2, mapped_topic = $3, error = $4 WHERE id = $1",
+            event.event_id,
+            "mapping_failed" if event.mapping_error else "accepted",
+            event.mapped_topic,
+            event.mapping_error,
+        )
+        await enqueue(conn, list(event.messages))
+
+
+def to_json(event: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "api_version": event.api_version,
+        "livemode": event.livemode,
+        "created": event.created.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "status": event.status,
+        "mapped_topic": event.mapped_topic,
+        "error": event.error,
+        "replay_count": event.replay_count,
+    }

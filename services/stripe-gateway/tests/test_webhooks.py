@@ -1,0 +1,154 @@
+"""POST /webhooks/stripe against the real database and broker."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import OLD_SECRET, SECRET, deliver, new_event, signature
+
+pytestmark = pytest.mark.integration
+
+
+async def rows(app: Any, event_id: str | None = None) -> int:
+    if event_id is None:
+        return int(await app.state.pool.fetchval("SELECT count(*) FROM webhook_events"))
+    return int(await app.state.pool.fetchval("SELECT count(*) FROM webhook_events WHERE id = $1", event_id))
+
+
+async def outbox_rows(app: Any) -> int:
+    return int(await app.state.pool.fetchval("SELECT count(*) FROM outbox"))
+
+
+def _stale(body: bytes) -> str:
+    return signature(body, timestamp=int(time.time()) - 301)
+
+
+def _future(body: bytes) -> str:
+    return signature(body, timestamp=int(time.time()) + 301)
+
+
+SIGNATURE_CASES = {
+    "missing header": (lambda _body: "", "missing Stripe-Signature header"),
+    "malformed header": (lambda _body: "garbage", "malformed Stripe-Signature header"),
+    "no timestamp": (lambda _body: "v1=abc", "no timestamp"),
+    "no v1 signature": (lambda _body: f"t={int(time.time())},v0=abc", "no v1 signature"),
+    "wrong secret": (lambda body: signature(body, "whsec_someone_else"), "does not match"),
+    "tampered body": (lambda body: signature(body + b" "), "does not match"),
+    "stale timestamp": (_stale, "older than the 300 s tolerance"),
+    "future timestamp": (_future, "in the future"),
+}
+
+
+@pytest.mark.parametrize("case", list(SIGNATURE_CASES))
+async def test_signature_failures_are_400_and_write_nothing(case: str, client: httpx.AsyncClient, app: Any) -> None:
+    event = new_event()
+    body = json.dumps(event).encode()
+    make_header, reason = SIGNATURE_CASES[case]
+    response = await client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": make_header(body)})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_signature"
+    assert reason in response.json()["detail"]
+    assert await rows(app) == 0
+    assert await outbox_rows(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xff\xfe{}", "not valid UTF-8"),
+        (b'{"id": "evt_1", ', "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (json.dumps({"id": "evt_1", "object": "event"}).encode(), "not a Stripe event envelope"),
+        (json.dumps({"id": "evt_x", "object": "v2.core.event", "type": "v1.invoice.paid"}).encode(), "thin events"),
+    ],
+)
+async def test_signed_but_unusable_bodies_are_400_and_write_nothing(
+    body: bytes, reason: str, client: httpx.AsyncClient, app: Any
+) -> None:
+    response = await deliver(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_event"
+    assert reason in response.json()["detail"]
+    assert await rows(app) == 0
+    assert await outbox_rows(app) == 0
+
+
+async def test_genuine_event_is_recorded_once_and_duplicates_answer_200(client: httpx.AsyncClient, app: Any) -> None:
+    event = new_event()
+    first = await deliver(client, event)
+    assert first.status_code == 200
+    assert first.json() == {"id": event["id"], "status": "recorded"}
+    again = await deliver(client, event, secret=OLD_SECRET)  # the previous secret still verifies while rolling
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert await rows(app, event["id"]) == 1
+    stored = await app.state.pool.fetchrow("SELECT * FROM webhook_events WHERE id = $1", event["id"])
+    assert stored["type"] == "customer.created"
+    assert stored["api_version"] == "2025-03-31.basil"
+    assert stored["status"] == "accepted"
+    assert json.loads(stored["raw_payload"]) == event
+    assert str(stored["source_ip"]) == "3.18.12.63"
+    assert await outbox_rows(app) == 1, "an unmapped type goes to stripe.events.v1 only"
+
+
+async def test_several_v1_signatures_any_may_match(client: httpx.AsyncClient, app: Any) -> None:
+    event = new_event()
+    body = json.dumps(event).encode()
+    t = int(time.time())
+    old = signature(body, "whsec_retired", t).split(",")[1]
+    current = signature(body, SECRET, t).split(",")[1]
+    response = await deliver(client, body, header=f"t={t},{old},{current},v0=ignored")
+    assert response.status_code == 200
+
+
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, app: Any) -> None:
+    event = new_event(description="x" * 1_100_000)
+    response = await deliver(client, event)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert await rows(app) == 0
+
+
+async def test_fifty_concurrent_deliveries_of_one_event_record_it_once(client: httpx.AsyncClient, app: Any) -> None:
+    event = new_event(type="invoice.finalized")
+    responses = await asyncio.gather(*(deliver(client, event) for _ in range(50)))
+    assert all(r.status_code == 200 for r in responses)
+    assert [r.json()["status"] for r in responses].count("recorded") == 1
+    assert await rows(app, event["id"]) == 1
+    assert await outbox_rows(app) == 1
+
+
+async def test_source_ip_allowlist(database, kafka, stripe_mock, topics) -> None:  # type: ignore[no-untyped-def]
+    from stripe_gateway.app import create_app
+
+    from .conftest import make_settings
+
+    settings = make_settings(
+        database,
+        kafka.bootstrap_servers,
+        stripe_mock,
+        STRIPE_WEBHOOK_IP_ALLOWLIST="true",
+        TRUSTED_PROXIES="10.0.0.0/8",
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        event = new_event()
+
+        async def from_peer(peer: str, forwarded: str | None = None) -> int:
+            transport = httpx.ASGITransport(app=application, client=(peer, 5555))
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as c:
+                body = json.dumps(event).encode()
+                headers = {"Stripe-Signature": signature(body)}
+                if forwarded:
+                    headers["X-Forwarded-For"] = forwarded
+                return (await c.post("/webhooks/stripe", content=body, headers=headers)).status_code
+
+        assert await from_peer("203.0.113.9") == 403
+        assert await from_peer("203.0.113.9", forwarded="54.187.174.169") == 403, "XFF from an untrusted peer"
+        assert await from_peer("10.1.2.3", forwarded="203.0.113.9") == 403
+        assert await from_peer("10.1.2.3", forwarded="54.187.174.169") == 200
+        assert await from_peer("54.187.205.235") == 200
