@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 
 from intplat_common import OutboxMessage, enqueue
 
@@ -24,6 +24,7 @@ from ..webhooks.ingest import IncomingEvent
 
 log = logging.getLogger(__name__)
 meter = metrics.get_meter("stripe_gateway.webhooks")
+tracer = trace.get_tracer("stripe_gateway.webhooks")
 _batch_size = meter.create_histogram("webhook_write_batch_size", description="events per group commit")
 
 _INSERT = """
@@ -44,6 +45,7 @@ class StorageUnavailable(Exception):
 class _Pending:
     event: IncomingEvent
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    requested_by: trace.SpanContext = field(default_factory=lambda: trace.get_current_span().get_span_context())
 
 
 class WebhookWriter:
@@ -71,8 +73,13 @@ class WebhookWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            # One transaction serves many requests: its span links to each request's span instead of having one parent.
+            links = [trace.Link(p.requested_by) for p in batch if p.requested_by.is_valid]
             try:
-                new_ids = await record_events(self._pool, [p.event for p in batch])
+                with tracer.start_as_current_span(
+                    "webhook_events record", links=links, attributes={"webhook.batch.size": len(batch)}
+                ):
+                    new_ids = await record_events(self._pool, [p.event for p in batch])
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("webhook batch not recorded", extra={"fields": {"error": repr(exc), "size": len(batch)}})
                 for pending in batch:
