@@ -1,35 +1,87 @@
-"""`stripe-gateway serve` (the HTTP service) and `stripe-gateway migrate` (apply migrations and exit)."""
+"""The gateway's commands.
+
+stripe-gateway serve                      the HTTP service (default)
+stripe-gateway migrate                    apply database migrations and exit
+stripe-gateway reconcile --since ISO      ingest events Stripe lists for a window (<= 30 days) never recorded
+stripe-gateway refresh-ips                refresh the shipped list of Stripe's webhook source IPs
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+from datetime import UTC, datetime
 
+import httpx
 import uvicorn
 
-from intplat_common import configure_logging, upgrade_database
+from intplat_common import configure_logging, create_pool, upgrade_database
 
+from .adapters.stripe_api import StripeApi
 from .app import create_app
+from .ip_allowlist import IP_LIST, STRIPE_IP_LIST_URL
+from .reconcile import reconcile
 from .settings import GatewaySettings
 from .storage import MIGRATIONS
 
 
 def run(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stripe-gateway")
-    parser.add_argument("command", choices=["serve", "migrate"], nargs="?", default="serve")
+    parser = argparse.ArgumentParser(
+        prog="stripe-gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve")
+    sub.add_parser("migrate")
+    rec = sub.add_parser("reconcile")
+    rec.add_argument("--since", required=True, type=_aware, help="ISO 8601 start, e.g. 2026-11-20T00:00:00Z")
+    rec.add_argument("--until", type=_aware, default=None)
+    sub.add_parser("refresh-ips")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level)
-    if args.command == "migrate":
+    command = args.command or "serve"
+    if command == "migrate":
         upgrade_database(settings.database_url, MIGRATIONS)
         return 0
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    if command == "reconcile":
+        return asyncio.run(_reconcile(settings, args.since, args.until))
+    if command == "refresh-ips":
+        return _refresh_ips()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def _aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def _reconcile(settings: GatewaySettings, since: datetime, until: datetime | None) -> int:
+    upgrade_database(settings.database_url, MIGRATIONS)
+    pool = await create_pool(settings.database_url)
+    api = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
+    try:
+        report = await reconcile(api, pool, since=since, until=until)
+    finally:
+        await api.close()
+        await pool.close()
+    print(json.dumps(report.__dict__))  # noqa: T201 - command output
+    return 0
+
+
+def _refresh_ips() -> int:
+    response = httpx.get(STRIPE_IP_LIST_URL, timeout=30)
+    response.raise_for_status()
+    document = response.json()
+    if not document.get("WEBHOOKS"):
+        print("unexpected document: no WEBHOOKS list", file=sys.stderr)  # noqa: T201
+        return 1
+    document["_source"] = STRIPE_IP_LIST_URL
+    document["_fetched"] = datetime.now(UTC).isoformat(timespec="seconds")
+    IP_LIST.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"{len(document['WEBHOOKS'])} addresses written to {IP_LIST}")  # noqa: T201
     return 0
 
 

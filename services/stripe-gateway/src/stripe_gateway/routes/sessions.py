@@ -142,6 +142,10 @@ async def _call_stripe(call: Any) -> Any:
     except stripe.APIConnectionError:
         raise HTTPException(503, "Stripe could not be reached; retry with the same key") from None
     except stripe.StripeError as exc:
+        if (exc.http_status or 0) >= 500:
+            raise HTTPException(
+                503, "Stripe is failing; retry with the same key", headers={"Retry-After": "5"}
+            ) from None
         raise HTTPException(502, f"Stripe error: {exc.user_message}") from None
 
 
