@@ -56,7 +56,9 @@ def parse_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise StripeError(400, f"Invalid parameter nesting: {key}", param=key)
                 node = child
-    return _listify(root, top=True)
+    parsed = _listify(root, top=True)
+    assert isinstance(parsed, dict)
+    return parsed
 
 
 def _listify(node: dict[str, Any], *, top: bool = False) -> Any:
@@ -308,6 +310,10 @@ class StripeCatalogFake:
                 return JSONResponse(exc.body, status_code=exc.status)
 
         async def write(request: Request) -> JSONResponse:
+            try:
+                _authorized(request)
+            except StripeError as exc:
+                return JSONResponse(exc.body, status_code=exc.status)
             body = (await request.body()).decode()
             key = request.headers.get("idempotency-key")
             fingerprint = json.dumps([request.url.path, sorted(parse_qsl(body, keep_blank_values=True))])
@@ -323,12 +329,11 @@ class StripeCatalogFake:
                     return JSONResponse(error.body, status_code=400)
                 return JSONResponse(response, status_code=status, headers={"Idempotent-Replayed": "true"})
             try:
-                _authorized(request)
                 params = parse_form(parse_qsl(body, keep_blank_values=True))
                 status, response = 200, self._dispatch(request, params)
             except StripeError as exc:
                 status, response = exc.status, exc.body
-            if key is not None:
+            if key is not None and not 400 <= status < 500:  # Stripe keeps no result for rejected requests
                 self._idempotent[key] = (fingerprint, status, json.loads(json.dumps(response)))
             return JSONResponse(response, status_code=status)
 

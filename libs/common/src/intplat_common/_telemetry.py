@@ -139,3 +139,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # aiokafka logs every failed reconnect at ERROR while a broker is down; the outbox reports that state itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # One structured line per external call comes from the resilient client; httpx would add a second.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

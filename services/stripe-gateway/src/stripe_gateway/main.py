@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import httpx
 import uvicorn
 
-from intplat_common import configure_logging, create_pool, upgrade_database
+from intplat_common import configure_logging, create_pool, migrate, upgrade_database
 
 from .adapters.stripe_api import StripeApi
 from .app import create_app
@@ -59,7 +59,7 @@ def _aware(value: str) -> datetime:
 
 
 async def _reconcile(settings: GatewaySettings, since: datetime, until: datetime | None) -> int:
-    upgrade_database(settings.database_url, MIGRATIONS)
+    await migrate(settings.database_url, MIGRATIONS)
     pool = await create_pool(settings.database_url)
     api = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
     try:

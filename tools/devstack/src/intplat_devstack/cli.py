@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -155,8 +157,27 @@ def run_infra() -> int:
     return _run_honcho(_write_procfile(["kafka", "postgres"], services=False))
 
 
+def dev_secrets() -> dict[str, str]:
+    """Secrets for local runs, generated once into var/ (git-ignored); a variable in the environment wins."""
+    path = var_dir() / "dev-secrets.json"
+    if not path.exists():
+        path.write_text(
+            json.dumps(
+                {
+                    "STRIPE_WEBHOOK_SECRETS": f"whsec_dev_{secrets.token_hex(16)}",
+                    "INTERNAL_API_KEYS": f"dev-{secrets.token_urlsafe(24)}",
+                },
+                indent=2,
+            )
+        )
+        path.chmod(0o600)
+    generated: dict[str, str] = json.loads(path.read_text())
+    return {name: os.environ.get(name) or value for name, value in generated.items()}
+
+
 def run_all() -> int:
     install()
+    os.environ.update(dev_secrets())
     components = []
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         components.append("kafka")

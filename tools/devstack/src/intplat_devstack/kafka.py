@@ -158,7 +158,11 @@ class LocalKafka:
         cmd = self.command()
         with open(self.data_dir / "broker.out", "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_kafka(self.bootstrap_servers, timeout, process=self.process)
+        try:
+            wait_for_kafka(self.bootstrap_servers, timeout, process=self.process)
+        except BaseException:
+            self.kill()  # never leave a half-started broker behind
+            raise
 
     def stop(self, timeout: float = 30.0) -> None:
         """Controlled shutdown (SIGTERM), as an operator would."""

@@ -125,7 +125,11 @@ class LocalPostgres:
                 user=ids[0] if ids else None,
                 group=ids[1] if ids else None,
             )
-        wait_for_postgres(self.dsn(), timeout, process=self.process)
+        try:
+            wait_for_postgres(self.dsn(), timeout, process=self.process)
+        except BaseException:
+            self.kill()  # never leave a half-started server behind
+            raise
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT): open transactions are rolled back, nothing committed is lost."""
