@@ -4,6 +4,7 @@ stripe-gateway serve                      the HTTP service (default)
 stripe-gateway migrate                    apply database migrations and exit
 stripe-gateway reconcile --since ISO      ingest events Stripe lists for a window (<= 30 days) never recorded
 stripe-gateway refresh-ips                refresh the shipped list of Stripe's webhook source IPs
+stripe-gateway catalog-sync [--dry-run]   make Stripe's products and prices match catalog/catalog.toml
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from intplat_common import configure_logging, create_pool, migrate, upgrade_data
 
 from .adapters.stripe_api import StripeApi
 from .app import create_app
+from .catalog import catalog_sync_command
 from .ip_allowlist import IP_LIST, STRIPE_IP_LIST_URL
 from .reconcile import reconcile
 from .settings import GatewaySettings
@@ -28,6 +30,9 @@ from .storage import MIGRATIONS
 
 
 def run(argv: list[str] | None = None) -> int:
+    argv = argv if argv is not None else sys.argv[1:]
+    if argv[:1] == ["catalog-sync"]:
+        return catalog_sync_command(argv[1:])
     parser = argparse.ArgumentParser(
         prog="stripe-gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -38,7 +43,7 @@ def run(argv: list[str] | None = None) -> int:
     rec.add_argument("--since", required=True, type=_aware, help="ISO 8601 start, e.g. 2026-11-20T00:00:00Z")
     rec.add_argument("--until", type=_aware, default=None)
     sub.add_parser("refresh-ips")
-    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    args = parser.parse_args(argv)
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level)
     command = args.command or "serve"

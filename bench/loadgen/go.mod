@@ -1,0 +1,3 @@
+module intplat/bench/loadgen
+
+go 1.22
