@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import sys
 
-from . import outbox_relay
+from . import outbox_relay, webhook_gateway
 
-BENCHMARKS = {"outbox_relay": outbox_relay.main}
+BENCHMARKS = {"outbox_relay": outbox_relay.main, "webhook_gateway": webhook_gateway.main}
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ class OutboxMessage:
     topic: str
     key: str
     type: str
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] | str  # a str is already-serialised JSON, published byte for byte
     aggregatetype: str = "event"
     headers: Mapping[str, str] = field(default_factory=dict)
     id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -40,7 +40,7 @@ class OutboxMessage:
 
 _INSERT = """
 INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
 """
 
 
@@ -69,8 +69,8 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -
                 m.key,
                 m.type,
                 m.topic,
-                dict(m.payload),
-                {**carrier, **m.headers},
+                m.payload if isinstance(m.payload, str) else json.dumps(m.payload, separators=(",", ":")),
+                json.dumps({**carrier, **m.headers}),
             )
             for m in messages
         ],
@@ -282,7 +282,7 @@ class OutboxRelay:
                 fut = await asyncio.wait_for(
                     producer.send(
                         row["topic"],
-                        value=json.dumps(row["payload"], separators=(",", ":")).encode(),
+                        value=row["payload"].encode(),
                         key=row["aggregateid"].encode(),
                         headers=kafka_headers,
                     ),

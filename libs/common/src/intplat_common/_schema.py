@@ -2,6 +2,8 @@
 
 Column names of `outbox` follow Debezium's outbox event router (id, aggregatetype, aggregateid, type, payload), so a
 later switch to change-data-capture needs no schema change; `topic` is the routing field (`route.by.field=topic`).
+`payload` is the JSON document exactly as it will be published (text, not jsonb: a raw Stripe event stays
+byte-identical and nothing is parsed twice on the hot path).
 
 The inbox keys on CloudEvents' (source, id), which is unique per event: the raw Stripe event and the billing event
 mapped from it share the Stripe event id but not the source.
@@ -19,7 +21,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     aggregateid   text        NOT NULL,
     type          text        NOT NULL,
     topic         text        NOT NULL,
-    payload       jsonb       NOT NULL,
+    payload       text        NOT NULL,
     headers       jsonb       NOT NULL DEFAULT '{}'::jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     published_at  timestamptz,

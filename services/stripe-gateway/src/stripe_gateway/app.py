@@ -88,6 +88,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="0.1.0",
         description="Verifies Stripe webhooks, records each event once, publishes it to Kafka via an outbox.",
         lifespan=lifespan,
+        # Spans come from the OpenTelemetry FastAPI instrumentation (instrument_app); FastAPI's own native telemetry
+        # would trace the same requests a second time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.webhook_secrets = [s.get_secret_value().encode() for s in settings.webhook_secrets]

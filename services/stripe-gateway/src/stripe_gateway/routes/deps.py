@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes, as `Annotated` aliases."""
+"""Dependencies shared by the routes, as `Annotated` aliases.
+
+All `async def`: FastAPI runs a plain `def` dependency in a thread pool, a thread hop per request.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +17,21 @@ from ..settings import GatewaySettings
 from ..storage.webhook_events import WebhookWriter
 
 
-def _settings(request: Request) -> GatewaySettings:
+async def _settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
-def _writer(request: Request) -> WebhookWriter:
+async def _writer(request: Request) -> WebhookWriter:
     writer: WebhookWriter = request.app.state.writer
     return writer
 
 
-def _stripe(request: Request) -> StripeApi:
+async def _stripe(request: Request) -> StripeApi:
     api: StripeApi = request.app.state.stripe
     return api
 
@@ -39,7 +42,7 @@ Writer = Annotated[WebhookWriter, Depends(_writer)]
 Stripe = Annotated[StripeApi, Depends(_stripe)]
 
 
-def require_api_key(
+async def require_api_key(
     settings: Settings,
     x_internal_api_key: Annotated[str | None, Header(description="one of INTERNAL_API_KEYS")] = None,
 ) -> None:

@@ -11,7 +11,7 @@ from opentelemetry import propagate
 from pydantic import ValidationError
 
 from intplat_common import OutboxMessage
-from intplat_common.events import CloudEvent, StripeEventEnvelope, to_cloud_event, to_kafka_headers
+from intplat_common.events import CloudEvent, StripeEventEnvelope, to_kafka_headers
 
 from ..mapping import MappingError, map_event
 
@@ -85,7 +85,7 @@ def build_incoming(envelope: StripeEventEnvelope, raw: str, *, source_ip: str | 
             key=key,
             type=envelope.type,
             aggregatetype="stripe_event",
-            payload=envelope.model_dump(mode="json"),
+            payload=raw,  # exactly as Stripe sent it
             headers={**_headers(raw_event), **trace_headers},
         )
     ]
@@ -98,8 +98,8 @@ def build_incoming(envelope: StripeEventEnvelope, raw: str, *, source_ip: str | 
         mapped = None
     if mapped is not None:
         mapped_topic = mapped.TOPIC
-        cloud_event = to_cloud_event(
-            mapped, id=envelope.id, source=MAPPED_SOURCE, subject=raw_event.subject, time=created
+        mapped_event = CloudEvent(
+            id=envelope.id, source=MAPPED_SOURCE, type=mapped.EVENT_TYPE, time=created, subject=raw_event.subject
         )
         messages.append(
             OutboxMessage(
@@ -107,8 +107,8 @@ def build_incoming(envelope: StripeEventEnvelope, raw: str, *, source_ip: str | 
                 key=mapped.partition_key(),
                 type=mapped.EVENT_TYPE,
                 aggregatetype="billing",
-                payload=cloud_event.data,
-                headers={**_headers(cloud_event), **trace_headers},
+                payload=mapped.model_dump_json(),
+                headers={**_headers(mapped_event), **trace_headers},
             )
         )
     return IncomingEvent(
