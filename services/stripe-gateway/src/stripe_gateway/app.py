@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,6 +50,26 @@ async def _connect_with_retry(dsn: str, attempts: int = 60) -> asyncpg.Pool:
     raise AssertionError("unreachable")
 
 
+def make_relay(pool: asyncpg.Pool, settings: GatewaySettings) -> OutboxRelay:
+    return OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "stripe-gateway-relay"))
+
+
+async def run_relay(settings: GatewaySettings) -> None:
+    """The relay as a process of its own (`stripe-gateway relay`): the HTTP workers then spend no CPU on Kafka."""
+    pool = await _connect_with_retry(settings.database_url)
+    relay = make_relay(pool, settings)
+    runner = asyncio.create_task(relay.run(), name="outbox-relay")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await relay.stop(runner)
+        await pool.close()
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     setup_telemetry(settings.service_name)
     state: dict[str, Any] = {}
@@ -62,11 +83,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await _connect_with_retry(settings.database_url)
-        relay = OutboxRelay(
-            pool,
-            lambda: create_producer(settings.kafka_bootstrap_servers, "stripe-gateway-relay"),
-        )
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        relay = make_relay(pool, settings)
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.embedded_relay else None
         state.update(pool=pool, relay=relay, kafka_probe=KafkaProbe(settings.kafka_bootstrap_servers))
         writer = WebhookWriter(pool, max_batch=settings.writer_max_batch, writers=settings.writer_tasks)
         stripe_api = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
@@ -79,7 +97,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await writer.close()
             await stripe_api.close()
-            await relay.stop(relay_task)
+            if relay_task is not None:
+                await relay.stop(relay_task)
             await state["kafka_probe"].close()
             await pool.close()
 

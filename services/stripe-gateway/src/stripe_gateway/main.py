@@ -1,6 +1,7 @@
 """The gateway's commands.
 
 stripe-gateway serve                      the HTTP service (default)
+stripe-gateway relay                      the outbox relay alone (with STRIPE_GATEWAY_EMBEDDED_RELAY=false)
 stripe-gateway migrate                    apply database migrations and exit
 stripe-gateway reconcile --since ISO      ingest events Stripe lists for a window (<= 30 days) never recorded
 stripe-gateway refresh-ips                refresh the shipped list of Stripe's webhook source IPs
@@ -17,11 +18,12 @@ from datetime import UTC, datetime
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from intplat_common import configure_logging, create_pool, migrate, upgrade_database
 
 from .adapters.stripe_api import StripeApi
-from .app import create_app
+from .app import create_app, run_relay
 from .catalog import catalog_sync_command
 from .ip_allowlist import IP_LIST, STRIPE_IP_LIST_URL
 from .reconcile import reconcile
@@ -39,6 +41,7 @@ def run(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve")
     sub.add_parser("migrate")
+    sub.add_parser("relay")
     rec = sub.add_parser("reconcile")
     rec.add_argument("--since", required=True, type=_aware, help="ISO 8601 start, e.g. 2026-11-20T00:00:00Z")
     rec.add_argument("--until", type=_aware, default=None)
@@ -50,12 +53,33 @@ def run(argv: list[str] | None = None) -> int:
     if command == "migrate":
         upgrade_database(settings.database_url, MIGRATIONS)
         return 0
+    if command == "relay":
+        asyncio.run(run_relay(settings))
+        return 0
     if command == "reconcile":
         return asyncio.run(_reconcile(settings, args.since, args.until))
     if command == "refresh-ips":
         return _refresh_ips()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    if settings.workers > 1:
+        # Each worker process builds its own app (and its own group-commit writer) from the environment.
+        uvicorn.run(
+            "stripe_gateway.main:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
+
+
+def app_from_environment() -> FastAPI:
+    settings = GatewaySettings()
+    configure_logging(settings.service_name, settings.log_level)
+    return create_app(settings)
 
 
 def _aware(value: str) -> datetime:

@@ -55,7 +55,7 @@ class _Fields:
         for depth, key in enumerate(keys):
             if value is None:
                 return None
-            if not isinstance(value, Mapping):
+            if not isinstance(value, dict):
                 raise MappingError(f"{self._path(*keys[:depth])} is not an object")
             value = value.get(key)
         return value
@@ -69,7 +69,7 @@ class _Fields:
     def id_of(self, *keys: str) -> str | None:
         """The id of an expandable field: the plain id, or the `id` of the expanded object."""
         value = self.get(*keys)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             value = value.get("id")
         if value is None or isinstance(value, str):
             return value
@@ -98,7 +98,7 @@ class _Fields:
         """The items of a JSON array or of a Stripe list object (`{"data": [...]}`); empty when absent."""
         value = self.get(*keys)
         path = self._path(*keys)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             value, path = value.get("data"), f"{path}.data"
         if value is None:
             return []
@@ -113,7 +113,7 @@ class _Fields:
 def _fields_at(value: Any, path: str) -> _Fields:
     if value is None:
         return _Fields({}, path)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise MappingError(f"{path} is not an object")
     return _Fields(value, path)
 
@@ -173,7 +173,7 @@ def _request(envelope: StripeEventEnvelope) -> tuple[Any, Any]:
     request = (envelope.model_extra or {}).get("request")
     if request is None or isinstance(request, str):
         return request, None
-    if isinstance(request, Mapping):
+    if isinstance(request, dict):
         return request.get("id"), request.get("idempotency_key")
     raise MappingError("request is neither an object nor a request id")
 
@@ -181,7 +181,7 @@ def _request(envelope: StripeEventEnvelope) -> tuple[Any, Any]:
 def _customer_details(**fields: Any) -> CustomerDetails | None:
     """None when Stripe knows nothing about the customer (it sends addresses with only null fields)."""
     address = fields.get("address")
-    if isinstance(address, Mapping) and not any(address.values()):
+    if isinstance(address, dict) and not any(address.values()):
         fields["address"] = None
     fields["tax_ids"] = fields.get("tax_ids") or ()
     details = CustomerDetails.model_validate(fields)

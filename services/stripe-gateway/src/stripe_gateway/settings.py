@@ -13,6 +13,7 @@ from intplat_common import ServiceSettings, split_csv
 class GatewaySettings(ServiceSettings):
     service_name: str = "stripe-gateway"
     port: int = Field(default=8001, validation_alias="STRIPE_GATEWAY_PORT")
+    workers: int = Field(default=1, ge=1, validation_alias="STRIPE_GATEWAY_WORKERS")
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:55432/stripe_gateway", validation_alias="STRIPE_GATEWAY_DATABASE_URL"
     )
@@ -28,6 +29,8 @@ class GatewaySettings(ServiceSettings):
     stripe_tax_enabled: bool = Field(default=False, validation_alias="STRIPE_TAX_ENABLED")
     writer_max_batch: int = Field(default=256, ge=1, validation_alias="STRIPE_GATEWAY_WRITER_MAX_BATCH")
     writer_tasks: int = Field(default=2, ge=1, validation_alias="STRIPE_GATEWAY_WRITER_TASKS")
+    # true: the HTTP process also runs the outbox relay; false: run `stripe-gateway relay` as its own process.
+    embedded_relay: bool = Field(default=True, validation_alias="STRIPE_GATEWAY_EMBEDDED_RELAY")
 
     @field_validator("webhook_secrets", "trusted_proxies", mode="before")
     @classmethod

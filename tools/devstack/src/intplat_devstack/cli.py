@@ -44,7 +44,9 @@ CONSUMER_GROUPS = ["lexoffice-bridge", "notifier", "instagram-sync"]
 
 # What `devstack run` supervises; a service appears here once its package exists.
 SERVICES = {
-    "stripe-gateway": ("services/stripe-gateway", "stripe-gateway serve"),
+    # The relay runs as its own process, as in production: HTTP workers spend no CPU on Kafka.
+    "stripe-gateway": ("services/stripe-gateway", "env STRIPE_GATEWAY_EMBEDDED_RELAY=false stripe-gateway serve"),
+    "stripe-gateway-relay": ("services/stripe-gateway", "stripe-gateway relay"),
 }
 
 
@@ -134,7 +136,7 @@ def install() -> None:
 def _write_procfile(components: list[str], *, services: bool) -> Path:
     lines = [f"{name}: uv run --frozen devstack serve {name}" for name in components]
     if services:
-        lines += [f"{name}: uv run --frozen {command}" for name, (_, command) in SERVICES.items()]
+        lines += [f"{name}: uv run --frozen -- {command}" for name, (_, command) in SERVICES.items()]
     procfile = var_dir() / ("Procfile" if services else "Procfile.infra")
     procfile.write_text("\n".join(lines) + "\n")
     return procfile
