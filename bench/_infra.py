@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 from intplat_devstack.infra import KafkaServer, PostgresServer, start_kafka, start_postgres
+from intplat_devstack.postgres import create_database
 
 
 @asynccontextmanager
@@ -28,10 +28,6 @@ async def infrastructure() -> AsyncIterator[tuple[KafkaServer, PostgresServer]]:
 
 async def fresh_database(postgres: PostgresServer) -> str:
     name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(postgres.dsn("postgres"))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await create_database(postgres.dsn("postgres"), name)
     dsn: str = postgres.dsn(name)
     return dsn

@@ -12,14 +12,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .paths import REPO_ROOT, cache_dir, free_port, run_blocking
+from .paths import REPO_ROOT, cache_dir, free_port, wait_until_ready
 
 KAFKA_VERSION = "4.1.1"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -200,11 +199,6 @@ async def _answers_metadata(bootstrap: str) -> bool:
 
 
 def wait_for_kafka(bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"Kafka broker exited with {process.returncode} before it was ready")
-        if run_blocking(lambda: _answers_metadata(bootstrap)):
-            return
-        time.sleep(0.3)
-    raise TimeoutError(f"Kafka at {bootstrap} did not answer metadata requests within {timeout}s")
+    wait_until_ready(
+        lambda: _answers_metadata(bootstrap), what=f"Kafka at {bootstrap}", timeout=timeout, process=process
+    )

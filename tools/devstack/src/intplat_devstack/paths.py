@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,3 +54,22 @@ def run_blocking(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(coro_factory())
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()
+
+
+def wait_until_ready(
+    probe: Callable[[], Coroutine[Any, Any, bool]],
+    *,
+    what: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    interval: float = 0.25,
+) -> None:
+    """Poll `probe` until it answers True; fail early if the server's process died meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
+        if run_blocking(probe):
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} was not ready within {timeout}s")

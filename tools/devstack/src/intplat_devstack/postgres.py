@@ -13,13 +13,12 @@ import pwd
 import signal
 import stat
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 
-from .paths import free_port, run_blocking
+from .paths import free_port, wait_until_ready
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -162,14 +161,15 @@ async def _answers(dsn: str) -> bool:
 
 
 def wait_for_postgres(dsn: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"PostgreSQL exited with {process.returncode} before it was ready")
-        if run_blocking(lambda: _answers(dsn)):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"PostgreSQL at {dsn} did not accept connections within {timeout}s")
+    wait_until_ready(lambda: _answers(dsn), what=f"PostgreSQL at {dsn}", timeout=timeout, process=process)
+
+
+async def create_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 async def ensure_databases(admin_dsn: str, names: list[str]) -> None:

@@ -19,6 +19,7 @@ from intplat_common import setup_telemetry
 from .infra import KafkaServer, PostgresServer, ProcessKafka, start_kafka, start_postgres
 from .kafka import LocalKafka
 from .paths import free_port, port_open
+from .postgres import create_database
 from .stripe_mock import stripe_mock_command
 
 
@@ -52,11 +53,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 async def database(postgres: PostgresServer) -> AsyncIterator[str]:
     """A fresh, empty database per test: tests never share state. Yields its DSN."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres.dsn("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await create_database(postgres.dsn("postgres"), name)
     yield postgres.dsn(name)
     admin = await asyncpg.connect(postgres.dsn("postgres"))
     try:
