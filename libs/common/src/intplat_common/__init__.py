@@ -20,7 +20,7 @@ from ._correlation import (
     reset_correlation_id,
     set_correlation_id,
 )
-from ._db import create_pool, migrate, upgrade_database
+from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
 from ._http import (
     AmbiguousOutcome,
     ProviderConfig,
@@ -78,6 +78,7 @@ __all__ = [
     "TransientError",
     "api_key_matches",
     "configure_logging",
+    "connect_and_migrate",
     "create_pool",
     "create_producer",
     "current_correlation_id",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+log = logging.getLogger(__name__)
 _ALEMBIC_ENV = Path(__file__).parent / "_alembic"
 
 
@@ -46,3 +48,19 @@ def upgrade_database(dsn: str, versions_dir: Path, target: str = "head") -> None
 async def migrate(dsn: str, versions_dir: Path) -> None:
     """From a running event loop (service start-up): alembic's env.py needs a loop of its own, so a thread."""
     await asyncio.to_thread(upgrade_database, dsn, versions_dir)
+
+
+async def connect_and_migrate(
+    dsn: str, versions_dir: Path, *, attempts: int = 60, min_size: int = 2, max_size: int = 20
+) -> asyncpg.Pool:
+    """Apply migrations and open the pool, waiting for the database (at `make run` it starts beside the service)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await migrate(dsn, versions_dir)
+            return await create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            if attempt == attempts:
+                raise
+            log.info("database not ready; retrying", extra={"fields": {"error": repr(exc)}})
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")

@@ -16,12 +16,11 @@ from fastapi import FastAPI
 from intplat_common import (
     KafkaProbe,
     OutboxRelay,
-    create_pool,
+    connect_and_migrate,
     create_producer,
     install_common_routes,
     install_middleware_and_errors,
     instrument_app,
-    migrate,
     postgres_check,
     setup_telemetry,
 )
@@ -36,27 +35,13 @@ from .storage.webhook_events import WebhookWriter
 log = logging.getLogger(__name__)
 
 
-async def _connect_with_retry(dsn: str, attempts: int = 60) -> asyncpg.Pool:
-    """At `make run` the database starts beside the service: wait for it instead of crashing."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await migrate(dsn, MIGRATIONS)
-            return await create_pool(dsn, min_size=2, max_size=20)
-        except (OSError, asyncpg.PostgresError) as exc:
-            if attempt == attempts:
-                raise
-            log.info("database not ready; retrying", extra={"fields": {"error": repr(exc)}})
-            await asyncio.sleep(1)
-    raise AssertionError("unreachable")
-
-
 def make_relay(pool: asyncpg.Pool, settings: GatewaySettings) -> OutboxRelay:
     return OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "stripe-gateway-relay"))
 
 
 async def run_relay(settings: GatewaySettings) -> None:
     """The relay as a process of its own (`stripe-gateway relay`): the HTTP workers then spend no CPU on Kafka."""
-    pool = await _connect_with_retry(settings.database_url)
+    pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
     relay = make_relay(pool, settings)
     runner = asyncio.create_task(relay.run(), name="outbox-relay")
     stop = asyncio.Event()
@@ -82,7 +67,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await _connect_with_retry(settings.database_url)
+        pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
         relay = make_relay(pool, settings)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.embedded_relay else None
         state.update(pool=pool, relay=relay, kafka_probe=KafkaProbe(settings.kafka_bootstrap_servers))
