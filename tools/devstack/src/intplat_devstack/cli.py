@@ -47,7 +47,10 @@ SERVICES = {
     # The relay runs as its own process, as in production: HTTP workers spend no CPU on Kafka.
     "stripe-gateway": ("services/stripe-gateway", "env STRIPE_GATEWAY_EMBEDDED_RELAY=false stripe-gateway serve"),
     "stripe-gateway-relay": ("services/stripe-gateway", "stripe-gateway relay"),
+    "notifier": ("services/notifier", "notifier serve"),
 }
+# Provider sandboxes started unless the provider's API base is set in the environment.
+SANDBOXES = {"postmark-sandbox": ("POSTMARK_API_BASE", "postmark-sandbox")}
 
 
 def topic_configs() -> list[TopicConfig]:
@@ -136,6 +139,11 @@ def install() -> None:
 def _write_procfile(components: list[str], *, services: bool) -> Path:
     lines = [f"{name}: uv run --frozen devstack serve {name}" for name in components]
     if services:
+        lines += [
+            f"{name}: uv run --frozen -- {command}"
+            for name, (variable, command) in SANDBOXES.items()
+            if not os.environ.get(variable)
+        ]
         lines += [f"{name}: uv run --frozen -- {command}" for name, (_, command) in SERVICES.items()]
     procfile = var_dir() / ("Procfile" if services else "Procfile.infra")
     procfile.write_text("\n".join(lines) + "\n")
