@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import sqlalchemy.exc
 
 log = logging.getLogger(__name__)
 _ALEMBIC_ENV = Path(__file__).parent / "_alembic"
@@ -58,7 +59,8 @@ async def connect_and_migrate(
         try:
             await migrate(dsn, versions_dir)
             return await create_pool(dsn, min_size=min_size, max_size=max_size)
-        except (OSError, asyncpg.PostgresError) as exc:
+        # Alembic reports the same conditions (database not created yet, server shutting down) wrapped by SQLAlchemy.
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, sqlalchemy.exc.SQLAlchemyError) as exc:
             if attempt == attempts:
                 raise
             log.info("database not ready; retrying", extra={"fields": {"error": repr(exc)}})

@@ -30,6 +30,7 @@ from .cli import dev_secrets
 GATEWAY = os.environ.get("STRIPE_GATEWAY_URL", "http://127.0.0.1:8001")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+NOTIFIER = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
 TYPES = ["checkout.session.completed", "invoice.paid", "customer.subscription.updated", "payment_intent.payment_failed"]
 TOPICS = [
     "stripe.events.v1",
@@ -52,6 +53,7 @@ async def main() -> int:
             print(f"the gateway is not ready yet: {ready.text}")
             return 1
         objects = await fetch_fixture_objects(STRIPE_API_BASE, http)
+        consumer = await _consumer_at_end()
         sent: dict[str, str] = {}
         print(f"sending {2 * len(TYPES)} signed events to {GATEWAY}/webhooks/stripe\n")
         for api_version in (LATEST_API_VERSION, LEGACY_API_VERSION):
@@ -69,20 +71,57 @@ async def main() -> int:
                 print(f"  {event['id']}  {event_type:<32} {api_version:<18} -> {response.status_code} {response.text}")
                 sent[event["id"]] = event_type
     print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
-    records = await _read(set(sent), expect=2 * len(sent))
+    records = await _read(consumer, set(sent), expect=2 * len(sent))
     for record in sorted(records, key=lambda r: (r["ce_id"], r["topic"])):
         print(
             f"  {record['ce_id']}  {record['topic']:<32} key={record['key']:<12} {record['ce_type']:<45} "
             f"trace={record['trace_id']}"
         )
     print(f"\n{len(records)} records for {len(sent)} events (each: stripe.events.v1 + its billing topic).")
-    print("Lexoffice vouchers, e-mails and Instagram schedules appear here once those services are part of `make run`.")
-    return 0 if len(records) == 2 * len(sent) else 1
+    mails = await _mails(set(sent), expect=len(sent) - 2)  # subscription updates send no mail
+    print("\nE-mails (notifier -> Postmark sandbox):\n")
+    for mail in mails:
+        print(
+            f"  {mail['source_ref']}  {mail['template']:<18} {mail['locale']}  {mail['recipient']:<32} "
+            f"{mail['status']:<9} postmark={mail['postmark_message_id']}"
+        )
+    print("\nLexoffice vouchers and Instagram schedules appear here once those services are part of `make run`.")
+    return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
 
 
-async def _read(event_ids: set[str], expect: int, wait_seconds: float = 20.0) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=KAFKA, auto_offset_reset="earliest", group_id=None)
+async def _consumer_at_end() -> AIOKafkaConsumer:
+    """Positioned at the end of every topic before sending, so only this run's records are read."""
+    consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
     await consumer.start()
+    while not consumer.assignment():  # without a group the consumer assigns itself every partition once it has metadata
+        await consumer.getmany(timeout_ms=100)
+    await consumer.seek_to_end()
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+    return consumer
+
+
+async def _mails(event_ids: set[str], expect: int, wait_seconds: float = 30.0) -> list[dict[str, Any]]:
+    key = dev_secrets()["INTERNAL_API_KEYS"].split(",")[0]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    found: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        while loop.time() < deadline:
+            response = await http.get(
+                f"{NOTIFIER}/v1/messages", params={"limit": 100}, headers={"X-Internal-Api-Key": key}
+            )
+            if response.status_code == 200:
+                found = [m for m in response.json()["messages"] if m["source_ref"] in event_ids]
+                if len(found) >= expect and all(m["status"] != "queued" for m in found):
+                    break
+            await asyncio.sleep(1)
+    return found
+
+
+async def _read(
+    consumer: AIOKafkaConsumer, event_ids: set[str], expect: int, wait_seconds: float = 20.0
+) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
