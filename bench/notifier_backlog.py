@@ -45,17 +45,18 @@ async def main() -> None:
                 "POSTMARK_SANDBOX_WEBHOOK_URL": "",
             },
         )
-        notifier = _start(
-            ["notifier", "serve"],
-            {
-                "NOTIFIER_DATABASE_URL": database,
-                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                "POSTMARK_API_BASE": f"http://127.0.0.1:{sandbox_port}",
-                "POSTMARK_SERVER_TOKEN": TOKEN,
-                "NOTIFIER_PORT": str(notifier_port),
-                "LOG_LEVEL": "WARNING",
-            },
-        )
+        notifier_env = {
+            "NOTIFIER_DATABASE_URL": database,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "POSTMARK_API_BASE": f"http://127.0.0.1:{sandbox_port}",
+            "POSTMARK_SERVER_TOKEN": TOKEN,
+            "NOTIFIER_PORT": str(notifier_port),
+            "NOTIFIER_EMBEDDED_SENDER": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+        # Production layout: the HTTP/consumer process and the sender loop each in a process of their own.
+        notifier = _start(["notifier", "serve"], notifier_env)
+        sender = _start(["notifier", "sender"], notifier_env)
         try:
             async with httpx.AsyncClient(timeout=10) as http:
                 await _wait(http, f"http://127.0.0.1:{notifier_port}/readyz")
@@ -68,7 +69,7 @@ async def main() -> None:
                 await asyncio.sleep(3)  # anything sent twice would show up now
                 messages = await _all_messages(http, sandbox_port)
         finally:
-            for proc in (notifier, sandbox):
+            for proc in (notifier, sender, sandbox):
                 proc.terminate()
                 proc.wait(20)
     keys = [m.get("Metadata", {}).get("dedupe_key") or m["MessageID"] for m in messages]
@@ -87,8 +88,8 @@ async def main() -> None:
             "target_mails_per_s": 1000,
         },
         f"{EVENTS} invoice.paid events (+{REDELIVERED} redeliveries of the same CloudEvents ids) waiting in Kafka; "
-        "the notifier (consumer group `notifier`, send ledger, Postmark batch API) and the Postmark sandbox each in "
-        "their own process; all on one 2-core machine with Kafka and PostgreSQL.",
+        "the notifier's consumer (group `notifier`, send ledger), its sender loop (Postmark batch API) and the Postmark "
+        "sandbox each in their own process; all on one 2-core machine with Kafka and PostgreSQL.",
     )
     assert ids
 
