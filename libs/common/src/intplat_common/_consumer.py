@@ -165,18 +165,88 @@ class ConsumerRunner:
                     continue
                 async with self._processing:
                     for tp, records in batches.items():
-                        for record in records:
-                            # Stop early on shutdown or when the partition was revoked meanwhile: the
-                            # uncommitted rest is read again by whoever owns the partition next.
-                            if self._stopping.is_set() or not self._owns(tp):
-                                break
-                            if not await self._process(record):
-                                break
-                            self._pending[tp] = record.offset + 1
+                        await self._process_partition(tp, records)
                     await self._commit(None)
         finally:
             if not self._stopping.is_set():
                 await self.stop()
+
+    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Records in offset order: as many as possible in one transaction (one commit, one fsync, for the
+        batch; each record in its own savepoint), and the first record that fails, alone with retries and the DLQ,
+        before the batch goes on after it, so the partition's order holds."""
+        i = 0
+        while i < len(records):
+            # Stop early on shutdown or when the partition was revoked meanwhile: the uncommitted rest is read
+            # again by whoever owns the partition next.
+            if self._stopping.is_set() or not self._owns(tp):
+                return
+            settled, poison = await self._apply_together(records[i:])
+            if settled:
+                i += settled
+                self._pending[tp] = records[i - 1].offset + 1
+                continue
+            if poison is not None:
+                # Invalid input fails the same way every time: straight to the DLQ, the handler is not run again.
+                await self._dead_letter(records[i], f"poison: {poison[1]}", attempts=1, event=poison[0])
+            elif not await self._process(records[i]):
+                return
+            self._pending[tp] = records[i].offset + 1
+            i += 1
+
+    async def _apply_together(
+        self, records: list[ConsumerRecord[Any, Any]]
+    ) -> tuple[int, tuple[ConsumedEvent, PoisonMessage] | None]:
+        """Applies the leading records that succeed at once in one transaction; returns how many, and the poison
+        message that stopped the batch, if one did."""
+        applied: list[tuple[str, str]] = []
+        poison: tuple[ConsumedEvent, PoisonMessage] | None = None
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for record in records:
+                    try:
+                        event = from_kafka_headers(list(record.headers or ()), record.value)
+                    except InvalidEnvelope:
+                        break
+                    consumed = _consumed(record, event)
+                    with self._span(record) as span:
+                        span.set_attribute("messaging.message.id", event.id)
+                        token = set_correlation_id(event.id)
+                        try:
+                            async with conn.transaction():  # a savepoint: a failure undoes this record only
+                                outcome = await self._apply_in(conn, consumed)
+                        except PoisonMessage as exc:
+                            span.set_status(Status(StatusCode.ERROR, str(exc)))
+                            poison = (consumed, exc)
+                            break
+                        except Exception as exc:  # this record goes the slow path, alone
+                            span.add_event("handler failed; retried alone", {"error": repr(exc)})
+                            break
+                        finally:
+                            reset_correlation_id(token)
+                        span.set_attribute("intplat.outcome", outcome)
+                    applied.append((record.topic, outcome))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return 0, None  # nothing committed: the slow path retries the first record until the database is back
+        for topic, outcome in applied:
+            _processed.add(1, {"group": self.group, "topic": topic, "outcome": outcome})
+        # A poison record after applied ones is met again at the head of the next batch.
+        return len(applied), (poison if not applied else None)
+
+    def _span(self, record: ConsumerRecord[Any, Any]) -> Any:
+        parent = propagate.extract({k: v.decode("latin-1") for k, v in (record.headers or ())})
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.consumer.group.name": self.group,
+        }
+        return tracer.start_as_current_span(
+            f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        )
 
     def _owns(self, tp: TopicPartition) -> bool:
         return self._consumer is not None and tp in self._consumer.assignment()
@@ -200,20 +270,7 @@ class ConsumerRunner:
 
     async def _process(self, record: ConsumerRecord[Any, Any]) -> bool:
         """True when the record is settled (processed, duplicate or dead-lettered); False on shutdown."""
-        headers = dict(record.headers or ())
-        parent = propagate.extract({k: v.decode("latin-1") for k, v in headers.items()})
-        attributes = {
-            "messaging.system": "kafka",
-            "messaging.operation.name": "process",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": record.topic,
-            "messaging.destination.partition.id": str(record.partition),
-            "messaging.kafka.offset": record.offset,
-            "messaging.consumer.group.name": self.group,
-        }
-        with tracer.start_as_current_span(
-            f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-        ) as span:
+        with self._span(record) as span:
             try:
                 event = from_kafka_headers(list(record.headers or ()), record.value)
             except InvalidEnvelope as exc:
@@ -221,14 +278,7 @@ class ConsumerRunner:
                 await self._dead_letter(record, f"invalid envelope: {exc}", attempts=0)
                 return True
             span.set_attribute("messaging.message.id", event.id)
-            consumed = ConsumedEvent(
-                event=event,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key.decode() if isinstance(record.key, bytes) else record.key,
-                headers=headers,
-            )
+            consumed = _consumed(record, event)
             token = set_correlation_id(event.id)
             try:
                 return await self._process_with_retries(consumed, record, span)
@@ -275,19 +325,23 @@ class ConsumerRunner:
 
     async def _apply(self, consumed: ConsumedEvent) -> str:
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 'processed') ON CONFLICT DO NOTHING RETURNING true",
-                self.group,
-                consumed.event.source,
-                consumed.event.id,
-                consumed.topic,
-                consumed.partition,
-                consumed.offset,
-            )
-            if not inserted:
-                return "duplicate"
-            await self._handler(conn, consumed)
+            return await self._apply_in(conn, consumed)
+
+    async def _apply_in(self, conn: asyncpg.Connection, consumed: ConsumedEvent) -> str:
+        """The inbox row and the handler's writes, in the caller's transaction."""
+        inserted = await conn.fetchval(
+            "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
+            " VALUES ($1, $2, $3, $4, $5, $6, 'processed') ON CONFLICT DO NOTHING RETURNING true",
+            self.group,
+            consumed.event.source,
+            consumed.event.id,
+            consumed.topic,
+            consumed.partition,
+            consumed.offset,
+        )
+        if not inserted:
+            return "duplicate"
+        await self._handler(conn, consumed)
         return "processed"
 
     async def _dead_letter(
@@ -341,3 +395,14 @@ class ConsumerRunner:
         if self.on_dead_letter is not None:
             with contextlib.suppress(Exception):
                 await self.on_dead_letter(event or record, reason)
+
+
+def _consumed(record: ConsumerRecord[Any, Any], event: CloudEvent) -> ConsumedEvent:
+    return ConsumedEvent(
+        event=event,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode() if isinstance(record.key, bytes) else record.key,
+        headers=dict(record.headers or ()),
+    )
