@@ -88,8 +88,8 @@ async def main() -> None:
             "target_mails_per_s": 1000,
         },
         f"{EVENTS} invoice.paid events (+{REDELIVERED} redeliveries of the same CloudEvents ids) waiting in Kafka; "
-        "the notifier's consumer (group `notifier`, send ledger), its sender loop (Postmark batch API) and the Postmark "
-        "sandbox each in their own process; all on one 2-core machine with Kafka and PostgreSQL.",
+        "the notifier's consumer (group `notifier`, send ledger), its sender loop (Postmark batch API) and the "
+        "Postmark sandbox each in their own process; all on one 2-core machine with Kafka and PostgreSQL.",
     )
     assert ids
 
