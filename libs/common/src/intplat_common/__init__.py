@@ -9,6 +9,7 @@ from ._breaker import AsyncCircuitBreaker, CircuitOpenError, is_client_error
 from ._consumer import (
     ConsumedEvent,
     ConsumerRunner,
+    ConsumerSupervisor,
     Handler,
     PoisonMessage,
     RetryPolicy,
@@ -61,6 +62,7 @@ __all__ = [
     "CircuitOpenError",
     "ConsumedEvent",
     "ConsumerRunner",
+    "ConsumerSupervisor",
     "Handler",
     "JsonLogFormatter",
     "KafkaProbe",
