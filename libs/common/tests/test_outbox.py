@@ -118,3 +118,30 @@ async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-unt
                 await t
         await a.close()
         await b.close()
+
+
+async def test_a_key_enqueued_in_two_transactions_gets_seq_in_commit_order(pool) -> None:  # type: ignore[no-untyped-def]
+    """The second transaction for a key waits for the first to commit before it draws its seq."""
+    first, second = await pool.acquire(), await pool.acquire()
+    try:
+        tx_first = first.transaction()
+        await tx_first.start()
+        await enqueue(first, [OutboxMessage(topic="t", key="cus_1", type="x", payload={"n": 1})])
+        tx_second = second.transaction()
+        await tx_second.start()
+        blocked = asyncio.create_task(
+            enqueue(second, [OutboxMessage(topic="t", key="cus_1", type="x", payload={"n": 2})])
+        )
+        other_key = OutboxMessage(topic="t", key="cus_2", type="x", payload={"n": 3})
+        async with pool.acquire() as third:
+            await asyncio.wait_for(enqueue(third, [other_key]), timeout=5)  # another key is not held
+        await asyncio.sleep(0.3)
+        assert not blocked.done(), "the second transaction drew a seq while the first one held the key"
+        await tx_first.commit()
+        await asyncio.wait_for(blocked, timeout=5)
+        await tx_second.commit()
+        rows = await pool.fetch("SELECT payload FROM outbox WHERE aggregateid = 'cus_1' ORDER BY seq")
+        assert [json.loads(r["payload"])["n"] for r in rows] == [1, 2]
+    finally:
+        await pool.release(first)
+        await pool.release(second)

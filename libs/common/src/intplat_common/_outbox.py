@@ -23,7 +23,7 @@ meter = metrics.get_meter("intplat_common.outbox")
 _published = meter.create_counter("outbox_published_total", description="outbox rows published")
 _failures = meter.create_counter("outbox_publish_failures_total", description="failed publish rounds")
 
-NOTIFY_CHANNEL = "outbox"
+NOTIFY_CHANNEL = "outbox"  # also spelled out in _ENQUEUE
 RELAY_LOCK_ID = 0x1A7E_0002
 
 
@@ -38,9 +38,27 @@ class OutboxMessage:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-_INSERT = """
-INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
-VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
+# One statement, one round trip: the per-key locks, the rows, the wake-up of the relay.
+# Rows with the same key must reach Kafka in commit order. `seq` is taken at insert time, not at commit, so two
+# transactions for one key could commit in the opposite order of their seq; holding a per-key advisory lock until
+# commit makes seq order equal commit order for each key. The locks are taken (sorted, so two writers cannot
+# deadlock) by the `locked` InitPlan, which PostgreSQL evaluates before the first row reaches the insert, i.e.
+# before any seq is drawn.
+_ENQUEUE = """
+WITH locked AS (
+    SELECT count(*) AS n FROM (
+        SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($8::text[]) AS k ORDER BY k
+    ) AS l
+), inserted AS (
+    INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
+    SELECT id, aggregatetype, aggregateid, type, topic, payload, headers::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+         WITH ORDINALITY AS m(id, aggregatetype, aggregateid, type, topic, payload, headers, ord)
+    WHERE (SELECT n FROM locked) >= 0
+    ORDER BY ord
+    RETURNING 1
+)
+SELECT pg_notify('outbox', '') FROM (SELECT count(*) FROM inserted) AS c
 """
 
 
@@ -53,29 +71,17 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -
         return
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    # Rows with the same key must reach Kafka in commit order. `seq` is taken at insert time, not at commit,
-    # so two transactions for one key could commit in the opposite order of their seq; holding a per-key
-    # advisory lock until commit makes seq order equal commit order for each key.
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
+        _ENQUEUE,
+        [m.id for m in messages],
+        [m.aggregatetype for m in messages],
+        [m.key for m in messages],
+        [m.type for m in messages],
+        [m.topic for m in messages],
+        [m.payload if isinstance(m.payload, str) else json.dumps(m.payload, separators=(",", ":")) for m in messages],
+        [json.dumps({**carrier, **m.headers}) for m in messages],
         sorted({m.key for m in messages}),
     )
-    await conn.executemany(
-        _INSERT,
-        [
-            (
-                m.id,
-                m.aggregatetype,
-                m.key,
-                m.type,
-                m.topic,
-                m.payload if isinstance(m.payload, str) else json.dumps(m.payload, separators=(",", ":")),
-                json.dumps({**carrier, **m.headers}),
-            )
-            for m in messages
-        ],
-    )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 @dataclass

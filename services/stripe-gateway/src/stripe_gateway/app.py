@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from intplat_common import (
     KafkaProbe,
@@ -97,16 +98,32 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.webhook_secrets = [s.get_secret_value().encode() for s in settings.webhook_secrets]
-    app.state.ip_policy = SourceIpPolicy(
+    ip_policy = SourceIpPolicy(
         enabled=settings.webhook_ip_allowlist,
         allowed=tuple(load_stripe_ips()) if settings.webhook_ip_allowlist else (),
         trusted_proxies=tuple(ipaddress.ip_network(p) for p in settings.trusted_proxies),
     )
     install_middleware_and_errors(app)
+    webhook = webhooks.StripeWebhookEndpoint(
+        settings, [s.get_secret_value().encode() for s in settings.webhook_secrets], ip_policy
+    )
+    # First in the route list: the path Stripe hits at volume is matched first.
+    app.router.routes.insert(0, Route(webhooks.PATH, webhook, methods=["POST"]))
+    _document_webhook_route(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
-    app.include_router(webhooks.router)
     app.include_router(sessions.router)
     app.include_router(events.router)
     instrument_app(app)
     return app
+
+
+def _document_webhook_route(app: FastAPI) -> None:
+    """The webhook endpoint is plain ASGI (no FastAPI route), so its OpenAPI entry is added to the generated one."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schema["paths"].setdefault(webhooks.PATH, webhooks.OPENAPI_PATH_ITEM)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -69,55 +69,79 @@ class WebhookWriter:
                 await task
 
     async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            # One transaction serves many requests: its span links to each request's span instead of having one parent.
-            links = [trace.Link(p.requested_by) for p in batch if p.requested_by.is_valid]
-            try:
-                with tracer.start_as_current_span(
-                    "webhook_events record", links=links, attributes={"webhook.batch.size": len(batch)}
-                ):
-                    new_ids = await record_events(self._pool, [p.event for p in batch])
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("webhook batch not recorded", extra={"fields": {"error": repr(exc), "size": len(batch)}})
+        # Each writer task keeps one connection: acquiring from the pool per batch costs a reset round trip.
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                # One transaction serves many requests: its span links to each request's span, not one parent.
+                links = [trace.Link(p.requested_by) for p in batch if p.requested_by.is_valid]
+                try:
+                    with tracer.start_as_current_span(
+                        "webhook_events record", links=links, attributes={"webhook.batch.size": len(batch)}
+                    ):
+                        if conn is None:
+                            conn = await self._pool.acquire(timeout=5)
+                        new_ids = await _record(conn, [p.event for p in batch])
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                    fields = {"error": repr(exc), "size": len(batch)}
+                    log.warning("webhook batch not recorded", extra={"fields": fields})
+                    for pending in batch:
+                        if not pending.done.done():
+                            pending.done.set_exception(StorageUnavailable(repr(exc)))
+                    await self._discard(conn)
+                    conn = None
+                    continue
+                _batch_size.record(len(batch))
+                answered: set[str] = set()
                 for pending in batch:
+                    event_id = pending.event.event_id
+                    is_new = event_id in new_ids and event_id not in answered
+                    answered.add(event_id)
                     if not pending.done.done():
-                        pending.done.set_exception(StorageUnavailable(repr(exc)))
-                continue
-            _batch_size.record(len(batch))
-            answered: set[str] = set()
-            for pending in batch:
-                event_id = pending.event.event_id
-                is_new = event_id in new_ids and event_id not in answered
-                answered.add(event_id)
-                if not pending.done.done():
-                    pending.done.set_result(is_new)
+                        pending.done.set_result(is_new)
+        finally:
+            await self._discard(conn)
+
+    async def _discard(self, conn: asyncpg.Connection | None) -> None:
+        """Give the connection back (the pool replaces a broken one); the next batch acquires afresh."""
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn, timeout=2)
 
 
 async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> set[str]:
     """One transaction: insert the events (duplicates skipped) and the outbox rows of the new ones."""
-    async with pool.acquire(timeout=5) as conn, conn.transaction():
+    async with pool.acquire(timeout=5) as conn:
+        return await _record(conn, events)
+
+
+async def _record(conn: asyncpg.Connection, events: Sequence[IncomingEvent]) -> set[str]:
+    # Sorted by id: two batches inserting the same ids in opposite orders would wait on each other (deadlock).
+    unique = sorted({e.event_id: e for e in reversed(events)}.values(), key=lambda e: e.event_id)
+    async with conn.transaction():
         rows = await conn.fetch(
             _INSERT,
-            [e.event_id for e in events],
-            [e.type for e in events],
-            [e.api_version for e in events],
-            [e.livemode for e in events],
-            [e.created for e in events],
-            [e.raw for e in events],
-            ["mapping_failed" if e.mapping_error else "accepted" for e in events],
-            [e.mapped_topic for e in events],
-            [e.mapping_error for e in events],
-            [e.source_ip for e in events],
+            [e.event_id for e in unique],
+            [e.type for e in unique],
+            [e.api_version for e in unique],
+            [e.livemode for e in unique],
+            [e.created for e in unique],
+            [e.raw for e in unique],
+            ["mapping_failed" if e.mapping_error else "accepted" for e in unique],
+            [e.mapped_topic for e in unique],
+            [e.mapping_error for e in unique],
+            [e.source_ip for e in unique],
         )
         new_ids = {r["id"] for r in rows}
+        # Outbox rows in arrival order (the order Kafka gets them in for each customer), once per new event.
         messages: list[OutboxMessage] = []
-        seen: set[str] = set()
+        queued: set[str] = set()
         for event in events:
-            if event.event_id in new_ids and event.event_id not in seen:
-                seen.add(event.event_id)
+            if event.event_id in new_ids and event.event_id not in queued:
+                queued.add(event.event_id)
                 messages.extend(event.messages)
         await enqueue(conn, messages)
     return new_ids
