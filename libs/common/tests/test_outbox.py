@@ -6,7 +6,7 @@ from collections import defaultdict
 import asyncpg
 import pytest
 
-from intplat_common import OutboxMessage, OutboxRelay, create_producer, enqueue
+from intplat_common import OutboxMessage, OutboxRelay, create_producer, enqueue, insert_and_enqueue
 
 from .kafka_helpers import new_topics, read_all, topic_name
 
@@ -145,3 +145,31 @@ async def test_a_key_enqueued_in_two_transactions_gets_seq_in_commit_order(pool)
     finally:
         await pool.release(first)
         await pool.release(second)
+
+
+async def test_insert_and_enqueue_queues_only_the_messages_of_newly_inserted_rows(pool) -> None:  # type: ignore[no-untyped-def]
+    await pool.execute("CREATE TABLE received (id text PRIMARY KEY)")
+    insert = "INSERT INTO received SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    async with pool.acquire() as listener, pool.acquire() as conn:
+
+        def on_notify(*args: object) -> None:
+            notified.put_nowait(str(args[2]))
+
+        await listener.add_listener("outbox", on_notify)
+
+        def message(event_id: str, n: int) -> OutboxMessage:
+            return OutboxMessage(topic="t", key="cus_1", type="x", payload={"event": event_id, "n": n})
+
+        first = await insert_and_enqueue(conn, insert, [["a", "b"]], [message("a", 1), message("b", 2)], ["a", "b"])
+        assert first == {"a", "b"}
+        assert await asyncio.wait_for(notified.get(), timeout=5) == "outbox"
+        second = await insert_and_enqueue(
+            conn, insert, [["b", "c"]], [message("b", 3), message("c", 4), message("c", 5)], ["b", "c", "c"]
+        )
+        assert second == {"c"}
+        rows = await pool.fetch("SELECT payload FROM outbox ORDER BY seq")
+        assert [json.loads(r["payload"])["n"] for r in rows] == [1, 2, 4, 5]
+        with pytest.raises(ValueError, match="one guard per message"):
+            await insert_and_enqueue(conn, insert, [["d"]], [message("d", 6)], [])
+        await listener.remove_listener("outbox", on_notify)

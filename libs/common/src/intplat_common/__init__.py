@@ -31,7 +31,7 @@ from ._http import (
     redact_url,
 )
 from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics, producer_config
-from ._outbox import OutboxMessage, OutboxRelay, enqueue
+from ._outbox import OutboxMessage, OutboxRelay, enqueue, insert_and_enqueue
 from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
 from ._schema import INBOX_DDL, OUTBOX_DDL
@@ -87,6 +87,7 @@ __all__ = [
     "dlq_topic",
     "enqueue",
     "ensure_topics",
+    "insert_and_enqueue",
     "install_common_routes",
     "install_middleware_and_errors",
     "instrument_app",

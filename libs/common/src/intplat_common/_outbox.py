@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -44,35 +45,48 @@ class OutboxMessage:
 # commit makes seq order equal commit order for each key. The locks are taken (sorted, so two writers cannot
 # deadlock) by the `locked` InitPlan, which PostgreSQL evaluates before the first row reaches the insert, i.e.
 # before any seq is drawn.
-_ENQUEUE = """
-WITH locked AS (
+_OUTBOX_CTES = """
+locked AS (
     SELECT count(*) AS n FROM (
-        SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($8::text[]) AS k ORDER BY k
+        SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(${keys}::text[]) AS k {after} ORDER BY k
     ) AS l
 ), inserted AS (
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
     SELECT id, aggregatetype, aggregateid, type, topic, payload, headers::jsonb
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-         WITH ORDINALITY AS m(id, aggregatetype, aggregateid, type, topic, payload, headers, ord)
-    WHERE (SELECT n FROM locked) >= 0
+    FROM unnest(${0}::uuid[], ${1}::text[], ${2}::text[], ${3}::text[], ${4}::text[], ${5}::text[], ${6}::text[],
+                ${7}::text[])
+         WITH ORDINALITY AS m(id, aggregatetype, aggregateid, type, topic, payload, headers, guard, ord)
+    WHERE (SELECT n FROM locked) >= 0 {guard}
     ORDER BY ord
     RETURNING 1
-)
-SELECT pg_notify('outbox', '') FROM (SELECT count(*) FROM inserted) AS c
-"""
+), notified AS (
+    SELECT pg_notify('outbox', '') FROM (SELECT count(*) FROM inserted) AS c
+)"""
 
 
-async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:
-    """Insert messages in the caller's open transaction; they are published only if it commits.
+@functools.cache
+def _outbox_sql(first: int, recorded: bool) -> str:
+    numbers = {str(i): str(first + i) for i in range(8)} | {"keys": str(first + 8)}
+    ctes = _OUTBOX_CTES
+    for name, number in numbers.items():
+        ctes = ctes.replace(f"${{{name}}}", f"${number}")
+    if not recorded:
+        return "WITH " + ctes.format(after="", guard="") + "\nSELECT count(*) FROM notified"
+    # The guard waits for the whole `recorded` insert, so its row locks are taken before the advisory locks (the
+    # same order in every writer).
+    ctes = ctes.format(
+        after="WHERE (SELECT count(*) FROM recorded) >= 0", guard="AND guard IN (SELECT id FROM recorded)"
+    )
+    # Assembled from constants only: the SQL text of `insert` comes from the caller's code, never from input.
+    main = "\nSELECT id FROM recorded WHERE (SELECT count(*) FROM notified) >= 0"
+    return "WITH recorded AS ({insert}), " + ctes + main
 
-    The current trace context is stored with each row so the consumer's processing span continues this trace.
-    """
-    if not messages:
-        return
+
+def _outbox_args(messages: Sequence[OutboxMessage], guards: Sequence[str | None]) -> list[Any]:
+    # The current trace context is stored with each row so the consumer's processing span continues this trace.
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    await conn.execute(
-        _ENQUEUE,
+    return [
         [m.id for m in messages],
         [m.aggregatetype for m in messages],
         [m.key for m in messages],
@@ -80,8 +94,35 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -
         [m.topic for m in messages],
         [m.payload if isinstance(m.payload, str) else json.dumps(m.payload, separators=(",", ":")) for m in messages],
         [json.dumps({**carrier, **m.headers}) for m in messages],
+        list(guards),
         sorted({m.key for m in messages}),
-    )
+    ]
+
+
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Insert messages in the caller's open transaction; they are published only if it commits."""
+    if messages:
+        await conn.execute(_outbox_sql(1, recorded=False), *_outbox_args(messages, [None] * len(messages)))
+
+
+async def insert_and_enqueue(
+    conn: asyncpg.Connection,
+    insert: str,
+    args: Sequence[Any],
+    messages: Sequence[OutboxMessage],
+    guards: Sequence[str],
+) -> set[str]:
+    """The idempotent receiver in one statement: run `insert` (an `INSERT ... ON CONFLICT DO NOTHING RETURNING id`
+    with parameters $1..$len(args)) and enqueue each message whose guard is one of the ids it inserted.
+
+    One statement is one implicit transaction when the caller has none open: no BEGIN/COMMIT round trips. Returns
+    the inserted ids.
+    """
+    if len(guards) != len(messages):
+        raise ValueError("one guard per message")
+    sql = _outbox_sql(len(args) + 1, recorded=True).replace("{insert}", insert)
+    rows = await conn.fetch(sql, *args, *_outbox_args(messages, guards))
+    return {row["id"] for row in rows}
 
 
 @dataclass

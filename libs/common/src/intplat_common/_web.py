@@ -131,9 +131,11 @@ def _error_name(status: int) -> str:
     }.get(status, "error")
 
 
-def instrument_app(app: FastAPI) -> None:
+def instrument_app(app: FastAPI, *, traced_by_route: Sequence[str] = ()) -> None:
+    """Server spans and HTTP metrics for every route but the probes and `traced_by_route` (which make their own)."""
+    excluded = ",".join(["healthz", "readyz", "metrics", *(path.lstrip("/") for path in traced_by_route)])
     # No span per ASGI send/receive message: two extra spans per request, nothing an SRE reads.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=excluded, exclude_spans=["receive", "send"])
 
 
 def api_key_matches(presented: str | None, keys: Sequence[SecretStr]) -> bool:

@@ -59,6 +59,15 @@ async def run_relay(settings: GatewaySettings) -> None:
 def create_app(settings: GatewaySettings) -> FastAPI:
     setup_telemetry(settings.service_name)
     state: dict[str, Any] = {}
+    webhook = webhooks.StripeWebhookEndpoint(
+        settings,
+        [s.get_secret_value().encode() for s in settings.webhook_secrets],
+        SourceIpPolicy(
+            enabled=settings.webhook_ip_allowlist,
+            allowed=tuple(load_stripe_ips()) if settings.webhook_ip_allowlist else (),
+            trusted_proxies=tuple(ipaddress.ip_network(p) for p in settings.trusted_proxies),
+        ),
+    )
 
     async def db_ready() -> None:
         await postgres_check(state["pool"])()
@@ -77,6 +86,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.pool = pool
         app.state.relay = relay
         app.state.writer = writer
+        webhook.writer = writer
         app.state.stripe = stripe_api
         try:
             yield
@@ -93,27 +103,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="0.1.0",
         description="Verifies Stripe webhooks, records each event once, publishes it to Kafka via an outbox.",
         lifespan=lifespan,
-        # Spans come from the OpenTelemetry FastAPI instrumentation (instrument_app); FastAPI's own native telemetry
-        # would trace the same requests a second time.
+        # Spans come from the OpenTelemetry FastAPI instrumentation (instrument_app) and, for the webhook, from its
+        # endpoint; FastAPI's own native telemetry would trace the same requests a second time.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    ip_policy = SourceIpPolicy(
-        enabled=settings.webhook_ip_allowlist,
-        allowed=tuple(load_stripe_ips()) if settings.webhook_ip_allowlist else (),
-        trusted_proxies=tuple(ipaddress.ip_network(p) for p in settings.trusted_proxies),
-    )
     install_middleware_and_errors(app)
-    webhook = webhooks.StripeWebhookEndpoint(
-        settings, [s.get_secret_value().encode() for s in settings.webhook_secrets], ip_policy
-    )
     # First in the route list: the path Stripe hits at volume is matched first.
     app.router.routes.insert(0, Route(webhooks.PATH, webhook, methods=["POST"]))
     _document_webhook_route(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
     app.include_router(sessions.router)
     app.include_router(events.router)
-    instrument_app(app)
+    instrument_app(app, traced_by_route=[webhooks.PATH])
     return app
 
 

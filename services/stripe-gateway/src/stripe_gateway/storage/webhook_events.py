@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 from opentelemetry import metrics, trace
 
-from intplat_common import OutboxMessage, enqueue
+from intplat_common import OutboxMessage, enqueue, insert_and_enqueue
 
 from ..webhooks.ingest import IncomingEvent
 
@@ -33,8 +33,7 @@ INSERT INTO webhook_events (id, type, api_version, livemode, created, raw_payloa
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[], $6::text[], $7::text[],
                      $8::text[], $9::text[], $10::inet[])
 ON CONFLICT (id) DO NOTHING
-RETURNING id
-"""
+RETURNING id"""
 
 
 class StorageUnavailable(Exception):
@@ -113,7 +112,7 @@ class WebhookWriter:
 
 
 async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> set[str]:
-    """One transaction: insert the events (duplicates skipped) and the outbox rows of the new ones."""
+    """One statement (one transaction): insert the events (duplicates skipped) and the outbox rows of the new ones."""
     async with pool.acquire(timeout=5) as conn:
         return await _record(conn, events)
 
@@ -121,9 +120,20 @@ async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> 
 async def _record(conn: asyncpg.Connection, events: Sequence[IncomingEvent]) -> set[str]:
     # Sorted by id: two batches inserting the same ids in opposite orders would wait on each other (deadlock).
     unique = sorted({e.event_id: e for e in reversed(events)}.values(), key=lambda e: e.event_id)
-    async with conn.transaction():
-        rows = await conn.fetch(
-            _INSERT,
+    # Outbox rows in arrival order (the order Kafka gets them in for each customer), once per event; the statement
+    # keeps those of the events it inserted.
+    messages: list[OutboxMessage] = []
+    guards: list[str] = []
+    queued: set[str] = set()
+    for event in events:
+        if event.event_id not in queued:
+            queued.add(event.event_id)
+            messages.extend(event.messages)
+            guards.extend(event.event_id for _ in event.messages)
+    return await insert_and_enqueue(
+        conn,
+        _INSERT,
+        [
             [e.event_id for e in unique],
             [e.type for e in unique],
             [e.api_version for e in unique],
@@ -134,17 +144,10 @@ async def _record(conn: asyncpg.Connection, events: Sequence[IncomingEvent]) -> 
             [e.mapped_topic for e in unique],
             [e.mapping_error for e in unique],
             [e.source_ip for e in unique],
-        )
-        new_ids = {r["id"] for r in rows}
-        # Outbox rows in arrival order (the order Kafka gets them in for each customer), once per new event.
-        messages: list[OutboxMessage] = []
-        queued: set[str] = set()
-        for event in events:
-            if event.event_id in new_ids and event.event_id not in queued:
-                queued.add(event.event_id)
-                messages.extend(event.messages)
-        await enqueue(conn, messages)
-    return new_ids
+        ],
+        messages,
+        guards,
+    )
 
 
 @dataclass(frozen=True)
