@@ -28,7 +28,7 @@ class GatewaySettings(ServiceSettings):
     stripe_api_base: str = Field(default="http://localhost:12111", validation_alias="STRIPE_API_BASE")
     stripe_tax_enabled: bool = Field(default=False, validation_alias="STRIPE_TAX_ENABLED")
     writer_max_batch: int = Field(default=256, ge=1, validation_alias="STRIPE_GATEWAY_WRITER_MAX_BATCH")
-    writer_tasks: int = Field(default=2, ge=1, validation_alias="STRIPE_GATEWAY_WRITER_TASKS")
+    writer_tasks: int = Field(default=1, ge=1, validation_alias="STRIPE_GATEWAY_WRITER_TASKS")
     # true: the HTTP process also runs the outbox relay; false: run `stripe-gateway relay` as its own process.
     embedded_relay: bool = Field(default=True, validation_alias="STRIPE_GATEWAY_EMBEDDED_RELAY")
 
