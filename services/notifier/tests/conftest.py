@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -221,9 +222,18 @@ async def topics(kafka: Any) -> Topics:
 
 
 async def publish(
-    bootstrap: str, topic: str, payload: EventModel, *, event_id: str, source: str = "/stripe-gateway", times: int = 1
+    bootstrap: str,
+    topic: str,
+    payload: EventModel,
+    *,
+    event_id: str,
+    source: str = "/stripe-gateway",
+    times: int = 1,
+    traceparent: str | None = None,
 ) -> None:
     event = to_cloud_event(payload, id=event_id, source=source, time=datetime.now(UTC))
+    if traceparent is not None:
+        event = dataclasses.replace(event, traceparent=traceparent)
     producer = create_producer(bootstrap, "notifier-tests")
     await producer.start()
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from intplat_common import dlq_topic
 from intplat_common.events import CloudEvent, to_kafka_headers
@@ -120,6 +121,25 @@ async def test_the_same_event_five_times_is_one_mail(
     assert (await platform.settled(row["id"]))["status"] == "sent"
     assert len(platform.sandbox.messages) == 1
     assert await platform.pool.fetchval("SELECT count(*) FROM inbox") == 1
+
+
+async def test_a_single_receipt_is_sent_in_the_trace_of_its_event(
+    platform: Platform, topics: Topics, kafka: Any, spans: InMemorySpanExporter
+) -> None:
+    upstream = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"  # the gateway's request span, as the outbox stores it
+    await publish(
+        kafka.bootstrap_servers, topics.names["invoice"], invoice(), event_id="evt_traced", traceparent=upstream
+    )
+    (row,) = await eventually(platform.rows, what="receipt recorded")
+    assert (await platform.settled(row["id"]))["status"] == "sent"
+    in_trace = [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == "ab" * 16]
+    names = {s.name for s in in_trace}
+    assert "notifier send" in names, names
+    # url.full (stable HTTP conventions) or http.url (the old ones, when another test's client was instrumented first)
+    urls = [str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url")) for s in in_trace]
+    postmark_calls = [u for s, u in zip(in_trace, urls, strict=True) if s.kind == SpanKind.CLIENT and "/email" in u]
+    assert postmark_calls, "the Postmark call is a span of the event's trace"
+    assert len(platform.sandbox.messages) == 1
 
 
 async def _n(items: list[Any], count: int) -> bool:

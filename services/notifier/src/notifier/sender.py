@@ -128,8 +128,15 @@ class Sender:
         rows = await ledger.claim(self._pool, limit=self._config.batch_size, lease_seconds=self._config.lease_seconds)
         if not rows:
             return 0
-        links = [trace.Link(ctx) for ctx in (_span_context(r.traceparent) for r in rows) if ctx is not None]
-        with tracer.start_as_current_span("notifier send", links=links, attributes={"notifier.batch_size": len(rows)}):
+        contexts = [ctx for ctx in (_span_context(r.traceparent) for r in rows) if ctx is not None]
+        # Mails of one trace (typically a single receipt) continue it: the Postmark call shows up in the trace of the
+        # event that caused it. A batch that serves several traces is a root span linked to each of them.
+        parent = None
+        if contexts and len({ctx.trace_id for ctx in contexts}) == 1:
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]))
+        links = [trace.Link(ctx) for ctx in contexts]
+        attributes = {"notifier.batch_size": len(rows)}
+        with tracer.start_as_current_span("notifier send", context=parent, links=links, attributes=attributes):
             suppressed = await ledger.suppression_reasons(self._pool, [r.recipient for r in rows if r.recipient])
             ready: list[tuple[Message, OutgoingEmail]] = []
             for row in rows:
