@@ -326,15 +326,14 @@ class OutboxRelay:
                 futures.append(_failed_future(send_error))
                 continue
             try:
-                fut = await asyncio.wait_for(
-                    producer.send(
+                # asyncio.timeout rather than wait_for: no task per record (send only blocks without metadata).
+                async with asyncio.timeout(self._send_timeout):
+                    fut = await producer.send(
                         row["topic"],
                         value=row["payload"].encode(),
                         key=row["aggregateid"].encode(),
                         headers=kafka_headers,
-                    ),
-                    self._send_timeout,
-                )
+                    )
             except Exception as exc:
                 # The broker is unreachable: the remaining rows are not even tried this round.
                 send_error = exc

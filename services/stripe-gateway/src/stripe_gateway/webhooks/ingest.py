@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from opentelemetry import propagate
 from pydantic import ValidationError
 
@@ -43,8 +43,9 @@ def parse_event(body: bytes) -> tuple[StripeEventEnvelope, str]:
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        document: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
+        # orjson: about half the CPU of json.loads on a typical event; it also refuses NaN and Infinity.
+        document: Any = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(document, dict):
         raise InvalidEvent("body is not a JSON object")
