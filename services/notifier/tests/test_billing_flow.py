@@ -135,8 +135,7 @@ async def test_a_single_receipt_is_sent_in_the_trace_of_its_event(
     in_trace = [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == "ab" * 16]
     names = {s.name for s in in_trace}
     assert "notifier send" in names, names
-    # url.full (stable HTTP conventions) or http.url (the old ones, when another test's client was instrumented first)
-    urls = [str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url")) for s in in_trace]
+    urls = [str((s.attributes or {}).get("url.full")) for s in in_trace]
     postmark_calls = [u for s, u in zip(in_trace, urls, strict=True) if s.kind == SpanKind.CLIENT and "/email" in u]
     assert postmark_calls, "the Postmark call is a span of the event's trace"
     assert len(platform.sandbox.messages) == 1

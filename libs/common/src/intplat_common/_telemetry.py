@@ -38,6 +38,11 @@ from ._correlation import current_correlation_id
 _lock = threading.Lock()
 _installed: Telemetry | None = None
 
+# The stable HTTP semantic conventions (http.request.method, url.full, ...) instead of the old default set. Set on
+# import: the instrumentations read it once, when the first client or app is instrumented, which can come before
+# `setup_telemetry`.
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
 
 @dataclass
 class Telemetry:
@@ -63,8 +68,6 @@ def _otlp_enabled(signal: str) -> bool:
 def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
     """Install tracer and meter providers once per process. OTLP export only when an endpoint is configured."""
     global _installed
-    # The stable HTTP semantic conventions (http.request.method, url.full, ...) instead of the old default set.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     with _lock:
         if _installed is not None:
             return _installed

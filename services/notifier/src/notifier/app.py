@@ -150,6 +150,7 @@ class Services:
 async def run_sender(settings: NotifierSettings) -> None:
     """The sender loop as a process of its own (`notifier sender`, with NOTIFIER_EMBEDDED_SENDER=false on `serve`):
     rendering and Postmark calls then take no CPU from the consumer."""
+    setup_telemetry(settings.service_name)
     pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
     services = Services.build(settings, pool)
     services.start(consumer=False, sender=True)

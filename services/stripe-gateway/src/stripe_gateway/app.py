@@ -42,6 +42,7 @@ def make_relay(pool: asyncpg.Pool, settings: GatewaySettings) -> OutboxRelay:
 
 async def run_relay(settings: GatewaySettings) -> None:
     """The relay as a process of its own (`stripe-gateway relay`): the HTTP workers then spend no CPU on Kafka."""
+    setup_telemetry(settings.service_name)
     pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
     relay = make_relay(pool, settings)
     runner = asyncio.create_task(relay.run(), name="outbox-relay")
