@@ -43,6 +43,7 @@ from ._telemetry import (
     prometheus_text,
     setup_telemetry,
 )
+from ._trace_files import TRACES_DIR_VARIABLE, read_trace, render_trace
 from ._web import (
     api_key_matches,
     install_common_routes,
@@ -57,6 +58,7 @@ __all__ = [
     "INBOX_DDL",
     "OUTBOX_DDL",
     "PRODUCER_SAFETY",
+    "TRACES_DIR_VARIABLE",
     "AmbiguousOutcome",
     "AsyncCircuitBreaker",
     "CircuitOpenError",
@@ -98,7 +100,9 @@ __all__ = [
     "problem",
     "producer_config",
     "prometheus_text",
+    "read_trace",
     "redact_url",
+    "render_trace",
     "reset_correlation_id",
     "set_correlation_id",
     "setup_telemetry",

@@ -17,6 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace.export import (
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from ._correlation import current_correlation_id
+from ._trace_files import TRACES_DIR_VARIABLE, JsonLinesSpanExporter
 
 _lock = threading.Lock()
 _installed: Telemetry | None = None
@@ -66,7 +68,8 @@ def _otlp_enabled(signal: str) -> bool:
 
 
 def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
-    """Install tracer and meter providers once per process. OTLP export only when an endpoint is configured."""
+    """Install tracer and meter providers once per process. OTLP export only when an endpoint is configured; span
+    files for local runs when INTPLAT_TRACES_DIR is set."""
     global _installed
     with _lock:
         if _installed is not None:
@@ -78,6 +81,10 @@ def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
             }
         )
         tracer_provider = TracerProvider(resource=resource)
+        traces_dir = os.environ.get(TRACES_DIR_VARIABLE)
+        if traces_dir:
+            service = str(resource.attributes["service.name"])
+            tracer_provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(Path(traces_dir), service)))
         if _otlp_enabled("traces"):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -4,6 +4,7 @@ devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stop
 devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
 devstack serve <component>     one supervised component (what the Procfile runs)
 devstack install               fetch what is missing (Kafka jars, stripe-mock) without starting anything
+devstack trace <trace id>      one trace of a `make run` (spans in var/traces), as a tree across services
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from intplat_common import TopicConfig, ensure_topics
+from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
 from intplat_common.events import TOPICS
 
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
@@ -185,9 +186,16 @@ def dev_secrets() -> dict[str, str]:
     return {name: os.environ.get(name) or value for name, value in generated.items()}
 
 
+def traces_dir() -> Path:
+    return var_dir() / "traces"
+
+
 def run_all() -> int:
     install()
     os.environ.update(dev_secrets())
+    # Spans of every service as JSON lines in var/traces (no tracing backend locally): `devstack trace <id>`.
+    os.environ.setdefault(TRACES_DIR_VARIABLE, str(traces_dir()))
+    os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
     components = []
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         components.append("kafka")
@@ -209,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("infra", help="Kafka + PostgreSQL in the foreground")
     sub.add_parser("run", help="the whole platform under honcho")
     sub.add_parser("install", help="fetch Kafka jars and stripe-mock into the cache")
+    show = sub.add_parser("trace", help="one trace of a `make run`, as a tree of spans across services")
+    show.add_argument("trace_id")
     serve = sub.add_parser("serve", help="one component in the foreground")
     serve.add_argument("component", choices=sorted(SERVE))
     args = parser.parse_args(argv)
@@ -219,7 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install":
         install()
         return 0
+    if args.command == "trace":
+        return show_trace(args.trace_id)
     return SERVE[args.component]()
+
+
+def show_trace(trace_id: str) -> int:
+    lines = render_trace(read_trace(traces_dir(), trace_id.lower()))
+    if not lines:
+        print(f"no spans of trace {trace_id} in {traces_dir()} (spans are written about a second after they end)")
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from intplat_common import read_trace, render_trace
 from stripe_gateway.samples import (
     LATEST_API_VERSION,
     LEGACY_API_VERSION,
@@ -25,7 +26,7 @@ from stripe_gateway.samples import (
     to_legacy_layout,
 )
 
-from .cli import dev_secrets
+from .cli import dev_secrets, traces_dir
 
 GATEWAY = os.environ.get("STRIPE_GATEWAY_URL", "http://127.0.0.1:8001")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
@@ -85,6 +86,13 @@ async def main() -> int:
             f"  {mail['source_ref']}  {mail['template']:<18} {mail['locale']}  {mail['recipient']:<32} "
             f"{mail['status']:<9} postmark={mail['postmark_message_id']}"
         )
+    invoice_event = next(event_id for event_id, kind in sent.items() if kind == "invoice.paid")
+    trace_id = next((r["trace_id"] for r in records if r["ce_id"] == invoice_event), None)
+    if trace_id:
+        await asyncio.sleep(2)  # the services write their spans to var/traces in batches, every 0.5 s
+        print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid), from var/traces:\n")
+        for line in render_trace(read_trace(traces_dir(), trace_id)):
+            print(f"  {line}")
     print("\nLexoffice vouchers and Instagram schedules appear here once those services are part of `make run`.")
     return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
 

@@ -1,0 +1,99 @@
+"""Spans as JSON lines in a directory, for local runs without a tracing backend (`INTPLAT_TRACES_DIR`).
+
+Every process writes its own file (`<service>-<pid>.jsonl`), so processes never interleave lines; `read_trace`
+gathers one trace from all of them and `render_trace` prints it as a tree. In production, traces go to an OTLP
+collector (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+TRACES_DIR_VARIABLE = "INTPLAT_TRACES_DIR"
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    def __init__(self, directory: Path, service: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._path = directory / f"{service}-{os.getpid()}.jsonl"
+        self._service = service
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = [json.dumps(_as_dict(span, self._service), default=str) + "\n" for span in spans]
+        with self._lock, self._path.open("a", encoding="utf-8") as file:
+            file.writelines(lines)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _as_dict(span: ReadableSpan, service: str) -> dict[str, Any]:
+    context = span.get_span_context()
+    assert context is not None
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+        "parent_id": format(span.parent.span_id, "016x") if span.parent else None,
+        "service": service,
+        "name": span.name,
+        "kind": span.kind.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+        "links": [
+            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
+            for link in span.links
+        ],
+    }
+
+
+def read_trace(directory: Path, trace_id: str) -> list[dict[str, Any]]:
+    """Every span of `trace_id` in the directory's files, oldest first."""
+    spans: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as file:
+            for line in file:
+                if trace_id in line:
+                    span = json.loads(line)
+                    if span["trace_id"] == trace_id:
+                        spans.append(span)
+    return sorted(spans, key=lambda s: s["start_ns"] or 0)
+
+
+def render_trace(spans: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per span, indented under its parent; a span whose parent is not recorded starts a root."""
+    spans = list(spans)
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for span in spans:
+        parent = span["parent_id"] if span["parent_id"] in ids else None
+        children.setdefault(parent, []).append(span)
+    if not spans:
+        return []
+    origin = min(s["start_ns"] or 0 for s in spans)
+    lines: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            offset_ms = ((span["start_ns"] or origin) - origin) / 1e6
+            duration_ms = ((span["end_ns"] or 0) - (span["start_ns"] or 0)) / 1e6
+            status = "" if span["status"] != "ERROR" else "  ERROR"
+            lines.append(
+                f"{offset_ms:9.1f} ms {duration_ms:8.1f} ms  {'  ' * depth}{span['service']}: {span['name']}"
+                f" [{span['kind'].lower()}]{status}"
+            )
+            walk(span["span_id"], depth + 1)
+
+    walk(None, 0)
+    return lines
