@@ -55,3 +55,25 @@ def test_a_trace_across_two_services_reads_back_as_one_tree(tmp_path: Path) -> N
 
 def test_an_unknown_trace_renders_nothing(tmp_path: Path) -> None:
     assert render_trace(read_trace(tmp_path, "0" * 32)) == []
+
+
+def test_traces_that_link_to_it_are_shown_when_asked(tmp_path: Path) -> None:
+    tracer = provider(tmp_path, "gateway").get_tracer("t")
+    with tracer.start_as_current_span("POST /webhooks/stripe", kind=SpanKind.SERVER) as request:
+        pass
+    request_context = request.get_span_context()
+    # A group commit serving this request and others: a trace of its own, linked to each request.
+    with (
+        tracer.start_as_current_span(
+            "webhook_events record", context=trace.Context(), links=[trace.Link(request_context)]
+        ),
+        tracer.start_as_current_span("WITH", kind=SpanKind.CLIENT),
+    ):
+        pass
+    trace_id = format(request_context.trace_id, "032x")
+
+    assert [s["name"] for s in read_trace(tmp_path, trace_id)] == ["POST /webhooks/stripe"]
+    lines = render_trace(read_trace(tmp_path, trace_id, linked=True))
+    assert len(lines) == 3
+    assert "(linked) gateway: webhook_events record [internal]" in lines[1]
+    assert "  gateway: WITH [client]" in lines[2] and "(linked)" not in lines[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +58,35 @@ def _as_dict(span: ReadableSpan, service: str) -> dict[str, Any]:
     }
 
 
-def read_trace(directory: Path, trace_id: str) -> list[dict[str, Any]]:
-    """Every span of `trace_id` in the directory's files, oldest first."""
-    spans: list[dict[str, Any]] = []
+def read_trace(directory: Path, trace_id: str, *, linked: bool = False) -> list[dict[str, Any]]:
+    """Every span of `trace_id` in the directory's files, oldest first.
+
+    `linked`: also the traces that link to it (a group commit or a send batch serving several traces is a trace of
+    its own that links to each of them), each span marked with `linked_from`.
+    """
+    spans = _spans(directory, lambda span: span["trace_id"] == trace_id, needle=trace_id)
+    if linked:
+        linking = {
+            s["trace_id"]
+            for s in _spans(directory, lambda span: any(link["trace_id"] == trace_id for link in span["links"]))
+            if s["trace_id"] != trace_id
+        }
+        for span in _spans(directory, lambda span: span["trace_id"] in linking):
+            span["linked_from"] = span["trace_id"]
+            spans.append(span)
+    return sorted(spans, key=lambda s: s["start_ns"] or 0)
+
+
+def _spans(directory: Path, keep: Callable[[dict[str, Any]], bool], *, needle: str = "") -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for path in sorted(directory.glob("*.jsonl")):
         with path.open(encoding="utf-8") as file:
             for line in file:
-                if trace_id in line:
+                if needle in line:
                     span = json.loads(line)
-                    if span["trace_id"] == trace_id:
-                        spans.append(span)
-    return sorted(spans, key=lambda s: s["start_ns"] or 0)
+                    if keep(span):
+                        found.append(span)
+    return found
 
 
 def render_trace(spans: Iterable[dict[str, Any]]) -> list[str]:
@@ -89,8 +107,9 @@ def render_trace(spans: Iterable[dict[str, Any]]) -> list[str]:
             offset_ms = ((span["start_ns"] or origin) - origin) / 1e6
             duration_ms = ((span["end_ns"] or 0) - (span["start_ns"] or 0)) / 1e6
             status = "" if span["status"] != "ERROR" else "  ERROR"
+            linked = "(linked) " if "linked_from" in span and span["parent_id"] not in ids else ""
             lines.append(
-                f"{offset_ms:9.1f} ms {duration_ms:8.1f} ms  {'  ' * depth}{span['service']}: {span['name']}"
+                f"{offset_ms:9.1f} ms {duration_ms:8.1f} ms  {'  ' * depth}{linked}{span['service']}: {span['name']}"
                 f" [{span['kind'].lower()}]{status}"
             )
             walk(span["span_id"], depth + 1)

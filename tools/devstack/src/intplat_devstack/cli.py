@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def show_trace(trace_id: str) -> int:
-    lines = render_trace(read_trace(traces_dir(), trace_id.lower()))
+    lines = render_trace(read_trace(traces_dir(), trace_id.lower(), linked=True))
     if not lines:
         print(f"no spans of trace {trace_id} in {traces_dir()} (spans are written about a second after they end)")
         return 1

@@ -91,7 +91,7 @@ async def main() -> int:
     if trace_id:
         await asyncio.sleep(2)  # the services write their spans to var/traces in batches, every 0.5 s
         print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid), from var/traces:\n")
-        for line in render_trace(read_trace(traces_dir(), trace_id)):
+        for line in render_trace(read_trace(traces_dir(), trace_id, linked=True)):
             print(f"  {line}")
     print("\nLexoffice vouchers and Instagram schedules appear here once those services are part of `make run`.")
     return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
