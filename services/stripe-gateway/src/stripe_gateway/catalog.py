@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 import stripe
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
+from intplat_common import setup_telemetry
+
 from .adapters.stripe_api import StripeApi
 from .settings import GatewaySettings
 
@@ -527,6 +529,7 @@ def catalog_sync_command(argv: list[str]) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     settings = GatewaySettings()
+    setup_telemetry(settings.service_name)  # the Stripe calls are traced like the service's own
     try:
         changes = asyncio.run(_sync_once(settings, catalog, dry_run=args.dry_run))
     except (CatalogConflictError, stripe.StripeError) as exc:

@@ -20,7 +20,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from intplat_common import configure_logging, create_pool, migrate, upgrade_database
+from intplat_common import configure_logging, create_pool, migrate, setup_telemetry, upgrade_database
 
 from .adapters.stripe_api import StripeApi
 from .app import create_app, run_relay
@@ -88,6 +88,7 @@ def _aware(value: str) -> datetime:
 
 
 async def _reconcile(settings: GatewaySettings, since: datetime, until: datetime | None) -> int:
+    setup_telemetry(settings.service_name)
     await migrate(settings.database_url, MIGRATIONS)
     pool = await create_pool(settings.database_url)
     api = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
