@@ -8,10 +8,10 @@ notifier migrate    apply database migrations and exit
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 import uvicorn
+import uvloop
 
 from intplat_common import configure_logging, upgrade_database
 
@@ -35,7 +35,8 @@ def run(argv: list[str] | None = None) -> int:
         upgrade_database(settings.database_url, MIGRATIONS)
         return 0
     if args.command == "sender":
-        asyncio.run(run_sender(settings))
+        # uvloop, as uvicorn uses for the HTTP processes: less CPU per socket write and wakeup.
+        uvloop.run(run_sender(settings))
         return 0
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import httpx
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from intplat_common import configure_logging, create_pool, migrate, setup_telemetry, upgrade_database
@@ -54,7 +55,8 @@ def run(argv: list[str] | None = None) -> int:
         upgrade_database(settings.database_url, MIGRATIONS)
         return 0
     if command == "relay":
-        asyncio.run(run_relay(settings))
+        # uvloop, as uvicorn uses for the HTTP processes: less CPU per socket write and wakeup.
+        uvloop.run(run_relay(settings))
         return 0
     if command == "reconcile":
         return asyncio.run(_reconcile(settings, args.since, args.until))
