@@ -64,6 +64,8 @@ async def test_signature_failures_are_400_and_write_nothing(case: str, client: h
         (b"[1, 2]", "not a JSON object"),
         (json.dumps({"id": "evt_1", "object": "event"}).encode(), "not a Stripe event envelope"),
         (json.dumps({"id": "evt_x", "object": "v2.core.event", "type": "v1.invoice.paid"}).encode(), "thin events"),
+        (json.dumps({**new_event(), "created": 10**15}).encode(), "created is not a Unix timestamp"),
+        (json.dumps({**new_event(), "created": -1}).encode(), "created is not a Unix timestamp"),
     ],
 )
 async def test_signed_but_unusable_bodies_are_400_and_write_nothing(
@@ -152,3 +154,19 @@ async def test_source_ip_allowlist(database, kafka, stripe_mock, topics) -> None
         assert await from_peer("10.1.2.3", forwarded="203.0.113.9") == 403
         assert await from_peer("10.1.2.3", forwarded="54.187.174.169") == 200
         assert await from_peer("54.187.205.235") == 200
+
+
+async def test_a_connection_closed_since_the_last_batch_is_replaced_without_a_503(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    assert (await deliver(client, new_event())).status_code == 200
+    # What a PostgreSQL restart or an idle-connection reaper does to the writer's kept connection.
+    await app.state.pool.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    await asyncio.sleep(0.2)
+    event = new_event()
+    response = await deliver(client, event)
+    assert response.status_code == 200, response.text
+    assert await rows(app, event["id"]) == 1

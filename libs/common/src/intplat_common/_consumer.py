@@ -211,7 +211,8 @@ class ConsumerRunner:
 
         No savepoint per record (two statements each): when record k fails, the transaction is rolled back and
         records 0..k-1 are applied again without it. Handlers write only in the given transaction, so applying a
-        record again this way has no other effect.
+        record again this way repeats at most their reads elsewhere (the notifier's Stripe customer lookup); their
+        processing spans then appear twice (the first attempt was rolled back with the batch).
         """
         limit = len(records)
         while True:
@@ -233,6 +234,7 @@ class ConsumerRunner:
                     except InvalidEnvelope:
                         break  # the records before it are committed; the slow path dead-letters it
                     consumed = _consumed(record, event)
+                    stopped: _StoppedAt | None = None
                     with self._span(record) as span:
                         span.set_attribute("messaging.message.id", event.id)
                         token = set_correlation_id(event.id)
@@ -240,13 +242,17 @@ class ConsumerRunner:
                             outcome = await self._apply_in(conn, consumed)
                         except PoisonMessage as exc:
                             span.set_status(Status(StatusCode.ERROR, str(exc)))
-                            raise _StoppedAt(index, (consumed, exc)) from None
+                            stopped = _StoppedAt(index, (consumed, exc))
                         except Exception as exc:  # rolled back; alone at the head, it goes the slow path
+                            span.set_status(Status(StatusCode.ERROR, repr(exc)))
                             span.add_event("handler failed; batch rolled back", {"error": repr(exc)})
-                            raise _StoppedAt(index, None) from None
+                            stopped = _StoppedAt(index, None)
+                        else:
+                            span.set_attribute("intplat.outcome", outcome)
                         finally:
                             reset_correlation_id(token)
-                        span.set_attribute("intplat.outcome", outcome)
+                    if stopped is not None:
+                        raise stopped  # outside the span: it records the handler's failure, not this signal
                     applied.append((record.topic, outcome))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             return 0  # nothing committed: the slow path retries the first record until the database is back

@@ -111,6 +111,8 @@ async def insert_and_enqueue(
     args: Sequence[Any],
     messages: Sequence[OutboxMessage],
     guards: Sequence[str],
+    *,
+    statement_timeout: float | None = None,
 ) -> set[str]:
     """The idempotent receiver in one statement: run `insert` (an `INSERT ... ON CONFLICT DO NOTHING RETURNING id`
     with parameters $1..$len(args)) and enqueue each message whose guard is one of the ids it inserted.
@@ -121,7 +123,7 @@ async def insert_and_enqueue(
     if len(guards) != len(messages):
         raise ValueError("one guard per message")
     sql = _outbox_sql(len(args) + 1, recorded=True).replace("{insert}", insert)
-    rows = await conn.fetch(sql, *args, *_outbox_args(messages, guards))
+    rows = await conn.fetch(sql, *args, *_outbox_args(messages, guards), timeout=statement_timeout)
     return {row["id"] for row in rows}
 
 

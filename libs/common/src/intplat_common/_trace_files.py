@@ -82,7 +82,8 @@ def _spans(directory: Path, keep: Callable[[dict[str, Any]], bool], *, needle: s
     for path in sorted(directory.glob("*.jsonl")):
         with path.open(encoding="utf-8") as file:
             for line in file:
-                if needle in line:
+                # A line without its newline is still being written by a running service.
+                if needle in line and line.endswith("\n"):
                     span = json.loads(line)
                     if keep(span):
                         found.append(span)

@@ -132,7 +132,7 @@ class Sender:
         # Mails of one trace (typically a single receipt) continue it: the Postmark call shows up in the trace of the
         # event that caused it. A batch that serves several traces is a root span linked to each of them.
         parent = None
-        if contexts and len({ctx.trace_id for ctx in contexts}) == 1:
+        if len(contexts) == len(rows) and len({ctx.trace_id for ctx in contexts}) == 1:
             parent = trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]))
         links = [trace.Link(ctx) for ctx in contexts]
         attributes = {"notifier.batch_size": len(rows)}

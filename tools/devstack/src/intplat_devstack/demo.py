@@ -86,7 +86,7 @@ async def main() -> int:
             f"  {mail['source_ref']}  {mail['template']:<18} {mail['locale']}  {mail['recipient']:<32} "
             f"{mail['status']:<9} postmark={mail['postmark_message_id']}"
         )
-    invoice_event = next(event_id for event_id, kind in sent.items() if kind == "invoice.paid")
+    invoice_event = next((event_id for event_id, kind in sent.items() if kind == "invoice.paid"), None)
     trace_id = next((r["trace_id"] for r in records if r["ce_id"] == invoice_event), None)
     if trace_id:
         await asyncio.sleep(2)  # the services write their spans to var/traces in batches, every 0.5 s

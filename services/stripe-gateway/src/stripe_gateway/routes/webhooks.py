@@ -9,6 +9,7 @@ the event together (see bench/results/webhook_gateway.md). The route still passe
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ OPENAPI_PATH_ITEM: dict[str, Any] = {
 }
 
 
+log = logging.getLogger(__name__)
 tracer = trace.get_tracer("stripe_gateway.webhooks")
 meter = metrics.get_meter("stripe_gateway.webhooks")
 _duration = meter.create_histogram(
@@ -93,7 +95,14 @@ class StripeWebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        headers = {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in _READ_HEADERS}
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name in _READ_HEADERS:
+                key = name.decode()
+                # A header sent on several lines is one comma-separated list (RFC 9110), X-Forwarded-For included.
+                headers[key] = (
+                    f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
+                )
         client = scope.get("client")
         peer = client[0] if client else None
         attributes: dict[str, Any] = {
@@ -116,9 +125,11 @@ class StripeWebhookEndpoint:
         ) as span:
             try:
                 answer = await self._handle(headers, peer, receive, span)
-            except BaseException:
-                _duration.record(time.perf_counter() - started, {"http.response.status_code": 500, "outcome": "error"})
-                raise
+            except Exception:  # a bug, not the input: still a JSON answer, and nothing was recorded
+                log.exception("webhook not handled")
+                answer = _Answer(
+                    500, {"error": "internal", "detail": "the event was not recorded; retry later"}, "error"
+                )
             span.set_attributes({"http.response.status_code": answer.status, "stripe.webhook.outcome": answer.outcome})
             if answer.status >= 500:
                 span.set_status(Status(StatusCode.ERROR))

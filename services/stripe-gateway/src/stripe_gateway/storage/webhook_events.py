@@ -36,6 +36,10 @@ ON CONFLICT (id) DO NOTHING
 RETURNING id"""
 
 
+# A batch that takes longer has a problem (a half-open connection, a lock held elsewhere): answer 503, Stripe retries.
+STATEMENT_TIMEOUT_SECONDS = 10.0
+
+
 class StorageUnavailable(Exception):
     """The database could not record the event; nothing was written (answered with 503, Stripe retries)."""
 
@@ -66,6 +70,11 @@ class WebhookWriter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Requests still waiting get their 503 (Stripe retries) instead of hanging until the server kills them.
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.done.done():
+                pending.done.set_exception(StorageUnavailable("shutting down"))
 
     async def _run(self) -> None:
         # Each writer task keeps one connection: acquiring from the pool per batch costs a reset round trip.
@@ -81,12 +90,26 @@ class WebhookWriter:
                     with tracer.start_as_current_span(
                         "webhook_events record", links=links, attributes={"webhook.batch.size": len(batch)}
                     ):
+                        if conn is not None and not _usable(conn):  # e.g. PostgreSQL restarted since the last batch
+                            await self._discard(conn)
+                            conn = None
                         if conn is None:
                             conn = await self._pool.acquire(timeout=5)
                         new_ids = await _record(conn, [p.event for p in batch])
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    for pending in batch:
+                        if not pending.done.done():
+                            pending.done.set_exception(StorageUnavailable("shutting down"))
+                    raise
+                except Exception as exc:  # whatever it was, the writer lives on and the requests get their 503
                     fields = {"error": repr(exc), "size": len(batch)}
-                    log.warning("webhook batch not recorded", extra={"fields": fields})
+                    expected = isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError)
+                    log.log(
+                        logging.WARNING if expected else logging.ERROR,
+                        "webhook batch not recorded",
+                        extra={"fields": fields},
+                        exc_info=not expected,
+                    )
                     for pending in batch:
                         if not pending.done.done():
                             pending.done.set_exception(StorageUnavailable(repr(exc)))
@@ -109,6 +132,13 @@ class WebhookWriter:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await self._pool.release(conn, timeout=2)
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool has already taken back a connection that died
+        return False
 
 
 async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> set[str]:
@@ -147,6 +177,7 @@ async def _record(conn: asyncpg.Connection, events: Sequence[IncomingEvent]) -> 
         ],
         messages,
         guards,
+        statement_timeout=STATEMENT_TIMEOUT_SECONDS,
     )
 
 

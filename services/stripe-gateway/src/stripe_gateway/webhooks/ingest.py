@@ -16,6 +16,7 @@ from intplat_common.events import CloudEvent, StripeEventEnvelope, to_kafka_head
 from ..mapping import MappingError, map_event
 
 RAW_SOURCE = "/stripe/events"
+_LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 MAPPED_SOURCE = "/stripe-gateway"
 
 
@@ -58,6 +59,8 @@ def parse_event(body: bytes) -> tuple[StripeEventEnvelope, str]:
         raise InvalidEvent(f"not a Stripe event envelope: {problems}") from None
     if not envelope.id.startswith("evt_"):
         raise InvalidEvent("event id must start with evt_")
+    if not 0 <= envelope.created <= _LAST_UNIX_SECOND:
+        raise InvalidEvent(f"created is not a Unix timestamp: {envelope.created}")
     return envelope, text
 
 
