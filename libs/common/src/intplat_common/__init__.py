@@ -36,6 +36,7 @@ from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
 from ._schema import INBOX_DDL, OUTBOX_DDL
 from ._settings import ServiceSettings, split_csv
+from ._tasks import finish_task
 from ._telemetry import (
     JsonLogFormatter,
     Telemetry,
@@ -89,6 +90,7 @@ __all__ = [
     "dlq_topic",
     "enqueue",
     "ensure_topics",
+    "finish_task",
     "insert_and_enqueue",
     "install_common_routes",
     "install_middleware_and_errors",

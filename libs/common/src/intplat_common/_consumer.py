@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._correlation import reset_correlation_id, set_correlation_id
 from ._kafka import create_producer
+from ._tasks import finish_task
 from .events import CloudEvent, InvalidEnvelope, dlq_topic, from_kafka_headers
 
 log = logging.getLogger(__name__)
@@ -468,9 +469,4 @@ class ConsumerSupervisor:
         if self.runner is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.runner.stop(), 30)
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 10)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_task(task, 10)

@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ._tasks import finish_task
+
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("intplat_common.outbox")
 meter = metrics.get_meter("intplat_common.outbox")
@@ -45,41 +47,39 @@ class OutboxMessage:
 # commit makes seq order equal commit order for each key. The locks are taken (sorted, so two writers cannot
 # deadlock) by the `locked` InitPlan, which PostgreSQL evaluates before the first row reaches the insert, i.e.
 # before any seq is drawn.
-_OUTBOX_CTES = """
+@functools.cache
+def _outbox_sql(first: int, insert: str | None) -> str:
+    """The enqueue statement, its parameters numbered from `first`; after the caller's `insert` when there is one.
+
+    With `insert`, the outbox rows are kept for the ids it inserted, and the guard waits for that whole insert, so
+    its row locks are taken before the advisory locks (the same order in every writer).
+    """
+    p = [f"${first + i}" for i in range(9)]
+    after = "WHERE (SELECT count(*) FROM recorded) >= 0" if insert else ""
+    guard = "AND guard IN (SELECT id FROM recorded)" if insert else ""
+    # `notified` runs only if the result reads it (a plain SELECT in a WITH is not executed otherwise).
+    result = "SELECT id FROM recorded WHERE" if insert else "SELECT"
+    # Assembled from constants and the caller's own SQL text (never from input).
+    return f"""
+WITH {f"recorded AS ({insert})," if insert else ""}
 locked AS (
     SELECT count(*) AS n FROM (
-        SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(${keys}::text[]) AS k {after} ORDER BY k
+        SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest({p[8]}::text[]) AS k {after} ORDER BY k
     ) AS l
 ), inserted AS (
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
     SELECT id, aggregatetype, aggregateid, type, topic, payload, headers::jsonb
-    FROM unnest(${0}::uuid[], ${1}::text[], ${2}::text[], ${3}::text[], ${4}::text[], ${5}::text[], ${6}::text[],
-                ${7}::text[])
+    FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::text[], {p[5]}::text[],
+                {p[6]}::text[], {p[7]}::text[])
          WITH ORDINALITY AS m(id, aggregatetype, aggregateid, type, topic, payload, headers, guard, ord)
     WHERE (SELECT n FROM locked) >= 0 {guard}
     ORDER BY ord
     RETURNING 1
 ), notified AS (
     SELECT pg_notify('outbox', '') FROM (SELECT count(*) FROM inserted) AS c
-)"""
-
-
-@functools.cache
-def _outbox_sql(first: int, recorded: bool) -> str:
-    numbers = {str(i): str(first + i) for i in range(8)} | {"keys": str(first + 8)}
-    ctes = _OUTBOX_CTES
-    for name, number in numbers.items():
-        ctes = ctes.replace(f"${{{name}}}", f"${number}")
-    if not recorded:
-        return "WITH " + ctes.format(after="", guard="") + "\nSELECT count(*) FROM notified"
-    # The guard waits for the whole `recorded` insert, so its row locks are taken before the advisory locks (the
-    # same order in every writer).
-    ctes = ctes.format(
-        after="WHERE (SELECT count(*) FROM recorded) >= 0", guard="AND guard IN (SELECT id FROM recorded)"
-    )
-    # Assembled from constants only: the SQL text of `insert` comes from the caller's code, never from input.
-    main = "\nSELECT id FROM recorded WHERE (SELECT count(*) FROM notified) >= 0"
-    return "WITH recorded AS ({insert}), " + ctes + main
+)
+{result} (SELECT count(*) FROM notified) >= 0
+"""  # noqa: S608
 
 
 def _outbox_args(messages: Sequence[OutboxMessage], guards: Sequence[str | None]) -> list[Any]:
@@ -102,7 +102,7 @@ def _outbox_args(messages: Sequence[OutboxMessage], guards: Sequence[str | None]
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[OutboxMessage]) -> None:
     """Insert messages in the caller's open transaction; they are published only if it commits."""
     if messages:
-        await conn.execute(_outbox_sql(1, recorded=False), *_outbox_args(messages, [None] * len(messages)))
+        await conn.execute(_outbox_sql(1, None), *_outbox_args(messages, [None] * len(messages)))
 
 
 async def insert_and_enqueue(
@@ -122,8 +122,9 @@ async def insert_and_enqueue(
     """
     if len(guards) != len(messages):
         raise ValueError("one guard per message")
-    sql = _outbox_sql(len(args) + 1, recorded=True).replace("{insert}", insert)
-    rows = await conn.fetch(sql, *args, *_outbox_args(messages, guards), timeout=statement_timeout)
+    rows = await conn.fetch(
+        _outbox_sql(len(args) + 1, insert), *args, *_outbox_args(messages, guards), timeout=statement_timeout
+    )
     return {row["id"] for row in rows}
 
 
@@ -169,12 +170,7 @@ class OutboxRelay:
         """Graceful: the round in progress finishes (a producer start is not torn mid-way), then the relay exits."""
         self._stopping.set()
         self._wakeup.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(runner), grace)
-        except TimeoutError:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        await finish_task(runner, grace)
         await self.close()
 
     async def _pause(self, seconds: float) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,29 +64,21 @@ def read_trace(directory: Path, trace_id: str, *, linked: bool = False) -> list[
     `linked`: also the traces that link to it (a group commit or a send batch serving several traces is a trace of
     its own that links to each of them), each span marked with `linked_from`.
     """
-    spans = _spans(directory, lambda span: span["trace_id"] == trace_id, needle=trace_id)
+    # Without links only lines that mention the trace are parsed; with links every line, once.
+    spans = _spans(directory, needle="" if linked else trace_id)
+    kept = [s for s in spans if s["trace_id"] == trace_id]
     if linked:
-        linking = {
-            s["trace_id"]
-            for s in _spans(directory, lambda span: any(link["trace_id"] == trace_id for link in span["links"]))
-            if s["trace_id"] != trace_id
-        }
-        for span in _spans(directory, lambda span: span["trace_id"] in linking):
-            span["linked_from"] = span["trace_id"]
-            spans.append(span)
-    return sorted(spans, key=lambda s: s["start_ns"] or 0)
+        linking = {s["trace_id"] for s in spans if any(link["trace_id"] == trace_id for link in s["links"])}
+        kept += [{**s, "linked_from": s["trace_id"]} for s in spans if s["trace_id"] in linking - {trace_id}]
+    return sorted(kept, key=lambda s: s["start_ns"] or 0)
 
 
-def _spans(directory: Path, keep: Callable[[dict[str, Any]], bool], *, needle: str = "") -> list[dict[str, Any]]:
+def _spans(directory: Path, *, needle: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in sorted(directory.glob("*.jsonl")):
         with path.open(encoding="utf-8") as file:
-            for line in file:
-                # A line without its newline is still being written by a running service.
-                if needle in line and line.endswith("\n"):
-                    span = json.loads(line)
-                    if keep(span):
-                        found.append(span)
+            # A line without its newline is still being written by a running service.
+            found.extend(json.loads(line) for line in file if needle in line and line.endswith("\n"))
     return found
 
 

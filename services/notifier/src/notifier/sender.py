@@ -22,6 +22,8 @@ from typing import Literal
 import asyncpg
 from opentelemetry import metrics, propagate, trace
 
+from intplat_common import finish_task
+
 from . import ledger
 from .ledger import Message
 from .ports import (
@@ -88,12 +90,7 @@ class Sender:
         checked in Postmark once their lease runs out)."""
         self._stopping.set()
         self._wakeup.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_task(task, grace)
         await self._close_listener()
 
     async def run(self) -> None:
