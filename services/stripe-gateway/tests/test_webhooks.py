@@ -97,6 +97,23 @@ async def test_genuine_event_is_recorded_once_and_duplicates_answer_200(client: 
     assert await outbox_rows(app) == 1, "an unmapped type goes to stripe.events.v1 only"
 
 
+async def test_the_webhook_skips_the_middleware_yet_answers_like_the_other_routes(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """It is dispatched ahead of the middleware stack: correlation ids and the 405 must still hold."""
+    body = json.dumps(new_event()).encode()
+    given = await client.post(
+        "/webhooks/stripe", content=body, headers={"Stripe-Signature": signature(body), "X-Correlation-Id": "corr-7"}
+    )
+    assert given.status_code == 200
+    assert given.headers["X-Correlation-Id"] == "corr-7"
+    fresh = await deliver(client, new_event())
+    assert len(fresh.headers["X-Correlation-Id"]) == 32, "a new id when the caller sends none"
+    wrong_method = await client.get("/webhooks/stripe")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+
+
 async def test_several_v1_signatures_any_may_match(client: httpx.AsyncClient, app: Any) -> None:
     event = new_event()
     body = json.dumps(event).encode()

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intplat_common import (
     KafkaProbe,
@@ -110,14 +111,37 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.settings = settings
     install_middleware_and_errors(app)
-    # First in the route list: the path Stripe hits at volume is matched first.
+    # POSTs reach the endpoint ahead of the middleware (below); the route answers other methods with 405.
     app.router.routes.insert(0, Route(webhooks.PATH, webhook, methods=["POST"]))
     _document_webhook_route(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
     app.include_router(sessions.router)
     app.include_router(events.router)
     instrument_app(app, traced_by_route=[webhooks.PATH])
+    _dispatch_webhook_first(app, webhook)
     return app
+
+
+def _dispatch_webhook_first(app: FastAPI, webhook: webhooks.StripeWebhookEndpoint) -> None:
+    """`POST /webhooks/stripe` skips the middleware stack (seven layers, about a tenth of the CPU of a delivery).
+
+    The endpoint makes its own span, correlation id and error answer, so nothing the stack adds is lost. Wrapping
+    `build_middleware_stack` keeps the app a FastAPI app (lifespan, state, tests) with this dispatch outermost.
+    """
+    build = app.build_middleware_stack
+
+    def build_with_dispatch() -> ASGIApp:
+        stack = build()
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == webhooks.PATH:
+                await webhook(scope, receive, send)
+            else:
+                await stack(scope, receive, send)
+
+        return dispatch
+
+    app.build_middleware_stack = build_with_dispatch  # type: ignore[method-assign]
 
 
 def _document_webhook_route(app: FastAPI) -> None:

@@ -8,7 +8,6 @@ read from its new place first and from its old place when the new one is absent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,27 +42,35 @@ class MappingError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
 class _Fields:
-    """A Stripe object and its path in the event, so that errors name the Stripe field."""
+    """A Stripe object and its path in the event, so that errors name the Stripe field.
 
-    values: Mapping[str, Any]
-    path: str
+    The path is kept as its parts and only joined into text for an error: every event maps dozens of fields, and
+    building their paths up front cost as much as the rest of the mapping.
+    """
+
+    __slots__ = ("path", "values")
+
+    def __init__(self, values: Mapping[str, Any], path: tuple[str | int, ...]) -> None:
+        self.values = values
+        self.path = path
 
     def get(self, *keys: str) -> Any:
+        if len(keys) == 1:  # most reads: `values` is always an object
+            return self.values.get(keys[0])
         value: Any = self.values
         for depth, key in enumerate(keys):
             if value is None:
                 return None
             if not isinstance(value, dict):
-                raise MappingError(f"{self._path(*keys[:depth])} is not an object")
+                raise MappingError(f"{_dotted(self.path, keys[:depth])} is not an object")
             value = value.get(key)
         return value
 
     def required(self, *keys: str) -> Any:
         value = self.get(*keys)
         if value is None:
-            raise MappingError(f"{self._path(*keys)} is missing")
+            raise MappingError(f"{_dotted(self.path, keys)} is missing")
         return value
 
     def id_of(self, *keys: str) -> str | None:
@@ -73,58 +80,63 @@ class _Fields:
             value = value.get("id")
         if value is None or isinstance(value, str):
             return value
-        raise MappingError(f"{self._path(*keys)} is neither an id nor an object with an id")
+        raise MappingError(f"{_dotted(self.path, keys)} is neither an id nor an object with an id")
 
     def required_id(self, *keys: str) -> str:
         value = self.id_of(*keys)
         if value is None:
-            raise MappingError(f"{self._path(*keys)} is missing")
+            raise MappingError(f"{_dotted(self.path, keys)} is missing")
         return value
 
     def timestamp(self, *keys: str) -> datetime | None:
         value = self.get(*keys)
-        return None if value is None else _utc(value, self._path(*keys))
+        return None if value is None else _utc(value, (*self.path, *keys))
 
     def child(self, *keys: str) -> _Fields:
         """The sub-object at `keys`; empty when absent or null."""
-        return _fields_at(self.get(*keys), self._path(*keys))
+        return _fields_at(self.get(*keys), (*self.path, *keys))
 
     def expanded(self, *keys: str) -> _Fields:
         """An expandable field's object; empty when it is only an id (or absent)."""
         value = self.get(*keys)
-        return _fields_at(None if isinstance(value, str) else value, self._path(*keys))
+        return _fields_at(None if isinstance(value, str) else value, (*self.path, *keys))
 
     def children(self, *keys: str) -> list[_Fields]:
         """The items of a JSON array or of a Stripe list object (`{"data": [...]}`); empty when absent."""
         value = self.get(*keys)
-        path = self._path(*keys)
+        path: tuple[str | int, ...] = (*self.path, *keys)
         if isinstance(value, dict):
-            value, path = value.get("data"), f"{path}.data"
+            value, path = value.get("data"), (*path, "data")
         if value is None:
             return []
         if not isinstance(value, list):
-            raise MappingError(f"{path} is not a list")
-        return [_fields_at(item, f"{path}[{index}]") for index, item in enumerate(value)]
-
-    def _path(self, *keys: str) -> str:
-        return ".".join((self.path, *keys))
+            raise MappingError(f"{_dotted(path)} is not a list")
+        return [_fields_at(item, (*path, index)) for index, item in enumerate(value)]
 
 
-def _fields_at(value: Any, path: str) -> _Fields:
+def _dotted(path: tuple[str | int, ...], keys: tuple[str, ...] = ()) -> str:
+    """`("data.object", "lines", "data", 0, "amount")` → `data.object.lines.data[0].amount`."""
+    text = ""
+    for part in (*path, *keys):
+        text = f"{text}[{part}]" if isinstance(part, int) else f"{text}.{part}" if text else part
+    return text
+
+
+def _fields_at(value: Any, path: tuple[str | int, ...]) -> _Fields:
     if value is None:
         return _Fields({}, path)
     if not isinstance(value, dict):
-        raise MappingError(f"{path} is not an object")
+        raise MappingError(f"{_dotted(path)} is not an object")
     return _Fields(value, path)
 
 
-def _utc(unix_seconds: Any, path: str) -> datetime:
+def _utc(unix_seconds: Any, path: tuple[str | int, ...]) -> datetime:
     if isinstance(unix_seconds, int) and not isinstance(unix_seconds, bool):
         try:
             return datetime.fromtimestamp(unix_seconds, UTC)
         except (OverflowError, OSError, ValueError):
             pass
-    raise MappingError(f"{path} is not a Unix timestamp: {unix_seconds!r}")
+    raise MappingError(f"{_dotted(path)} is not a Unix timestamp: {unix_seconds!r}")
 
 
 def map_event(envelope: StripeEventEnvelope) -> BillingEvent | None:
@@ -149,11 +161,14 @@ def _validation_reason(exc: ValidationError) -> str:
 
 
 def _first(*values: _T | None) -> _T | None:
-    return next((value for value in values if value is not None), None)
+    for value in values:
+        if value is not None:
+            return value
+    return None
 
 
 def _stripe_object(envelope: StripeEventEnvelope) -> _Fields:
-    return _Fields(envelope.data.object, "data.object")
+    return _Fields(envelope.data.object, ("data.object",))
 
 
 def _common_fields(envelope: StripeEventEnvelope) -> dict[str, Any]:
@@ -161,7 +176,7 @@ def _common_fields(envelope: StripeEventEnvelope) -> dict[str, Any]:
     return {
         "stripe_event_id": envelope.id,
         "stripe_api_version": envelope.api_version,
-        "stripe_created": _utc(envelope.created, "created"),
+        "stripe_created": _utc(envelope.created, ("created",)),
         "livemode": envelope.livemode,
         "stripe_request_id": request_id,
         "stripe_idempotency_key": idempotency_key,
@@ -316,7 +331,7 @@ def _invoice_payment(invoice: _Fields) -> _Fields:
     payments = invoice.children("payments")
     paid = [payment for payment in payments if payment.get("status") == "paid"] or payments
     chosen = next((payment for payment in paid if payment.get("is_default")), paid[0] if paid else None)
-    return chosen.child("payment") if chosen else _fields_at(None, f"{invoice.path}.payments")
+    return chosen.child("payment") if chosen else _fields_at(None, (*invoice.path, "payments"))
 
 
 def _tax(entry: _Fields) -> InvoiceTax:
