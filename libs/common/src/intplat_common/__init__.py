@@ -22,6 +22,7 @@ from ._correlation import (
     set_correlation_id,
 )
 from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
+from ._gc import freeze_startup_objects
 from ._http import (
     AmbiguousOutcome,
     ProviderConfig,
@@ -91,6 +92,7 @@ __all__ = [
     "enqueue",
     "ensure_topics",
     "finish_task",
+    "freeze_startup_objects",
     "insert_and_enqueue",
     "install_common_routes",
     "install_middleware_and_errors",

@@ -13,7 +13,7 @@ import sys
 import uvicorn
 import uvloop
 
-from intplat_common import configure_logging, upgrade_database
+from intplat_common import configure_logging, freeze_startup_objects, upgrade_database
 
 from .app import create_app, run_sender
 from .settings import NotifierSettings
@@ -38,7 +38,9 @@ def run(argv: list[str] | None = None) -> int:
         # uvloop, as uvicorn uses for the HTTP processes: less CPU per socket write and wakeup.
         uvloop.run(run_sender(settings))
         return 0
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    app = create_app(settings)
+    freeze_startup_objects()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 
 

@@ -15,13 +15,21 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import uvicorn
 import uvloop
 from fastapi import FastAPI
 
-from intplat_common import configure_logging, create_pool, migrate, setup_telemetry, upgrade_database
+from intplat_common import (
+    configure_logging,
+    create_pool,
+    freeze_startup_objects,
+    migrate,
+    setup_telemetry,
+    upgrade_database,
+)
 
 from .adapters.stripe_api import StripeApi
 from .app import create_app, run_relay
@@ -68,20 +76,33 @@ def run(argv: list[str] | None = None) -> int:
             "stripe_gateway.main:app_from_environment",
             factory=True,
             workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
+            **_uvicorn_options(settings),
         )
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+        app = create_app(settings)
+        freeze_startup_objects()
+        uvicorn.run(app, **_uvicorn_options(settings))
     return 0
+
+
+def _uvicorn_options(settings: GatewaySettings) -> dict[str, Any]:
+    # No proxy-header rewriting by uvicorn: the webhook's source-IP policy reads X-Forwarded-For itself, and only
+    # from the proxies configured as trusted (uvicorn would trust 127.0.0.1 and replace the client address first).
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+    }
 
 
 def app_from_environment() -> FastAPI:
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
 
 
 def _aware(value: str) -> datetime:
