@@ -176,7 +176,7 @@ async def _drained(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         for _ in range(600):
-            if not await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            if not await conn.fetchval("SELECT count(*) FROM outbox"):
                 return
             await asyncio.sleep(0.5)
     finally:

@@ -8,9 +8,17 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import OLD_SECRET, SECRET, deliver, new_event, signature
+from stripe_gateway.settings import GatewaySettings
+
+from .conftest import OLD_SECRET, SECRET, deliver, make_settings, new_event, signature
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:  # type: ignore[no-untyped-def]
+    """No relay: it would publish, and so delete, the outbox rows these tests count."""
+    return make_settings(database, kafka.bootstrap_servers, stripe_mock, STRIPE_GATEWAY_EMBEDDED_RELAY="false")
 
 
 async def rows(app: Any, event_id: str | None = None) -> int:

@@ -136,7 +136,7 @@ class RelayStats:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows; marks them published only after the broker acknowledged them.
+    """Publishes committed outbox rows; deletes them only after the broker acknowledged them.
 
     One active relay per database (a session advisory lock elects it); a broker outage leaves rows waiting and the
     relay retries with backoff until the broker answers again.
@@ -262,11 +262,11 @@ class OutboxRelay:
         await self._close_producer()
 
     async def publish_batch(self) -> int:
-        """Claim up to batch_size unpublished rows, publish them, mark the acknowledged ones. Returns rows marked."""
+        """Claim up to batch_size rows, publish them, delete the acknowledged ones. Returns how many were deleted."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, aggregateid, type, topic, payload, headers FROM outbox"
-                " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -285,10 +285,7 @@ class OutboxRelay:
                 elif key not in failed_keys:
                     acked.append(row["id"])
             if acked:
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
-                    acked,
-                )
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::uuid[])", acked)
             self.stats.published += len(acked)
             _published.add(len(acked))
         if first_error is not None:

@@ -32,6 +32,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
 )
 
+# Second revision of the outbox (a migration of its own after OUTBOX_DDL): a queue, not a log. The relay deletes a
+# row once the broker acknowledged it (the table stayed as large as all history before); the event's record is the
+# Kafka topic, and the gateway keeps every raw event in webhook_events. A row is written once and read once, so its
+# payload stays inline and uncompressed: up to a page, no TOAST chunks, no pglz (about a fifth of the webhook
+# statement's database CPU).
+OUTBOX_AS_QUEUE_DDL = (
+    "DELETE FROM outbox WHERE published_at IS NOT NULL",
+    "DROP INDEX IF EXISTS outbox_unpublished",
+    "ALTER TABLE outbox DROP COLUMN published_at, DROP COLUMN attempts, DROP COLUMN last_error",
+    "ALTER TABLE outbox ALTER COLUMN payload SET STORAGE EXTERNAL",
+    "ALTER TABLE outbox SET (toast_tuple_target = 8160)",
+)
+
 INBOX_DDL = (
     """
 CREATE TABLE IF NOT EXISTS inbox (
