@@ -20,4 +20,4 @@ async def test_migrations_create_tables_and_are_idempotent(database: str) -> Non
     finally:
         await conn.close()
     assert {"outbox", "inbox", "applied_effects", "alembic_version"} <= tables
-    assert version == "0001"
+    assert version == "0002"
