@@ -35,9 +35,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 # Second revision of the outbox (a migration of its own after OUTBOX_DDL): a queue, not a log. The relay deletes a
 # row once the broker acknowledged it (the table stayed as large as all history before); the event's record is the
 # Kafka topic, and the gateway keeps every raw event in webhook_events. A row is written once and read once, so its
-# payload stays inline and uncompressed: up to a page, no TOAST chunks, no pglz (about a fifth of the webhook
-# statement's database CPU).
+# payload is never compressed, and stays inline up to about 8 KB: no TOAST chunks, no pglz (about a fifth of the
+# webhook statement's database CPU for a 5 KB event). Larger payloads go out of line, uncompressed.
+# The table lock first: a relay of the previous version still marking rows published finishes its batch before the
+# delete, so no row it published is left to be published again; lock_timeout turns a long wait into a failed start-up
+# that the service retries, rather than webhooks queueing behind the migration. (On a database with a large published
+# history, delete those rows in batches before deploying: the delete runs under the lock.)
 OUTBOX_AS_QUEUE_DDL = (
+    "SET LOCAL lock_timeout = '10s'",
+    "LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE",
     "DELETE FROM outbox WHERE published_at IS NOT NULL",
     "DROP INDEX IF EXISTS outbox_unpublished",
     "ALTER TABLE outbox DROP COLUMN published_at, DROP COLUMN attempts, DROP COLUMN last_error",

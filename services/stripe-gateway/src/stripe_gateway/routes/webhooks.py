@@ -103,11 +103,13 @@ class StripeWebhookEndpoint:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in _READ_HEADERS:
-                key = name.decode()
-                # A header sent on several lines is one comma-separated list (RFC 9110), X-Forwarded-For included.
-                headers[key] = (
-                    f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
-                )
+                key, text = name.decode(), value.decode("latin-1")
+                if key not in headers:
+                    headers[key] = text
+                # A header sent on several lines is one comma-separated list (RFC 9110), X-Forwarded-For included;
+                # a correlation id is not a list: the first one counts, as on the other routes.
+                elif name != _CORRELATION_HEADER:
+                    headers[key] = f"{headers[key]}, {text}"
         client = scope.get("client")
         peer = client[0] if client else None
         attributes: dict[str, Any] = {
@@ -122,6 +124,7 @@ class StripeWebhookEndpoint:
         if "user-agent" in headers:
             attributes["user_agent.original"] = headers["user-agent"]
         correlation = set_correlation_id(headers.get("x-correlation-id"))
+        status, outcome = 500, "error"  # what the metric records if even the answer could not be sent
         try:
             with tracer.start_as_current_span(
                 f"POST {PATH}",
@@ -136,20 +139,19 @@ class StripeWebhookEndpoint:
                     log.exception("webhook not handled")
                     detail = "the event was not recorded; retry later"
                     answer = _Answer(500, {"error": "internal", "detail": detail}, "error")
-                span.set_attributes(
-                    {"http.response.status_code": answer.status, "stripe.webhook.outcome": answer.outcome}
-                )
-                if answer.status >= 500:
+                status, outcome = answer.status, answer.outcome
+                span.set_attributes({"http.response.status_code": status, "stripe.webhook.outcome": outcome})
+                if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 body = json.dumps(answer.body).encode()
                 await send(
                     {
                         "type": "http.response.start",
-                        "status": answer.status,
+                        "status": status,
                         "headers": [
                             (b"content-type", b"application/json"),
                             (b"content-length", b"%d" % len(body)),
-                            (_CORRELATION_HEADER, (current_correlation_id() or "").encode()),
+                            (_CORRELATION_HEADER, (current_correlation_id() or "").encode("latin-1")),
                             *answer.headers,
                         ],
                     }
@@ -157,9 +159,7 @@ class StripeWebhookEndpoint:
                 await send({"type": "http.response.body", "body": body})
         finally:
             reset_correlation_id(correlation)
-        _duration.record(
-            time.perf_counter() - started, {"http.response.status_code": answer.status, "outcome": answer.outcome}
-        )
+            _duration.record(time.perf_counter() - started, {"http.response.status_code": status, "outcome": outcome})
 
     async def _handle(self, headers: dict[str, str], peer: str | None, receive: Receive, span: trace.Span) -> _Answer:
         source_ip = self._ip_policy.client_ip(peer, headers.get("x-forwarded-for"))
