@@ -101,6 +101,37 @@ async def test_events_committed_while_broker_is_down_are_published_once_in_key_o
         assert seen == sorted(seen), f"order broken for {key}"
 
 
+async def test_a_new_leader_waits_for_rows_a_previous_leader_still_holds(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+    """A leader whose lock connection died can still be publishing a batch; the next leader must not overtake it.
+
+    Skipping the rows it holds (SKIP LOCKED) would publish the key's later rows first.
+    """
+    topic = topic_name("outbox.overtake")
+    await new_topics(kafka.bootstrap_servers, topic)
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, messages(topic, 2, 1))  # evt_0 then evt_1, one key
+    relay = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-overtake"))
+    previous_leader = await pool.acquire()
+    try:
+        stale = previous_leader.transaction()
+        await stale.start()
+        await previous_leader.execute(
+            "SELECT id FROM outbox WHERE id = (SELECT id FROM outbox ORDER BY seq LIMIT 1) FOR UPDATE"
+        )
+        publishing = asyncio.create_task(relay.publish_batch())
+        await asyncio.sleep(1.0)
+        assert not publishing.done(), "published past a row another relay still holds"
+        # The previous leader's batch ends: evt_0 was published and its row deleted.
+        await previous_leader.execute("DELETE FROM outbox WHERE id = (SELECT id FROM outbox ORDER BY seq LIMIT 1)")
+        await stale.commit()
+        assert await asyncio.wait_for(publishing, 30) == 1
+    finally:
+        await pool.release(previous_leader)
+        await relay.close()
+    records = await read_all(kafka.bootstrap_servers, topic, expect=1)
+    assert [dict(r.headers)["ce_id"] for r in records] == [b"evt_1"]
+
+
 async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-untyped-def]
     factory = lambda: create_producer(kafka.bootstrap_servers, "relay-lead")  # noqa: E731
     a, b = (

@@ -264,9 +264,11 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Claim up to batch_size rows, publish them, delete the acknowledged ones. Returns how many were deleted."""
         async with self._pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE without SKIP LOCKED: rows locked by another relay belong to a batch still in flight (a
+            # leader whose lock connection died, or a direct caller); skipping them would publish the same keys'
+            # later rows first. Waiting keeps each key's order; the other batch ends within its send timeout.
             rows = await conn.fetch(
-                "SELECT id, aggregateid, type, topic, payload, headers FROM outbox"
-                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, aggregateid, type, topic, payload, headers FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
                 self._batch_size,
             )
             if not rows:
