@@ -94,6 +94,7 @@ async def main() -> None:
                 gateway.wait(20)
                 gateway = _start(["stripe-gateway", "serve"], {**gateway_env, "STRIPE_GATEWAY_WORKERS": str(workers)})
                 await _wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
+                await _drained(gateway_db)  # from an empty outbox: what the closed-loop rows left is not this latency
                 _loadgen(loadgen, targets["gateway"], template, 64, 2, f"evt_warm_{label}", rate=RATE)
                 prefix = f"evt_{label}_{uuid.uuid4().hex[:6]}"
                 paced = _loadgen(loadgen, targets["gateway"], template, 64, SECONDS, prefix, rate=RATE)

@@ -2,11 +2,21 @@ import asyncio
 import contextlib
 import json
 from collections import defaultdict
+from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from intplat_common import OutboxMessage, OutboxRelay, create_producer, enqueue, insert_and_enqueue
+from intplat_common import (
+    OutboxMessage,
+    OutboxRelay,
+    create_producer,
+    enqueue,
+    insert_and_enqueue,
+    producer_config,
+)
+from intplat_common._outbox import RELAY_LOCK_ID
 
 from .kafka_helpers import new_topics, read_all, topic_name
 
@@ -101,35 +111,53 @@ async def test_events_committed_while_broker_is_down_are_published_once_in_key_o
         assert seen == sorted(seen), f"order broken for {key}"
 
 
-async def test_a_new_leader_waits_for_rows_a_previous_leader_still_holds(kafka, pool) -> None:  # type: ignore[no-untyped-def]
-    """A leader whose lock connection died can still be publishing a batch; the next leader must not overtake it.
+class _GatedProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A producer whose sends wait for `gate`: a batch held open mid-publish."""
 
-    Skipping the rows it holds (SKIP LOCKED) would publish the key's later rows first.
-    """
-    topic = topic_name("outbox.overtake")
+    gate = asyncio.Event()
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        await self.gate.wait()
+        return await super().send(*args, **kwargs)
+
+
+@pytest.mark.chaos
+async def test_a_batch_lives_and_dies_with_the_leadership_lock(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+    """The leader's batch runs on the connection that holds its lock. When that connection dies mid-batch, the
+    batch's rows are neither deleted nor held by anyone, and the next leader publishes them, in order."""
+    topic = topic_name("outbox.leader")
     await new_topics(kafka.bootstrap_servers, topic)
     async with pool.acquire() as conn, conn.transaction():
         await enqueue(conn, messages(topic, 2, 1))  # evt_0 then evt_1, one key
-    relay = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-overtake"))
-    previous_leader = await pool.acquire()
+    stuck = OutboxRelay(pool, lambda: _GatedProducer(**producer_config(kafka.bootstrap_servers, "relay-stuck")))
+    running = asyncio.create_task(stuck.run())
     try:
-        stale = previous_leader.transaction()
-        await stale.start()
-        await previous_leader.execute(
-            "SELECT id FROM outbox WHERE id = (SELECT id FROM outbox ORDER BY seq LIMIT 1) FOR UPDATE"
+        in_batch: list[asyncpg.Record] = []
+        for _ in range(100):
+            in_batch = await pool.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%'"
+            )
+            if in_batch:
+                break
+            await asyncio.sleep(0.1)
+        leader = await pool.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted",
+            RELAY_LOCK_ID & 0xFFFFFFFF,
         )
-        publishing = asyncio.create_task(relay.publish_batch())
-        await asyncio.sleep(1.0)
-        assert not publishing.done(), "published past a row another relay still holds"
-        # The previous leader's batch ends: evt_0 was published and its row deleted.
-        await previous_leader.execute("DELETE FROM outbox WHERE id = (SELECT id FROM outbox ORDER BY seq LIMIT 1)")
-        await stale.commit()
-        assert await asyncio.wait_for(publishing, 30) == 1
+        assert [r["pid"] for r in in_batch] == [leader], "the batch must run on the leadership lock's connection"
+        await pool.execute("SELECT pg_terminate_backend($1)", leader)
     finally:
-        await pool.release(previous_leader)
-        await relay.close()
-    records = await read_all(kafka.bootstrap_servers, topic, expect=1)
-    assert [dict(r.headers)["ce_id"] for r in records] == [b"evt_1"]
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await stuck.close()
+    assert await unpublished(pool) == 2, "nothing of the interrupted batch was deleted"
+    successor = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-successor"))
+    assert await successor.publish_batch() == 2
+    await successor.close()
+    records = await read_all(kafka.bootstrap_servers, topic, expect=2)
+    assert [dict(r.headers)["ce_id"] for r in records] == [b"evt_0", b"evt_1"]
 
 
 async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-untyped-def]

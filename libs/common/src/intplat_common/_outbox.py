@@ -11,7 +11,7 @@ import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -185,6 +185,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                _raise_if_cancelling(exc)
                 self.stats.leader = False
                 log.warning("outbox relay interrupted", extra={"fields": {"error": repr(exc)}})
                 await self._close_producer()
@@ -211,7 +212,12 @@ class OutboxRelay:
                     await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_ID)
         finally:
             self.stats.leader = False
-            await self._pool.release(conn, timeout=5)
+            if conn.is_closed():
+                # Terminating hands a dead connection back to the pool; releasing it would warn of the listener
+                # that could not be removed from it, and leave it checked out (pool.close() would then wait forever).
+                conn.terminate()
+            else:
+                await self._pool.release(conn, timeout=5)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
@@ -221,12 +227,15 @@ class OutboxRelay:
         while not self._stopping.is_set():
             if leader_conn.is_closed():
                 raise ConnectionError("leader connection lost")
+            if self._pool.is_closing():  # the batches run on leader_conn: hand it back so the pool can close
+                raise ConnectionError("pool closing")
             self._wakeup.clear()
             try:
-                published = await self.publish_batch()
+                published = await self.publish_batch(leader_conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 raise
             except Exception as exc:
+                _raise_if_cancelling(exc)
                 self.stats.rounds_failed += 1
                 _failures.add(1)
                 log.warning("outbox publish failed; rows kept", extra={"fields": {"error": repr(exc)}})
@@ -261,14 +270,20 @@ class OutboxRelay:
     async def close(self) -> None:
         await self._close_producer()
 
-    async def publish_batch(self) -> int:
-        """Claim up to batch_size rows, publish them, delete the acknowledged ones. Returns how many were deleted."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            # FOR UPDATE without SKIP LOCKED: rows locked by another relay belong to a batch still in flight (a
-            # leader whose lock connection died, or a direct caller); skipping them would publish the same keys'
-            # later rows first. Waiting keeps each key's order; the other batch ends within its send timeout.
+    async def publish_batch(self, conn: asyncpg.Connection | None = None) -> int:
+        """Claim up to batch_size rows, publish them, delete the acknowledged ones. Returns how many were deleted.
+
+        The leader passes the connection that holds its leadership lock: the batch then lives and dies with the
+        lock. Were it on another connection, a leader whose lock connection dropped could still be publishing while
+        a new leader, skipping the rows it holds, published the same keys' later rows first.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = cast(asyncpg.Connection, await stack.enter_async_context(self._pool.acquire()))
+            await stack.enter_async_context(conn.transaction())
             rows = await conn.fetch(
-                "SELECT id, aggregateid, type, topic, payload, headers FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
+                "SELECT id, aggregateid, type, topic, payload, headers FROM outbox"
+                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -349,6 +364,14 @@ class OutboxRelay:
                 span.set_attribute("messaging.kafka.offset", result.offset)
             span.end()
         return list(results)
+
+
+def _raise_if_cancelling(exc: Exception) -> None:
+    """A cancel can surface as another error: cancelled mid-batch on a connection that died, the transaction's
+    rollback fails and its error replaces the CancelledError. Swallowing it would keep a stopped relay running."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 def _failed_future(exc: BaseException) -> asyncio.Future[Any]:
