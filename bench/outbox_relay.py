@@ -7,12 +7,10 @@ import contextlib
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
-
 from intplat_common import OutboxMessage, OutboxRelay, TopicConfig, create_pool, create_producer, enqueue, ensure_topics
 from intplat_common import migrate as run_migrations
 
-from ._infra import fresh_database, infrastructure
+from ._infra import append_latencies_ms, fresh_database, infrastructure
 from ._report import percentile, write
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "libs" / "common" / "tests" / "migrations"
@@ -57,7 +55,7 @@ async def main() -> None:
         offered_seconds = time.perf_counter() - began
         while await pool.fetchval("SELECT count(*) FROM outbox"):
             await asyncio.sleep(0.1)
-        latencies = await _commit_to_record(kafka.bootstrap_servers, topic, committed)
+        latencies = await append_latencies_ms(kafka.bootstrap_servers, topic, "outbox_id", committed)
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
@@ -79,23 +77,6 @@ async def main() -> None:
         "PostgreSQL with default durability (fsync on). commit -> record: the broker's LogAppendTime of the record "
         "minus the time the enqueuing transaction's commit returned.",
     )
-
-
-async def _commit_to_record(bootstrap: str, topic: str, committed: dict[str, float]) -> list[float]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    latencies: list[float] = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(latencies) < len(committed) and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                for record in records:
-                    outbox_id = dict(record.headers or ()).get("outbox_id", b"").decode()
-                    if outbox_id in committed:
-                        latencies.append((record.timestamp / 1000 - committed[outbox_id]) * 1000)
-    finally:
-        await consumer.stop()
-    return latencies
 
 
 def _message(topic: str, n: int) -> OutboxMessage:

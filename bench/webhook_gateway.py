@@ -13,14 +13,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer
 from intplat_devstack.paths import free_port, port_open
 from intplat_devstack.stripe_mock import stripe_mock_command
 
@@ -28,7 +26,7 @@ from intplat_common import TopicConfig, ensure_topics
 from intplat_common.events import TOPICS
 from stripe_gateway.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 
-from ._infra import fresh_database, infrastructure
+from ._infra import append_latencies_ms, fresh_database, infrastructure
 from ._report import percentile, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +96,9 @@ async def main() -> None:
                 _loadgen(loadgen, targets["gateway"], template, 64, 2, f"evt_warm_{label}", rate=RATE)
                 prefix = f"evt_{label}_{uuid.uuid4().hex[:6]}"
                 paced = _loadgen(loadgen, targets["gateway"], template, 64, SECONDS, prefix, rate=RATE)
-                latencies = await _ack_to_record(kafka.bootstrap_servers, paced["acks"])
+                latencies = await append_latencies_ms(
+                    kafka.bootstrap_servers, "stripe.events.v1", "ce_id", paced["acks"]
+                )
                 figures[f"{label}_offered_per_s"] = RATE
                 figures[f"{label}_acked_per_s"] = round(paced["rps"])
                 figures[f"{label}_ack_p99_ms"] = round(paced["p99_ms"], 2)
@@ -196,22 +196,3 @@ def _loadgen(
     result: dict[str, Any] = json.loads(out.stdout)
     print(f"  {url} c={conns} rate={rate or 'max'}: {round(result['rps'])}/s p99 {result['p99_ms']:.1f} ms", flush=True)
     return result
-
-
-async def _ack_to_record(bootstrap: str, acks: dict[str, float]) -> list[float]:
-    consumer = AIOKafkaConsumer(
-        "stripe.events.v1", bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    latencies: list[float] = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(latencies) < len(acks) and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                for record in records:
-                    event_id = dict(record.headers or ()).get("ce_id", b"").decode()
-                    if event_id in acks:
-                        latencies.append((record.timestamp / 1000 - acks[event_id]) * 1000)
-    finally:
-        await consumer.stop()
-    return latencies
