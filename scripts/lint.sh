@@ -3,4 +3,4 @@
 source "$(dirname "$0")/_env.sh"
 "${UV[@]}" run --frozen ruff check .
 "${UV[@]}" run --frozen ruff format --check .
-"${UV[@]}" run --frozen mypy libs/common/src services/stripe-gateway/src services/notifier/src tools/devstack/src scripts bench
+"${UV[@]}" run --frozen mypy libs/*/src services/*/src tools/*/src scripts bench

@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
+    # Each service sets these three with its own variables (STRIPE_GATEWAY_PORT, NOTIFIER_DATABASE_URL, ...).
+    service_name: str = "service"
+    port: int = 8000
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
     environment: Literal["dev", "test", "production"] = Field(default="dev", validation_alias="INTPLAT_ENVIRONMENT")
     kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_replication_factor: int = Field(default=1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")

@@ -142,6 +142,12 @@ class BreakerWatch:
                 await self.check()
             await asyncio.sleep(self._interval)
 
+    async def stop(self, task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.close()
+
     def close(self) -> None:
         with contextlib.suppress(ValueError):
             self._breaker.listeners.remove(self._state_changed)

@@ -1,34 +1,20 @@
-"""The notifier's FastAPI app, built from settings (no globals).
+"""The notifier, declared once (see `SERVICE`).
 
-The lifespan owns the pool, the Kafka consumer (billing and Instagram events → ledger rows), the sender loop
-(ledger rows → Postmark), the Postmark breaker watch and the provider clients.
+Its components: the Kafka consumer (billing and Instagram events → ledger rows), the sender loop (ledger rows →
+Postmark), the Postmark breaker watch and the provider clients.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import (
-    ConsumerRunner,
-    ConsumerSupervisor,
-    KafkaProbe,
-    connect_and_migrate,
-    install_common_routes,
-    install_middleware_and_errors,
-    instrument_app,
-    postgres_check,
-    setup_telemetry,
-)
+from intplat_common import ConsumerRunner, ConsumerSupervisor
+from intplat_common.service import Service, Worker, create_service_app
 
 from .adapters.billing_portal import GatewayPortalLinks
 from .adapters.postmark import PostmarkSender, postmark_client
@@ -40,8 +26,6 @@ from .routes import emails, messages, postmark_webhooks
 from .sender import Sender, SenderConfig
 from .settings import NotifierSettings
 from .storage import MIGRATIONS
-
-log = logging.getLogger(__name__)
 
 
 def sender_config(settings: NotifierSettings) -> SenderConfig:
@@ -57,8 +41,8 @@ def sender_config(settings: NotifierSettings) -> SenderConfig:
 
 
 @dataclass
-class Services:
-    """Everything the notifier runs besides HTTP, built from settings around one pool."""
+class NotifierComponents:
+    """What the notifier runs around its pool; each attribute is also on `app.state`."""
 
     pool: asyncpg.Pool
     postmark: PostmarkSender
@@ -68,10 +52,9 @@ class Services:
     sender: Sender
     watch: BreakerWatch
     consumer: ConsumerSupervisor
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: NotifierSettings, pool: asyncpg.Pool) -> Services:
+    def build(cls, settings: NotifierSettings, pool: asyncpg.Pool) -> NotifierComponents:
         postmark_http = postmark_client(
             api_base=settings.postmark_api_base,
             server_token=settings.postmark_server_token.get_secret_value(),
@@ -124,90 +107,40 @@ class Services:
 
         return cls(pool, postmark, directory, portal, alerts, sender, watch, ConsumerSupervisor(new_runner))
 
-    def start(self, *, consumer: bool, sender: bool) -> None:
-        if sender:
-            self.tasks["sender"] = asyncio.create_task(self.sender.run(), name="notifier-sender")
-            self.tasks["breaker-watch"] = asyncio.create_task(self.watch.run(), name="breaker-watch")
-        if consumer:
-            self.tasks["consumer"] = asyncio.create_task(self.consumer.run(), name="notifier-consumer")
+    def workers(self) -> Mapping[str, Worker]:
+        # Started in this order, stopped in reverse: the consumer finishes its batch and commits before the sender
+        # finishes its round.
+        return {"sender": self.sender, "breaker-watch": self.watch, "consumer": self.consumer}
 
-    async def close(self) -> None:
-        """Graceful: the consumer finishes its batch and commits, the sender finishes its round, clients close."""
-        if "consumer" in self.tasks:
-            await self.consumer.stop(self.tasks["consumer"])
-        if "sender" in self.tasks:
-            await self.sender.stop(self.tasks["sender"])
-        if "breaker-watch" in self.tasks:
-            self.tasks["breaker-watch"].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.tasks["breaker-watch"]
+    async def aclose(self) -> None:
         self.watch.close()
         for client in (self.postmark.http, self.directory, self.portal, self.alerts):
             with contextlib.suppress(Exception):
                 await client.aclose()
 
 
-async def run_sender(settings: NotifierSettings) -> None:
-    """The sender loop as a process of its own (`notifier sender`, with NOTIFIER_EMBEDDED_SENDER=false on `serve`):
-    rendering and Postmark calls then take no CPU from the consumer."""
-    setup_telemetry(settings.service_name)
-    pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
-    services = Services.build(settings, pool)
-    services.start(consumer=False, sender=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await services.close()
-        await pool.close()
+def embedded_workers(settings: NotifierSettings) -> list[str]:
+    names = ["sender", "breaker-watch"] if settings.embedded_sender else []
+    return [*names, "consumer"] if settings.embedded_consumer else names
+
+
+SERVICE: Service[NotifierSettings, NotifierComponents] = Service(
+    name="notifier",
+    description="Transactional e-mail through Postmark from billing events and an internal API: never twice, "
+    "never lost.",
+    settings=NotifierSettings,
+    migrations=MIGRATIONS,
+    build=NotifierComponents.build,
+    routers=[emails.router, messages.router, postmark_webhooks.router],
+    workers=["sender", "breaker-watch", "consumer"],
+    embedded=embedded_workers,
+    worker_aliases={"sender": ["sender", "breaker-watch"]},
+    dev_processes={"notifier": "notifier serve"},
+    database="notifier",
+    consumer_groups=["notifier"],
+    sandboxes={"postmark-sandbox": ("POSTMARK_API_BASE", "postmark-sandbox")},
+)
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
-    setup_telemetry(settings.service_name)
-    state: dict[str, Any] = {}
-
-    async def db_ready() -> None:
-        await postgres_check(state["pool"])()
-
-    async def kafka_ready() -> None:
-        await state["kafka_probe"].check()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await connect_and_migrate(settings.database_url, MIGRATIONS)
-        state.update(pool=pool, kafka_probe=KafkaProbe(settings.kafka_bootstrap_servers))
-        services = Services.build(settings, pool)
-        services.start(consumer=settings.embedded_consumer, sender=settings.embedded_sender)
-        app.state.pool = pool
-        app.state.services = services
-        app.state.sender = services.sender
-        app.state.postmark = services.postmark
-        app.state.consumer = services.consumer
-        try:
-            yield
-        finally:
-            await services.close()
-            await state["kafka_probe"].close()
-            await pool.close()
-
-    app = FastAPI(
-        title="notifier",
-        version="0.1.0",
-        description="Transactional e-mail through Postmark from billing events and an internal API: never twice, "
-        "never lost.",
-        lifespan=lifespan,
-        # Spans come from the OpenTelemetry FastAPI instrumentation (instrument_app); FastAPI's own native telemetry
-        # would trace the same requests a second time.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.settings = settings
-    install_middleware_and_errors(app)
-    install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
-    app.include_router(emails.router)
-    app.include_router(messages.router)
-    app.include_router(postmark_webhooks.router)
-    instrument_app(app)
-    return app
+    return create_service_app(SERVICE, settings)

@@ -517,18 +517,18 @@ async def sync(api: StripeApi, catalog: Catalog, *, dry_run: bool = False) -> li
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def catalog_sync_command(argv: list[str]) -> int:
-    """`stripe-gateway catalog-sync [--file PATH] [--dry-run]`: one line per change, then a summary."""
-    parser = argparse.ArgumentParser(prog="stripe-gateway catalog-sync", description="Sync the catalog to Stripe.")
+def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=DEFAULT_CATALOG_FILE, help="catalog TOML (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    args = parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    """`stripe-gateway catalog-sync [--file PATH] [--dry-run]`: one line per change, then a summary."""
     try:
         catalog = load_catalog(args.file)
     except CatalogError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    settings = GatewaySettings()
     setup_telemetry(settings.service_name)  # the Stripe calls are traced like the service's own
     try:
         changes = asyncio.run(_sync_once(settings, catalog, dry_run=args.dry_run))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
 from intplat_common.events import TOPICS
+from intplat_common.service import registered_services
 
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
@@ -33,30 +34,25 @@ KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
 POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "55432"))
 STRIPE_MOCK_PORT = int(os.environ.get("STRIPE_MOCK_PORT", "12111"))
 
-# Each service owns one database (INTERFACES.md: *_DATABASE_URL).
-SERVICE_DATABASES = {
-    "stripe-gateway": "stripe_gateway",
-    "lexoffice-bridge": "lexoffice_bridge",
-    "notifier": "notifier",
-    "instagram-sync": "instagram_sync",
-}
-# Consumer groups whose dead-letter topics exist from the start.
-CONSUMER_GROUPS = ["lexoffice-bridge", "notifier", "instagram-sync"]
+# Services declared to the kit (`intplat.services` entry points); the databases of services still to come are
+# created too, so their variables (INTERFACES.md: *_DATABASE_URL) point at something from the first run.
+PLANNED_DATABASES = ("lexoffice_bridge", "instagram_sync")
 
-# What `devstack run` supervises; a service appears here once its package exists.
-SERVICES = {
-    # The relay runs as its own process, as in production: HTTP workers spend no CPU on Kafka.
-    "stripe-gateway": ("services/stripe-gateway", "env STRIPE_GATEWAY_EMBEDDED_RELAY=false stripe-gateway serve"),
-    "stripe-gateway-relay": ("services/stripe-gateway", "stripe-gateway relay"),
-    "notifier": ("services/notifier", "notifier serve"),
-}
-# Provider sandboxes started unless the provider's API base is set in the environment.
-SANDBOXES = {"postmark-sandbox": ("POSTMARK_API_BASE", "postmark-sandbox")}
+
+def service_databases() -> list[str]:
+    declared = [s.database for s in registered_services().values() if s.database]
+    return sorted({*declared, *PLANNED_DATABASES})
+
+
+def consumer_groups() -> list[str]:
+    """Consumer groups whose dead-letter topics exist from the start."""
+    groups = {g for s in registered_services().values() for g in s.consumer_groups}
+    return sorted(groups | {"lexoffice-bridge", "instagram-sync"})
 
 
 def topic_configs() -> list[TopicConfig]:
     topics = [TopicConfig(spec.name, spec.partitions) for spec in TOPICS.values()]
-    topics += [TopicConfig(f"{group}.dlq", 1) for group in CONSUMER_GROUPS]
+    topics += [TopicConfig(f"{group}.dlq", 1) for group in consumer_groups()]
     return topics
 
 
@@ -118,9 +114,9 @@ def serve_postgres() -> int:
 
     def provision() -> None:
         wait_for_postgres(server.dsn(), 60)
-        asyncio.run(ensure_databases(server.dsn(), list(SERVICE_DATABASES.values())))
+        asyncio.run(ensure_databases(server.dsn(), service_databases()))
         print(
-            f"[postgres] ready on 127.0.0.1:{server.port}; databases: {', '.join(SERVICE_DATABASES.values())}",
+            f"[postgres] ready on 127.0.0.1:{server.port}; databases: {', '.join(service_databases())}",
             flush=True,
         )
 
@@ -140,12 +136,16 @@ def install() -> None:
 def _write_procfile(components: list[str], *, services: bool) -> Path:
     lines = [f"{name}: uv run --frozen devstack serve {name}" for name in components]
     if services:
+        declared = registered_services().values()
+        sandboxes = {name: sandbox for s in declared for name, sandbox in s.sandboxes.items()}
         lines += [
             f"{name}: uv run --frozen -- {command}"
-            for name, (variable, command) in SANDBOXES.items()
+            for name, (variable, command) in sandboxes.items()
             if not os.environ.get(variable)
         ]
-        lines += [f"{name}: uv run --frozen -- {command}" for name, (_, command) in SERVICES.items()]
+        lines += [
+            f"{name}: uv run --frozen -- {command}" for s in declared for name, command in s.dev_processes.items()
+        ]
     procfile = var_dir() / ("Procfile" if services else "Procfile.infra")
     procfile.write_text("\n".join(lines) + "\n")
     return procfile
@@ -199,7 +199,7 @@ def run_all() -> int:
     components = []
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         components.append("kafka")
-    if not all(os.environ.get(f"{db.upper()}_DATABASE_URL") for db in SERVICE_DATABASES.values()):
+    if not all(os.environ.get(f"{db.upper()}_DATABASE_URL") for db in service_databases()):
         components.append("postgres")
     if not os.environ.get("STRIPE_API_BASE"):
         components.append("stripe-mock")

@@ -1,16 +1,12 @@
-"""Dependencies shared by the routes, as `Annotated` aliases.
-
-All `async def`: FastAPI runs a plain `def` dependency in a thread pool, a thread hop per request.
-"""
+"""The notifier's route dependencies as `Annotated` aliases; the pool and the API key check are the kit's."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 
-from intplat_common import api_key_matches
+from intplat_common.service import ApiKey, Pool
 
 from ..settings import NotifierSettings
 
@@ -20,20 +16,6 @@ async def _settings(request: Request) -> NotifierSettings:
     return settings
 
 
-async def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
 Settings = Annotated[NotifierSettings, Depends(_settings)]
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 
-
-async def require_api_key(
-    settings: Settings,
-    x_internal_api_key: Annotated[str | None, Header(description="one of INTERNAL_API_KEYS")] = None,
-) -> None:
-    if not api_key_matches(x_internal_api_key, settings.internal_api_keys):
-        raise HTTPException(status_code=401, detail="missing or invalid X-Internal-Api-Key")
-
-
-ApiKey = Depends(require_api_key)
+__all__ = ["ApiKey", "Pool", "Settings"]

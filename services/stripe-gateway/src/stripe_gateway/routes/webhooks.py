@@ -3,8 +3,8 @@
 A plain ASGI endpoint rather than a FastAPI route: it is the one path Stripe hits at volume, and FastAPI's request
 object, dependency resolution, middleware and response classes cost more CPU per delivery than verifying, mapping
 and recording the event together (see bench/results/webhook_gateway.md). The app dispatches it ahead of its
-middleware stack, so the endpoint does what that stack would: its server span, the correlation id, a JSON answer on a
-bug. Its OpenAPI entry is declared below.
+middleware stack (a kit `FastPath`), so the endpoint does what that stack would: its server span, the correlation
+id, a JSON answer on a bug. Its OpenAPI entry is declared below.
 """
 
 from __future__ import annotations
@@ -85,18 +85,20 @@ def _problem(status: int, error: str, detail: str) -> _Answer:
 
 
 class StripeWebhookEndpoint:
-    """The ASGI app behind `POST /webhooks/stripe`; the writer is the app's (created in its lifespan).
+    """The ASGI app behind `POST /webhooks/stripe`, built in the app's lifespan with the app's writer.
 
     It makes its own SERVER span (stable HTTP semantic conventions) instead of going through the generic ASGI
     instrumentation, which costs more per request than everything else this endpoint does besides the commit.
     """
 
-    def __init__(self, settings: GatewaySettings, secrets: list[bytes], ip_policy: SourceIpPolicy) -> None:
+    def __init__(
+        self, settings: GatewaySettings, secrets: list[bytes], ip_policy: SourceIpPolicy, writer: WebhookWriter
+    ) -> None:
         self._secrets = secrets
         self._ip_policy = ip_policy
         self._tolerance = settings.webhook_tolerance_seconds
         self._limit = settings.webhook_max_body_bytes
-        self.writer: WebhookWriter | None = None  # set by the app's lifespan
+        self._writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -181,9 +183,7 @@ class StripeWebhookEndpoint:
         span.set_attributes({"stripe.event.id": envelope.id, "stripe.event.type": envelope.type})
         incoming = build_incoming(envelope, raw, source_ip=source_ip)
         try:
-            if self.writer is None:
-                raise StorageUnavailable("not started")
-            is_new = await self.writer.record(incoming)
+            is_new = await self._writer.record(incoming)
         except StorageUnavailable:
             detail = "the event could not be recorded; retry later"
             return _Answer(503, {"error": "unavailable", "detail": detail}, "unavailable", ((b"retry-after", b"5"),))

@@ -1,0 +1,105 @@
+"""The base CLI every service shares: `serve`, `migrate`, `worker NAME`, and the service's own commands.
+
+Every command goes through one parser; settings are built once from the environment and passed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+import uvloop
+from fastapi import FastAPI
+
+from .._db import connect_and_migrate, upgrade_database
+from .._gc import freeze_startup_objects
+from .._settings import ServiceSettings
+from .._telemetry import configure_logging, setup_telemetry
+from ._app import build_components, create_service_app
+from ._spec import Service
+from ._workers import WorkerSet, run_until_signalled
+
+
+def build_parser(service: Service[Any, Any]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=service.name, description=service.description)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="the HTTP service, with the workers it embeds (the default)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    if service.workers:
+        worker = sub.add_parser("worker", help="background workers as a process of their own")
+        worker.add_argument("names", nargs="+", choices=list(service.workers), metavar="NAME")
+    for alias, names in service.worker_aliases.items():
+        sub.add_parser(alias, help=f"the same as `worker {' '.join(names)}`")
+    for command in service.commands:
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command.configure is not None:
+            command.configure(command_parser)
+    return parser
+
+
+def run_cli(service: Service[Any, Any], argv: Sequence[str] | None = None) -> int:
+    args = build_parser(service).parse_args(list(argv) if argv is not None else sys.argv[1:])
+    settings = service.settings()
+    configure_logging(settings.service_name, settings.log_level)
+    command = args.command or "serve"
+    if command == "migrate":
+        upgrade_database(settings.database_url, service.migrations)
+        return 0
+    if command == "worker" or command in service.worker_aliases:
+        names = args.names if command == "worker" else service.worker_aliases[command]
+        # uvloop, as uvicorn uses for the HTTP processes: less CPU per socket write and wakeup.
+        uvloop.run(run_workers(service, settings, names))
+        return 0
+    if command == "serve":
+        serve(service, settings)
+        return 0
+    chosen = next(c for c in service.commands if c.name == command)
+    return chosen.run(args, settings)
+
+
+async def run_workers(service: Service[Any, Any], settings: ServiceSettings, names: Sequence[str]) -> None:
+    """Workers as a process of their own: the HTTP processes then spend no CPU on them."""
+    setup_telemetry(settings.service_name)
+    pool = await connect_and_migrate(settings.database_url, service.migrations)
+    try:
+        components = await build_components(service, settings, pool)
+        try:
+            await run_until_signalled(WorkerSet(components.workers(), names))
+        finally:
+            await components.aclose()
+    finally:
+        await pool.close()
+
+
+def serve(service: Service[Any, Any], settings: ServiceSettings) -> None:
+    # No proxy-header rewriting by uvicorn: a service that needs the client address behind a proxy reads
+    # X-Forwarded-For itself, from the proxies it trusts (uvicorn would trust 127.0.0.1 and rewrite it first).
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+    }
+    processes = service.http_processes(settings)
+    if processes > 1:
+        if service.app_factory is None:
+            raise SystemExit(f"{service.name} runs one HTTP process only (no app factory declared)")
+        # Each process builds its own app (and its own writers and pools) from the environment.
+        uvicorn.run(service.app_factory, factory=True, workers=processes, **options)
+        return
+    app = create_service_app(service, settings)
+    freeze_startup_objects()
+    uvicorn.run(app, **options)
+
+
+def app_from_environment(service: Service[Any, Any]) -> FastAPI:
+    """For `Service.app_factory`: what each of several HTTP processes calls to build its app."""
+    settings = service.settings()
+    configure_logging(settings.service_name, settings.log_level)
+    app = create_service_app(service, settings)
+    freeze_startup_objects()
+    return app
