@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -140,8 +140,9 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(service: str, level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """JSON lines on stdout (a command whose output is its result logs to stderr instead)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonLogFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

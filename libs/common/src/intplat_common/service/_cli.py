@@ -43,8 +43,10 @@ def build_parser(service: Service[Any, Any]) -> argparse.ArgumentParser:
 def run_cli(service: Service[Any, Any], argv: Sequence[str] | None = None) -> int:
     args = build_parser(service).parse_args(list(argv) if argv is not None else sys.argv[1:])
     settings = service.settings()
-    configure_logging(settings.service_name, settings.log_level)
     command = args.command or "serve"
+    own_command = next((c for c in service.commands if c.name == command), None)
+    # A command's output is its result (a report, a plan): its logs go to stderr, not between the lines.
+    configure_logging(settings.service_name, settings.log_level, stream=sys.stderr if own_command else None)
     if command == "migrate":
         upgrade_database(settings.database_url, service.migrations)
         return 0
@@ -56,8 +58,8 @@ def run_cli(service: Service[Any, Any], argv: Sequence[str] | None = None) -> in
     if command == "serve":
         serve(service, settings)
         return 0
-    chosen = next(c for c in service.commands if c.name == command)
-    return chosen.run(args, settings)
+    assert own_command is not None
+    return own_command.run(args, settings)
 
 
 async def run_workers(service: Service[Any, Any], settings: ServiceSettings, names: Sequence[str]) -> None:
