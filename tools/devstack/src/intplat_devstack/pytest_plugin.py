@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -43,10 +45,16 @@ def controllable_kafka(kafka: KafkaServer, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
-    yield server
-    server.close()
+def postgres() -> Iterator[PostgresServer]:
+    # Not under pytest's own temp folder: every pytest session that starts resets that folder to mode 0700, and the
+    # unprivileged server user of a session starting meanwhile could then no longer reach its data directory.
+    data = Path(tempfile.mkdtemp(prefix="intplat-test-postgres-"))
+    try:
+        server = start_postgres(data)
+        yield server
+        server.close()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture

@@ -38,10 +38,11 @@ class FastPathDispatch:
         self._endpoints: dict[tuple[str, str], ASGIApp] = {}
 
     def start(self, components: object) -> None:
-        self._endpoints = {key: path.build(components) for key, path in self._paths.items()}
+        # In place: the routes' endpoints read this same mapping.
+        self._endpoints.update({key: path.build(components) for key, path in self._paths.items()})
 
     def stop(self) -> None:
-        self._endpoints = {}
+        self._endpoints.clear()
 
     @property
     def paths(self) -> list[str]:
@@ -56,14 +57,7 @@ class FastPathDispatch:
         self._document(app)
 
     def _endpoint_for(self, path: FastPath[Any]) -> ASGIApp:
-        key = (path.path, path.method)
-
-        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-            # Only reached before the lifespan built the endpoint (or after it ended).
-            answer = problem(503, "unavailable", "the service is starting or stopping; retry later")
-            await self._endpoints.get(key, answer)(scope, receive, send)
-
-        return endpoint
+        return _Endpoint(self._endpoints, (path.path, path.method))
 
     def wrap_outermost(self, app: FastAPI) -> None:
         """After the instrumentation (which wraps `build_middleware_stack` too): the fast paths come first."""
@@ -97,3 +91,16 @@ class FastPathDispatch:
             return schema
 
         app.openapi = openapi  # type: ignore[method-assign]
+
+
+class _Endpoint:
+    """The route's ASGI app (a class: Starlette would treat a plain function as a request -> response endpoint)."""
+
+    def __init__(self, endpoints: Mapping[tuple[str, str], ASGIApp], key: tuple[str, str]) -> None:
+        self._endpoints = endpoints
+        self._key = key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Only reached before the lifespan built the endpoint (or after it ended).
+        answer = problem(503, "unavailable", "the service is starting or stopping; retry later")
+        await self._endpoints.get(self._key, answer)(scope, receive, send)
