@@ -29,7 +29,7 @@ from intplat_common import (
 
 from .adapters.stripe_api import StripeApi
 from .ip_allowlist import SourceIpPolicy, load_stripe_ips
-from .routes import events, sessions, webhooks
+from .routes import operations, sessions, webhooks
 from .settings import GatewaySettings
 from .storage import MIGRATIONS
 from .storage.webhook_events import WebhookWriter
@@ -116,7 +116,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     _document_webhook_route(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
     app.include_router(sessions.router)
-    app.include_router(events.router)
+    app.include_router(operations.router)
     instrument_app(app, traced_by_route=[webhooks.PATH])
     _dispatch_webhook_first(app, webhook)
     return app
