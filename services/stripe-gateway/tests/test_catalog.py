@@ -3,6 +3,7 @@ over a real socket (plus one smoke run against stripe-mock)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import tomllib
@@ -26,11 +27,14 @@ from stripe_gateway.catalog import (
     StripeProduct,
     apply,
     catalog_sync_command,
+    configure_parser,
     load_catalog,
     plan,
     read_state,
+    run,
     sync,
 )
+from stripe_gateway.settings import GatewaySettings
 
 from .stripe_catalog_fake import StripeCatalogFake, parse_form
 
@@ -495,6 +499,18 @@ def test_cli_rejects_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     path = write_catalog(tmp_path, _negative_amount)
 
     assert catalog_sync_command(["--file", str(path), "--dry-run"]) == 2
+    assert "unit_amount: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_the_command_runs_as_a_subcommand_of_the_service_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="stripe-gateway")
+    configure_parser(parser.add_subparsers(dest="command").add_parser("catalog-sync"))
+
+    assert parser.parse_args(["catalog-sync"]).file == DEFAULT_CATALOG_FILE
+    args = parser.parse_args(["catalog-sync", "--file", str(write_catalog(tmp_path, _negative_amount)), "--dry-run"])
+    assert run(args, GatewaySettings()) == 2
     assert "unit_amount: Input should be greater than 0" in capsys.readouterr().err
 
 
