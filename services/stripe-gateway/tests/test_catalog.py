@@ -30,7 +30,7 @@ from stripe_gateway.catalog import (
     read_state,
     sync,
 )
-from stripe_gateway.main import run
+from stripe_gateway.main import run as cli
 
 from .stripe_catalog_fake import StripeCatalogFake, parse_form
 
@@ -473,7 +473,7 @@ async def test_cli_dry_run_writes_nothing_then_real_run_applies(
     monkeypatch.setenv("STRIPE_API_KEY", API_KEY)
 
     # The CLI runs its own event loop: give it a thread, this loop keeps serving the fake.
-    assert await asyncio.to_thread(run, ["catalog-sync", "--dry-run"]) == 0
+    assert await asyncio.to_thread(cli, ["catalog-sync", "--dry-run"]) == 0
     dry = capsys.readouterr().out.splitlines()
 
     assert fake.writes() == []
@@ -482,19 +482,19 @@ async def test_cli_dry_run_writes_nothing_then_real_run_applies(
     assert dry[0] == "would create_product analytics-starter: Analytics Starter"
     assert dry[-1].startswith(f"catalog v1: {N_PRODUCTS + N_PRICES} changes planned (dry run, nothing written)")
 
-    assert await asyncio.to_thread(run, ["catalog-sync", "--file", str(DEFAULT_CATALOG_FILE)]) == 0
+    assert await asyncio.to_thread(cli, ["catalog-sync", "--file", str(DEFAULT_CATALOG_FILE)]) == 0
     applied = capsys.readouterr().out.splitlines()
     assert applied[0] == "create_product analytics-starter: Analytics Starter"
     assert len(fake.products) == N_PRODUCTS
 
-    assert await asyncio.to_thread(run, ["catalog-sync"]) == 0
+    assert await asyncio.to_thread(cli, ["catalog-sync"]) == 0
     assert capsys.readouterr().out.splitlines() == ["catalog v1: Stripe is up to date, no changes"]
 
 
 def test_cli_rejects_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_catalog(tmp_path, _negative_amount)
 
-    assert run(["catalog-sync", "--file", str(path), "--dry-run"]) == 2
+    assert cli(["catalog-sync", "--file", str(path), "--dry-run"]) == 2
     assert "unit_amount: Input should be greater than 0" in capsys.readouterr().err
 
 

@@ -1,9 +1,12 @@
 """Internal Checkout / Billing Portal proxies against stripe-mock."""
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
+
+from stripe_gateway.adapters.stripe_api import StripeApi
 
 from .conftest import API_KEY
 
@@ -86,6 +89,9 @@ async def test_stripe_tax_is_enabled_when_configured(database, kafka, stripe_moc
         ({"line_items": []}, "line_items are required"),
         ({"line_items": [{"price": "not-a-price", "quantity": 1}]}, "price"),
         ({"line_items": [{"price": "price_1", "quantity": 0}]}, "quantity"),
+        ({"line_items": [{"price": "price_1", "lookup_key": "pro_monthly", "quantity": 1}]}, "exactly one of price"),
+        ({"line_items": [{"quantity": 1}]}, "exactly one of price or lookup_key"),
+        ({"line_items": [{"lookup_key": "", "quantity": 1}]}, "lookup_key"),
         ({"success_url": "javascript:alert(1)"}, "success_url"),
         ({"customer_email": "jane@example.com"}, "either customer or customer_email"),
         ({"unexpected": True}, "unexpected"),
@@ -104,6 +110,72 @@ async def test_checkout_validation_is_422_with_reasons(
     assert response.json()["error"] == "validation_failed"
     assert where in str(response.json()["detail"])
     assert calls == []
+
+
+async def test_unknown_lookup_key_is_422_and_nothing_is_created(client: httpx.AsyncClient, app: Any) -> None:
+    """stripe-mock checks the price list request against Stripe's API description; its fixture price holds no lookup
+    key, so the key is unknown."""
+    calls = recorded_stripe_calls(app)
+    response = await client.post(
+        "/v1/checkout/sessions",
+        json={**CHECKOUT, "line_items": [{"lookup_key": "no_such_plan_monthly", "quantity": 1}]},
+        headers={"X-Internal-Api-Key": API_KEY, "Idempotency-Key": "k-unknown"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["unknown"] == ["no_such_plan_monthly"]
+    assert [(call.method, call.url.path) for call in calls] == [("GET", "/v1/prices")]
+    assert dict(calls[0].url.params) == {"active": "true", "lookup_keys[0]": "no_such_plan_monthly", "limit": "10"}
+
+
+async def test_checkout_by_lookup_key_uses_the_listed_price_until_stripe_refuses_it(
+    client: httpx.AsyncClient, app: Any, stripe_mock: str
+) -> None:
+    """Prices are listed by a stand-in (stripe-mock's fixture price has no lookup key); sessions go to stripe-mock."""
+    listed: list[httpx.Request] = []
+    refuse_next_session: list[bool] = []
+    pro = {"id": "price_1ProMonthly", "object": "price", "active": True, "lookup_key": "pro_monthly", "currency": "eur"}
+
+    async def stripe(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/prices":
+            listed.append(request)
+            return httpx.Response(200, json={"object": "list", "url": "/v1/prices", "has_more": False, "data": [pro]})
+        if refuse_next_session and refuse_next_session.pop():
+            refused = {"type": "invalid_request_error", "message": "The price is inactive", "param": "line_items"}
+            return httpx.Response(400, json={"error": refused})
+        return await mock.send(request)
+
+    async with httpx.AsyncClient() as mock:
+        app.state.stripe = StripeApi(api_key="sk_test_123", api_base=stripe_mock, transport=httpx.MockTransport(stripe))
+        calls = recorded_stripe_calls(app)
+
+        async def checkout(key: str) -> httpx.Response:
+            items = [{"lookup_key": "pro_monthly", "quantity": 2}, {"price": "price_1Addon", "quantity": 1}]
+            return await client.post(
+                "/v1/checkout/sessions",
+                json={**CHECKOUT, "line_items": items},
+                headers={"X-Internal-Api-Key": API_KEY, "Idempotency-Key": key},
+            )
+
+        try:
+            first, second = await checkout("k1"), await checkout("k2")
+            refuse_next_session.append(True)
+            refused = await checkout("k3")
+            after_refusal = await checkout("k4")
+        finally:
+            await app.state.stripe.close()
+
+    statuses = [first.status_code, second.status_code, refused.status_code, after_refusal.status_code]
+    assert statuses == [200, 200, 422, 200]
+    assert [dict(r.url.params)["lookup_keys[0]"] for r in listed] == ["pro_monthly", "pro_monthly"], (
+        "listed once, cached for the next session, listed again after Stripe refused the price"
+    )
+    sessions = [call for call in calls if call.url.path == "/v1/checkout/sessions"]
+    assert len(sessions) == 4
+    form = parse_qs(sessions[0].content.decode())
+    assert form["line_items[0][price]"] == ["price_1ProMonthly"]
+    assert form["line_items[0][quantity]"] == ["2"]
+    assert form["line_items[1][price]"] == ["price_1Addon"]
+    assert "lookup_key" not in sessions[0].content.decode()
 
 
 async def test_idempotency_key_is_required(client: httpx.AsyncClient) -> None:

@@ -35,7 +35,6 @@ from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics
 from ._outbox import OutboxMessage, OutboxRelay, enqueue, insert_and_enqueue
 from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
-from ._schema import INBOX_DDL, OUTBOX_AS_QUEUE_DDL, OUTBOX_DDL
 from ._settings import ServiceSettings, split_csv
 from ._tasks import finish_task
 from ._telemetry import (
@@ -57,9 +56,6 @@ from .events import dlq_topic
 
 __all__ = [
     "CORRELATION_HEADER",
-    "INBOX_DDL",
-    "OUTBOX_AS_QUEUE_DDL",
-    "OUTBOX_DDL",
     "PRODUCER_SAFETY",
     "TRACES_DIR_VARIABLE",
     "AmbiguousOutcome",

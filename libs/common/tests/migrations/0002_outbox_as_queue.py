@@ -4,9 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
-
-from intplat_common import OUTBOX_AS_QUEUE_DDL
+from intplat_common.db import OUTBOX_V2, upgrade_shared_table
 
 revision = "0002"
 down_revision = "0001"
@@ -15,5 +13,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for statement in OUTBOX_AS_QUEUE_DDL:
-        op.execute(statement)
+    upgrade_shared_table(OUTBOX_V2)

@@ -15,7 +15,7 @@ from intplat_common.service import FastPath, Service, Worker, app_from_environme
 from . import commands
 from .adapters.stripe_api import StripeApi
 from .ip_allowlist import SourceIpPolicy, load_stripe_ips
-from .routes import events, sessions, webhooks
+from .routes import operations, sessions, webhooks
 from .settings import GatewaySettings
 from .storage import MIGRATIONS
 from .storage.webhook_events import WebhookWriter
@@ -69,7 +69,7 @@ SERVICE: Service[GatewaySettings, GatewayComponents] = Service(
     settings=GatewaySettings,
     migrations=MIGRATIONS,
     build=GatewayComponents.build,
-    routers=[sessions.router, events.router],
+    routers=[sessions.router, operations.router],
     fast_paths=lambda settings: [webhook_path(settings)],
     workers=["relay"],
     embedded=lambda settings: ["relay"] if settings.embedded_relay else [],

@@ -74,7 +74,7 @@ COMMANDS: list[Command[GatewaySettings]] = [
     Command(
         "catalog-sync",
         "make Stripe's products and prices match the catalog",
-        catalog.run_command,
+        catalog.run,
         catalog.configure_parser,
     ),
 ]

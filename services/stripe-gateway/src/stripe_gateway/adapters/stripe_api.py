@@ -8,7 +8,7 @@ The library's own retries are off, so a call is retried in one place only. Strip
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import httpx
@@ -16,7 +16,13 @@ import stripe
 
 from intplat_common import ProviderConfig, ProviderError, ResilientClient
 
+from .price_cache import LookupKeyPrices
+
 PROVIDER = "stripe"
+LOOKUP_KEYS_PER_REQUEST = 10  # Stripe's limit for `lookup_keys[]` on GET /v1/prices
+# How long a lookup key's price is used without asking Stripe again; after a catalog sync replaced the price,
+# Stripe refuses the archived one and that answer is dropped at once (the caller's retry resolves anew).
+PRICE_CACHE_TTL = 60.0
 
 
 class _ResilientStripeHttp(stripe.HTTPClient):
@@ -68,6 +74,7 @@ class StripeApi:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         max_attempts: int = 3,
+        price_cache_ttl: float = PRICE_CACHE_TTL,
     ) -> None:
         self._api_key = api_key
         self.http = ResilientClient(
@@ -80,6 +87,7 @@ class StripeApi:
             http_client=_ResilientStripeHttp(self.http),
             max_network_retries=0,
         )
+        self.prices = LookupKeyPrices(self._active_price_ids, ttl=price_cache_ttl)
 
     async def create_checkout_session(self, params: dict[str, Any], idempotency_key: str) -> stripe.checkout.Session:
         return await self.client.v1.checkout.sessions.create_async(
@@ -94,6 +102,24 @@ class StripeApi:
             params,  # type: ignore[arg-type]
             {"idempotency_key": idempotency_key},
         )
+
+    async def active_prices(self, lookup_keys: Sequence[str]) -> dict[str, stripe.Price]:
+        """The active price holding each lookup key; a key no active price holds is absent. Stripe keeps a lookup
+        key on one price at most, so one page answers a request's keys."""
+        found: dict[str, stripe.Price] = {}
+        for start in range(0, len(lookup_keys), LOOKUP_KEYS_PER_REQUEST):
+            chunk = list(lookup_keys[start : start + LOOKUP_KEYS_PER_REQUEST])
+            page = await self.client.v1.prices.list_async(
+                {"active": True, "lookup_keys": chunk, "limit": LOOKUP_KEYS_PER_REQUEST}
+            )
+            for price in page.data:
+                # Filter again: a stand-in (stripe-mock) may ignore the filter and return fixtures.
+                if price.active and price.lookup_key in chunk:
+                    found[price.lookup_key] = price
+        return found
+
+    async def _active_price_ids(self, lookup_keys: Sequence[str]) -> dict[str, str]:
+        return {key: price.id for key, price in (await self.active_prices(lookup_keys)).items()}
 
     async def list_events(self, params: dict[str, Any]) -> dict[str, Any]:
         """One page of `GET /v1/events` as the JSON Stripe sent: events exactly as they would arrive by webhook."""

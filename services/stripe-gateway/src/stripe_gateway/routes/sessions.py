@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 import stripe
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from intplat_common import CircuitOpenError
 
+from ..adapters.stripe_api import StripeApi
 from .deps import ApiKey, Settings, Stripe
 
 router = APIRouter(prefix="/v1", tags=["sessions"], dependencies=[ApiKey])
@@ -26,16 +28,37 @@ IdempotencyKey = Annotated[
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid X-Internal-Api-Key"},
     409: {"description": "the Idempotency-Key was used with different parameters"},
-    422: {"description": "invalid input (ours or Stripe's validation)"},
+    422: {"description": "invalid input (ours or Stripe's validation), or a lookup_key no active price holds"},
     502: {"description": "Stripe answered with an error we cannot fix by retrying (e.g. our API key)"},
     503: {"description": "Stripe unreachable, rate limited or its breaker is open; retry with the same key"},
 }
 
 
+def _exactly_one_price(schema: dict[str, Any]) -> None:
+    for name in ("price", "lookup_key"):
+        del schema["properties"][name]["default"]  # absent, never null
+    schema["oneOf"] = [{"required": ["price"]}, {"required": ["lookup_key"]}]
+
+
 class LineItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    price: str = Field(pattern=r"^price_[A-Za-z0-9_]+$", description="a Stripe price id")
+    """One of `price` or `lookup_key`: callers name a catalog price by its lookup key and need no Stripe ids."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_price)
+    price: Annotated[str, Field(pattern=r"^price_[A-Za-z0-9_]+$")] | SkipJsonSchema[None] = Field(
+        default=None, description="a Stripe price id"
+    )
+    lookup_key: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the catalog's lookup key of a price (e.g. `analytics_pro_monthly_eur`), resolved to the active "
+        "price holding it",
+    )
     quantity: int = Field(ge=1, le=9999)
+
+    @model_validator(mode="after")
+    def _one_price(self) -> LineItem:
+        if (self.price is None) == (self.lookup_key is None):
+            raise ValueError("give exactly one of price or lookup_key")
+        return self
 
 
 class CheckoutSessionRequest(BaseModel):
@@ -90,14 +113,21 @@ class PortalSessionResponse(BaseModel):
 async def create_checkout_session(
     body: CheckoutSessionRequest, idempotency_key: IdempotencyKey, settings: Settings, api: Stripe
 ) -> CheckoutSessionResponse:
-    params: dict[str, Any] = body.model_dump(mode="json", exclude_none=True)
+    params: dict[str, Any] = body.model_dump(mode="json", exclude_none=True, exclude={"line_items"})
     if not params.get("metadata"):
         params.pop("metadata", None)
-    if not params.get("line_items"):
-        params.pop("line_items", None)
+    lookup_keys = [item.lookup_key for item in body.line_items if item.lookup_key is not None]
+    if body.line_items:
+        params["line_items"] = await _stripe_line_items(body.line_items, lookup_keys, api)
     if settings.stripe_tax_enabled:
         params["automatic_tax"] = {"enabled": True}
-    session = await _call_stripe(api.create_checkout_session(params, idempotency_key))
+    try:
+        session = await _call_stripe(api.create_checkout_session(params, idempotency_key))
+    except HTTPException as exc:
+        if exc.status_code == 422:
+            # Stripe may refuse a price that a catalog sync replaced since it was resolved: resolve anew next time.
+            api.prices.forget(lookup_keys)
+        raise
     return CheckoutSessionResponse(
         id=session.id,
         url=session.url,
@@ -106,6 +136,17 @@ async def create_checkout_session(
         customer=_id(session.customer),
         expires_at=session.expires_at,
     )
+
+
+async def _stripe_line_items(items: list[LineItem], lookup_keys: list[str], api: StripeApi) -> list[dict[str, Any]]:
+    price_ids = await _call_stripe(api.prices.price_ids(lookup_keys)) if lookup_keys else {}
+    if unknown := sorted(set(lookup_keys) - price_ids.keys()):
+        message = "no active Stripe price holds these lookup keys"
+        raise HTTPException(422, {"message": message, "param": "lookup_key", "unknown": unknown})
+    return [
+        {"price": item.price if item.lookup_key is None else price_ids[item.lookup_key], "quantity": item.quantity}
+        for item in items
+    ]
 
 
 @router.post(

@@ -6,7 +6,7 @@ Revises:
 
 from alembic import op
 
-from intplat_common import INBOX_DDL
+from intplat_common.db import INBOX_V1, create_shared_tables
 
 revision = "0001"
 down_revision = None
@@ -95,5 +95,6 @@ STATEMENTS = (
 
 
 def upgrade() -> None:
-    for statement in (*INBOX_DDL, *STATEMENTS):
+    create_shared_tables(INBOX_V1)
+    for statement in STATEMENTS:
         op.execute(statement)

@@ -4,9 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
-
-from intplat_common import INBOX_DDL, OUTBOX_DDL
+from intplat_common.db import INBOX_V1, OUTBOX_V1, create_shared_tables
 
 revision = "0001"
 down_revision = None
@@ -15,5 +13,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for statement in (*OUTBOX_DDL, *INBOX_DDL):
-        op.execute(statement)
+    create_shared_tables(OUTBOX_V1, INBOX_V1)
