@@ -8,6 +8,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Request
+from intplat_sandboxes.framework import (
+    CommitThenStatusFault,
+    ResetFault,
+    SandboxApp,
+    StatusFault,
+    create_sandbox_app,
+    serve_in_background,
+)
 
 from intplat_common import (
     CORRELATION_HEADER,
@@ -18,14 +26,6 @@ from intplat_common import (
     parse_retry_after,
     redact_url,
     set_correlation_id,
-)
-from intplat_common.sandbox import (
-    CommitThenStatusFault,
-    ResetFault,
-    SandboxApp,
-    StatusFault,
-    create_sandbox_app,
-    serve_in_background,
 )
 
 

@@ -18,10 +18,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from intplat_devstack.paths import free_port
+from intplat_sandboxes.framework import SandboxApp, create_sandbox_app, serve_in_background
 
 from intplat_common import TopicConfig, create_producer, dlq_topic, ensure_topics
 from intplat_common.events import EventModel, to_cloud_event, to_kafka_headers, to_kafka_value
-from intplat_common.sandbox import SandboxApp, create_sandbox_app, serve_in_background
 from notifier.app import create_app
 from notifier.settings import NotifierSettings
 
@@ -124,7 +124,7 @@ class Platform:
 
 
 def new_sandbox(webhook_url: str | None = None) -> Any:
-    from notifier.sandbox.postmark import create_postmark_sandbox
+    from intplat_sandboxes.postmark import create_postmark_sandbox
 
     return create_postmark_sandbox(
         server_token=POSTMARK_TOKEN,

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Request
+from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
 
-from intplat_common.sandbox import create_sandbox_app, serve_in_background
 from stripe_gateway.adapters.stripe_api import StripeApi
 from stripe_gateway.reconcile import reconcile, window
 

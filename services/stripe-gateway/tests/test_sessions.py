@@ -127,7 +127,8 @@ async def test_portal_session(client: httpx.AsyncClient, app: Any) -> None:
 
 async def test_stripe_errors_are_mapped(database, kafka, topics) -> None:  # type: ignore[no-untyped-def]
     """A Stripe stand-in answering with Stripe's error shapes (stripe-mock cannot produce them)."""
-    from intplat_common.sandbox import StatusFault, create_sandbox_app, serve_in_background
+    from intplat_sandboxes.framework import StatusFault, create_sandbox_app, serve_in_background
+
     from stripe_gateway.app import create_app
 
     from .conftest import make_settings
