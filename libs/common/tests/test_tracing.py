@@ -24,7 +24,7 @@ from .kafka_helpers import new_topics, topic_name
 pytestmark = pytest.mark.integration
 
 
-async def test_trace_continues_from_outbox_insert_to_consumer_processing(kafka, pool, spans) -> None:  # type: ignore[no-untyped-def]
+async def test_trace_continues_from_outbox_insert_to_consumer_processing(kafka, pool, spans) -> None:
     from datetime import UTC, datetime
 
     topic, group = topic_name("trace"), topic_name("g")
