@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
@@ -863,3 +864,11 @@ def test_cli_defaults_are_the_notifiers_development_defaults() -> None:
     assert main.DEFAULT_WEBHOOK_PASSWORD == DEV_WEBHOOK_PASSWORD
     assert fields["webhook_user"].default == main.DEFAULT_WEBHOOK_USER
     assert fields["postmark_api_base"].default == f"http://127.0.0.1:{main.DEFAULT_PORT}"
+
+
+def test_the_postmark_sandbox_script_comes_from_this_package() -> None:
+    """`make run` and the notifier benchmark start `postmark-sandbox`: one script, from intplat-sandboxes."""
+    (script,) = entry_points(group="console_scripts", name="postmark-sandbox")
+    assert script.value == "intplat_sandboxes.postmark.main:run"
+    assert script.dist is not None
+    assert script.dist.name == "intplat-sandboxes"
