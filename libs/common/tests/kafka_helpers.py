@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +12,6 @@ from intplat_common.events import CloudEvent, to_kafka_headers
 
 async def new_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
     await ensure_topics(bootstrap, [TopicConfig(n, partitions) for n in names], replication_factor=1)
-
-
-def topic_name(prefix: str) -> str:
-    return f"{prefix}.{uuid.uuid4().hex[:10]}"
 
 
 async def publish_events(

@@ -9,11 +9,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from intplat_devstack.testing import read_records
+from intplat_devstack.testing import read_records, unique_topic
 
 from intplat_common import ConsumedEvent, ConsumerRunner, PoisonMessage, RetryPolicy, dlq_topic
 
-from .kafka_helpers import new_topics, publish_events, topic_name
+from .kafka_helpers import new_topics, publish_events
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def recording_handler(group: str, fail_times: dict[str, int] | None = None) -> A
 
 
 async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> None:
-    topic, group = topic_name("c.transient"), topic_name("g")
+    topic, group = unique_topic("c.transient"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     await publish_events(kafka.bootstrap_servers, topic, [("evt_a", {}), ("evt_b", {})])
     handler = recording_handler(group, fail_times={"evt_a": 2})
@@ -79,7 +79,7 @@ async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> Non
 
 
 async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> None:
-    topic, group = topic_name("c.dlq"), topic_name("g")
+    topic, group = unique_topic("c.dlq"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     await publish_events(kafka.bootstrap_servers, topic, [("evt_bad", {"x": 1}), ("evt_good", {})])
 
@@ -120,7 +120,7 @@ async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> Non
 async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, pool) -> None:
     from intplat_common import create_producer
 
-    topic, group = topic_name("c.poison"), topic_name("g")
+    topic, group = unique_topic("c.poison"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     producer = create_producer(kafka.bootstrap_servers, "raw")
     await producer.start()
@@ -160,7 +160,7 @@ async def test_redelivery_after_crash_between_db_commit_and_offset_commit_is_not
     pool,
     monkeypatch,
 ) -> None:
-    topic, group = topic_name("c.redeliver"), topic_name("g")
+    topic, group = unique_topic("c.redeliver"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     ids = [f"evt_{i}" for i in range(20)]
     await publish_events(kafka.bootstrap_servers, topic, [(i, {}) for i in ids])
@@ -215,7 +215,7 @@ async def _committed(kafka: Any, group: str, topic: str) -> int:
 
 @pytest.mark.chaos
 async def test_kill_9_of_a_consumer_mid_batch_loses_nothing(kafka, pool, database) -> None:
-    topic, group = topic_name("c.kill"), topic_name("g")
+    topic, group = unique_topic("c.kill"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     n = 400
     ids = [f"evt_{i}" for i in range(n)]

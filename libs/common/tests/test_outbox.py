@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from intplat_devstack.testing import read_records
+from intplat_devstack.testing import read_records, unique_topic
 
 from intplat_common import (
     OutboxMessage,
@@ -19,7 +19,7 @@ from intplat_common import (
 )
 from intplat_common._outbox import RELAY_LOCK_ID
 
-from .kafka_helpers import new_topics, topic_name
+from .kafka_helpers import new_topics
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def unpublished(pool: asyncpg.Pool) -> int:
 
 
 async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool) -> None:
-    topic = topic_name("outbox.commit")
+    topic = unique_topic("outbox.commit")
     await new_topics(kafka.bootstrap_servers, topic)
     with contextlib.suppress(RuntimeError):
         async with pool.acquire() as conn, conn.transaction():
@@ -67,7 +67,7 @@ async def test_events_committed_while_broker_is_down_are_published_once_in_key_o
     pool,
 ) -> None:
     bootstrap = controllable_kafka.bootstrap_servers
-    topic = topic_name("outbox.outage")
+    topic = unique_topic("outbox.outage")
     await new_topics(bootstrap, topic)
     relay = OutboxRelay(
         pool,
@@ -126,7 +126,7 @@ class _GatedProducer(AIOKafkaProducer):  # type: ignore[misc]
 async def test_a_batch_lives_and_dies_with_the_leadership_lock(kafka, pool) -> None:
     """The leader's batch runs on the connection that holds its lock. When that connection dies mid-batch, the
     batch's rows are neither deleted nor held by anyone, and the next leader publishes them, in order."""
-    topic = topic_name("outbox.leader")
+    topic = unique_topic("outbox.leader")
     await new_topics(kafka.bootstrap_servers, topic)
     async with pool.acquire() as conn, conn.transaction():
         await enqueue(conn, messages(topic, 2, 1))  # evt_0 then evt_1, one key

@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from intplat_devstack.pytest_plugin import unique_topic
-from intplat_devstack.testing import TopicReader, eventually, header, header_in, read_records
+from intplat_devstack.testing import TopicReader, eventually, header, header_in, read_records, unique_topic
 
 from intplat_common import TopicConfig, create_producer, ensure_topics
 

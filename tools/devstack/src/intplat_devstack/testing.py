@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
 from typing import Any, Self, TypeAlias
@@ -23,6 +24,11 @@ def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) 
     signed_at = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{signed_at}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={signed_at},v1={digest}"
+
+
+def unique_topic(prefix: str = "t") -> str:
+    """A topic name no other test uses (the broker is shared by the whole session)."""
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, what: str = "condition") -> Any:
