@@ -20,11 +20,11 @@ from typing import Any
 import asyncpg
 import httpx
 from intplat_devstack.paths import free_port, port_open
+from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 from intplat_devstack.stripe_mock import stripe_mock_command
 
 from intplat_common import TopicConfig, ensure_topics
 from intplat_common.events import TOPICS
-from stripe_gateway.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 
 from ._infra import append_latencies_ms, fresh_database, infrastructure
 from ._report import percentile, write

@@ -9,10 +9,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from intplat_devstack.testing import read_records, unique_topic
 
 from intplat_common import ConsumedEvent, ConsumerRunner, PoisonMessage, RetryPolicy, dlq_topic
 
-from .kafka_helpers import new_topics, publish_events, read_all, topic_name
+from .kafka_helpers import new_topics, publish_events
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,8 @@ def recording_handler(group: str, fail_times: dict[str, int] | None = None) -> A
     return handler
 
 
-async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> None:  # type: ignore[no-untyped-def]
-    topic, group = topic_name("c.transient"), topic_name("g")
+async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> None:
+    topic, group = unique_topic("c.transient"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     await publish_events(kafka.bootstrap_servers, topic, [("evt_a", {}), ("evt_b", {})])
     handler = recording_handler(group, fail_times={"evt_a": 2})
@@ -77,8 +78,8 @@ async def test_transient_failure_is_retried_and_applied_once(kafka, pool) -> Non
     assert sorted(await effects(pool)) == ["evt_a", "evt_b"], "failed attempts left no writes behind"
 
 
-async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> None:  # type: ignore[no-untyped-def]
-    topic, group = topic_name("c.dlq"), topic_name("g")
+async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> None:
+    topic, group = unique_topic("c.dlq"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     await publish_events(kafka.bootstrap_servers, topic, [("evt_bad", {"x": 1}), ("evt_good", {})])
 
@@ -104,7 +105,7 @@ async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> Non
         return await effects(pool) == ["evt_good"]
 
     await run_until(runner, good_applied)
-    dead = await read_all(kafka.bootstrap_servers, dlq_topic(group), expect=1)
+    dead = await read_records(kafka.bootstrap_servers, dlq_topic(group), expect=1)
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert headers["ce_id"] == b"evt_bad"
@@ -116,10 +117,10 @@ async def test_always_failing_record_ends_in_dlq_with_reason(kafka, pool) -> Non
     assert outcome == "dead_lettered"
 
 
-async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, pool) -> None:
     from intplat_common import create_producer
 
-    topic, group = topic_name("c.poison"), topic_name("g")
+    topic, group = unique_topic("c.poison"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     producer = create_producer(kafka.bootstrap_servers, "raw")
     await producer.start()
@@ -144,7 +145,7 @@ async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, poo
     dead: list[Any] = []
 
     async def two_dead() -> bool:
-        dead[:] = await read_all(kafka.bootstrap_servers, dlq_topic(group), expect=2, timeout=1)
+        dead[:] = await read_records(kafka.bootstrap_servers, dlq_topic(group), expect=2, timeout=1)
         return len(dead) == 2
 
     await run_until(runner, two_dead)
@@ -157,9 +158,9 @@ async def test_poison_and_invalid_envelopes_go_to_dlq_without_retries(kafka, poo
 async def test_redelivery_after_crash_between_db_commit_and_offset_commit_is_not_reapplied(
     kafka,
     pool,
-    monkeypatch,  # type: ignore[no-untyped-def]
+    monkeypatch,
 ) -> None:
-    topic, group = topic_name("c.redeliver"), topic_name("g")
+    topic, group = unique_topic("c.redeliver"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     ids = [f"evt_{i}" for i in range(20)]
     await publish_events(kafka.bootstrap_servers, topic, [(i, {}) for i in ids])
@@ -213,8 +214,8 @@ async def _committed(kafka: Any, group: str, topic: str) -> int:
 
 
 @pytest.mark.chaos
-async def test_kill_9_of_a_consumer_mid_batch_loses_nothing(kafka, pool, database) -> None:  # type: ignore[no-untyped-def]
-    topic, group = topic_name("c.kill"), topic_name("g")
+async def test_kill_9_of_a_consumer_mid_batch_loses_nothing(kafka, pool, database) -> None:
+    topic, group = unique_topic("c.kill"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     n = 400
     ids = [f"evt_{i}" for i in range(n)]

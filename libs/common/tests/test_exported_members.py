@@ -12,8 +12,9 @@ import pytest
         "intplat_common",
         "intplat_common.db",
         "intplat_common.events",
-        "intplat_common.sandbox",
         "intplat_common.service",
+        "intplat_sandboxes.framework",
+        "intplat_sandboxes.postmark",
     ],
 )
 def test_all_matches_public_names(module: str) -> None:

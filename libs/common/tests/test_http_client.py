@@ -8,6 +8,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Request
+from intplat_sandboxes.framework import (
+    CommitThenStatusFault,
+    ResetFault,
+    SandboxApp,
+    StatusFault,
+    create_sandbox_app,
+    serve_in_background,
+)
 
 from intplat_common import (
     CORRELATION_HEADER,
@@ -18,14 +26,6 @@ from intplat_common import (
     parse_retry_after,
     redact_url,
     set_correlation_id,
-)
-from intplat_common.sandbox import (
-    CommitThenStatusFault,
-    ResetFault,
-    SandboxApp,
-    StatusFault,
-    create_sandbox_app,
-    serve_in_background,
 )
 
 
@@ -71,7 +71,7 @@ def client(base_url: str, sleeps: Sleeps | None = None, **config: Any) -> Resili
     )
 
 
-async def test_get_retries_5xx_then_succeeds(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_get_retries_5xx_then_succeeds(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(StatusFault(status=503, times=2))
     sleeps = Sleeps()
@@ -82,7 +82,7 @@ async def test_get_retries_5xx_then_succeeds(sandbox) -> None:  # type: ignore[n
     assert len(sleeps.waits) == 2
 
 
-async def test_retry_after_is_honoured_on_429(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_retry_after_is_honoured_on_429(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(StatusFault(status=429, retry_after=7, times=1))
     sleeps = Sleeps()
@@ -92,7 +92,7 @@ async def test_retry_after_is_honoured_on_429(sandbox) -> None:  # type: ignore[
     assert sleeps.waits == [7.0], "the wait is the provider's Retry-After, not our backoff"
 
 
-async def test_retry_after_beyond_the_cap_is_not_waited_for(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_retry_after_beyond_the_cap_is_not_waited_for(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(StatusFault(status=429, retry_after=3600, times=1))
     sleeps = Sleeps()
@@ -103,7 +103,7 @@ async def test_retry_after_beyond_the_cap_is_not_waited_for(sandbox) -> None:  #
     assert sleeps.waits == []
 
 
-async def test_post_is_not_retried_after_a_5xx(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_post_is_not_retried_after_a_5xx(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(StatusFault(status=500, times=1))
     async with client(base_url) as c:
@@ -112,7 +112,7 @@ async def test_post_is_not_retried_after_a_5xx(sandbox) -> None:  # type: ignore
     assert len(app.requests.records(method="POST")) == 1
 
 
-async def test_post_dropped_after_commit_is_ambiguous_not_retried(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_post_dropped_after_commit_is_ambiguous_not_retried(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(CommitThenStatusFault(status=504, times=1))
     async with client(base_url) as c:
@@ -123,7 +123,7 @@ async def test_post_dropped_after_commit_is_ambiguous_not_retried(sandbox) -> No
     assert len(app.requests.records(method="POST")) == 1
 
 
-async def test_post_with_idempotency_key_may_be_retried_after_a_reset(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_post_with_idempotency_key_may_be_retried_after_a_reset(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(ResetFault(times=1))
     async with client(base_url) as c:
@@ -148,7 +148,7 @@ async def test_connection_refused_is_retried_then_reported() -> None:
     assert len(sleeps.waits) == 2, "nothing reached the provider, so even a POST is retried"
 
 
-async def test_4xx_is_returned_to_the_caller(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_4xx_is_returned_to_the_caller(sandbox) -> None:
     app, base_url = sandbox
     app.faults.add(StatusFault(status=422, body={"message": "name missing"}, times=1))
     async with client(base_url) as c:
@@ -157,9 +157,7 @@ async def test_4xx_is_returned_to_the_caller(sandbox) -> None:  # type: ignore[n
     assert response.json() == {"message": "name missing"}
 
 
-async def test_correlation_id_is_sent_and_one_redacted_log_line_per_call(  # type: ignore[no-untyped-def]
-    sandbox, caplog
-) -> None:
+async def test_correlation_id_is_sent_and_one_redacted_log_line_per_call(sandbox, caplog) -> None:
     app, base_url = sandbox
     caplog.set_level(logging.INFO, logger="intplat.http")
     set_correlation_id("corr-123")
@@ -169,7 +167,7 @@ async def test_correlation_id_is_sent_and_one_redacted_log_line_per_call(  # typ
     assert record.headers.get(CORRELATION_HEADER.lower()) == "corr-123"
     lines = [r for r in caplog.records if r.name == "intplat.http"]
     assert len(lines) == 1
-    fields = lines[0].fields  # type: ignore[attr-defined]
+    fields = lines[0].fields
     assert fields["provider"] == "widgets"
     assert fields["status"] == 200
     assert "EAAB-secret" not in json.dumps(fields)
@@ -177,7 +175,7 @@ async def test_correlation_id_is_sent_and_one_redacted_log_line_per_call(  # typ
     assert "page=2" in fields["url"]
 
 
-async def test_rate_limiter_spaces_calls(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limiter_spaces_calls(sandbox) -> None:
     import time
 
     _, base_url = sandbox

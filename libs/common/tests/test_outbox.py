@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from intplat_devstack.testing import read_records, unique_topic
 
 from intplat_common import (
     OutboxMessage,
@@ -18,7 +19,7 @@ from intplat_common import (
 )
 from intplat_common._outbox import RELAY_LOCK_ID
 
-from .kafka_helpers import new_topics, read_all, topic_name
+from .kafka_helpers import new_topics
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +42,8 @@ async def unpublished(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox"))
 
 
-async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool) -> None:  # type: ignore[no-untyped-def]
-    topic = topic_name("outbox.commit")
+async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool) -> None:
+    topic = unique_topic("outbox.commit")
     await new_topics(kafka.bootstrap_servers, topic)
     with contextlib.suppress(RuntimeError):
         async with pool.acquire() as conn, conn.transaction():
@@ -55,7 +56,7 @@ async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool)
     assert await relay.publish_batch() == 2
     assert await relay.publish_batch() == 0
     await relay.close()
-    records = await read_all(kafka.bootstrap_servers, topic, expect=2)
+    records = await read_records(kafka.bootstrap_servers, topic, expect=2)
     assert len(records) == 2
     assert {dict(r.headers)["ce_id"] for r in records} == {b"evt_0", b"evt_1"}
 
@@ -63,10 +64,10 @@ async def test_rows_are_published_only_when_the_transaction_commits(kafka, pool)
 @pytest.mark.chaos
 async def test_events_committed_while_broker_is_down_are_published_once_in_key_order(
     controllable_kafka,
-    pool,  # type: ignore[no-untyped-def]
+    pool,
 ) -> None:
     bootstrap = controllable_kafka.bootstrap_servers
-    topic = topic_name("outbox.outage")
+    topic = unique_topic("outbox.outage")
     await new_topics(bootstrap, topic)
     relay = OutboxRelay(
         pool,
@@ -99,7 +100,7 @@ async def test_events_committed_while_broker_is_down_are_published_once_in_key_o
             await runner
         await relay.close()
 
-    records = await read_all(bootstrap, topic, expect=n)
+    records = await read_records(bootstrap, topic, expect=n)
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert len(ids) == n, f"expected each event once, got {len(ids)} records"
     assert len(set(ids)) == n
@@ -122,10 +123,10 @@ class _GatedProducer(AIOKafkaProducer):  # type: ignore[misc]
 
 
 @pytest.mark.chaos
-async def test_a_batch_lives_and_dies_with_the_leadership_lock(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+async def test_a_batch_lives_and_dies_with_the_leadership_lock(kafka, pool) -> None:
     """The leader's batch runs on the connection that holds its lock. When that connection dies mid-batch, the
     batch's rows are neither deleted nor held by anyone, and the next leader publishes them, in order."""
-    topic = topic_name("outbox.leader")
+    topic = unique_topic("outbox.leader")
     await new_topics(kafka.bootstrap_servers, topic)
     async with pool.acquire() as conn, conn.transaction():
         await enqueue(conn, messages(topic, 2, 1))  # evt_0 then evt_1, one key
@@ -156,11 +157,11 @@ async def test_a_batch_lives_and_dies_with_the_leadership_lock(kafka, pool) -> N
     successor = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-successor"))
     assert await successor.publish_batch() == 2
     await successor.close()
-    records = await read_all(kafka.bootstrap_servers, topic, expect=2)
+    records = await read_records(kafka.bootstrap_servers, topic, expect=2)
     assert [dict(r.headers)["ce_id"] for r in records] == [b"evt_0", b"evt_1"]
 
 
-async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-untyped-def]
+async def test_only_one_relay_leads(kafka, pool) -> None:
     factory = lambda: create_producer(kafka.bootstrap_servers, "relay-lead")  # noqa: E731
     a, b = (
         OutboxRelay(pool, factory, poll_interval=0.1),
@@ -180,7 +181,7 @@ async def test_only_one_relay_leads(kafka, pool) -> None:  # type: ignore[no-unt
         await b.close()
 
 
-async def test_a_key_enqueued_in_two_transactions_gets_seq_in_commit_order(pool) -> None:  # type: ignore[no-untyped-def]
+async def test_a_key_enqueued_in_two_transactions_gets_seq_in_commit_order(pool) -> None:
     """The second transaction for a key waits for the first to commit before it draws its seq."""
     first, second = await pool.acquire(), await pool.acquire()
     try:
@@ -207,7 +208,7 @@ async def test_a_key_enqueued_in_two_transactions_gets_seq_in_commit_order(pool)
         await pool.release(second)
 
 
-async def test_insert_and_enqueue_queues_only_the_messages_of_newly_inserted_rows(pool) -> None:  # type: ignore[no-untyped-def]
+async def test_insert_and_enqueue_queues_only_the_messages_of_newly_inserted_rows(pool) -> None:
     await pool.execute("CREATE TABLE received (id text PRIMARY KEY)")
     insert = "INSERT INTO received SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
     notified: asyncio.Queue[str] = asyncio.Queue()

@@ -12,7 +12,7 @@ def test_safety_settings_cannot_be_overridden() -> None:
     assert PRODUCER_SAFETY == {"acks": "all", "enable_idempotence": True}
 
 
-async def test_live_producer_uses_acks_all_and_idempotence(kafka) -> None:  # type: ignore[no-untyped-def]
+async def test_live_producer_uses_acks_all_and_idempotence(kafka) -> None:
     producer = create_producer(kafka.bootstrap_servers, "settings-check")
     await producer.start()
     try:

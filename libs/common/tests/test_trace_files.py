@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -64,9 +65,7 @@ def test_traces_that_link_to_it_are_shown_when_asked(tmp_path: Path) -> None:
     request_context = request.get_span_context()
     # A group commit serving this request and others: a trace of its own, linked to each request.
     with (
-        tracer.start_as_current_span(
-            "webhook_events record", context=trace.Context(), links=[trace.Link(request_context)]
-        ),
+        tracer.start_as_current_span("webhook_events record", context=Context(), links=[trace.Link(request_context)]),
         tracer.start_as_current_span("WITH", kind=SpanKind.CLIENT),
     ):
         pass

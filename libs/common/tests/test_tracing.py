@@ -5,6 +5,7 @@ import contextlib
 
 import asyncpg
 import pytest
+from intplat_devstack.testing import unique_topic
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -19,15 +20,15 @@ from intplat_common import (
 )
 from intplat_common.events import CloudEvent, to_kafka_headers
 
-from .kafka_helpers import new_topics, topic_name
+from .kafka_helpers import new_topics
 
 pytestmark = pytest.mark.integration
 
 
-async def test_trace_continues_from_outbox_insert_to_consumer_processing(kafka, pool, spans) -> None:  # type: ignore[no-untyped-def]
+async def test_trace_continues_from_outbox_insert_to_consumer_processing(kafka, pool, spans) -> None:
     from datetime import UTC, datetime
 
-    topic, group = topic_name("trace"), topic_name("g")
+    topic, group = unique_topic("trace"), unique_topic("g")
     await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     tracer = trace.get_tracer("test")
     event = CloudEvent(id="evt_trace", source="/tests", type="com.intplat.test.v1", time=datetime.now(UTC))

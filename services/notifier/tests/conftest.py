@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +14,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from intplat_devstack.paths import free_port
+from intplat_devstack.testing import eventually, read_records
+from intplat_sandboxes.framework import SandboxApp, create_sandbox_app, serve_in_background
 
 from intplat_common import TopicConfig, create_producer, dlq_topic, ensure_topics
 from intplat_common.events import EventModel, to_cloud_event, to_kafka_headers, to_kafka_value
-from intplat_common.sandbox import SandboxApp, create_sandbox_app, serve_in_background
 from notifier.app import create_app
 from notifier.settings import NotifierSettings
 
@@ -64,18 +63,6 @@ def make_settings(
     }
     values.update(extra)
     return NotifierSettings(**values)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, f"{what} not reached within {timeout} s (last: {result!r})"
-        await asyncio.sleep(0.1)
 
 
 @dataclass
@@ -124,7 +111,7 @@ class Platform:
 
 
 def new_sandbox(webhook_url: str | None = None) -> Any:
-    from notifier.sandbox.postmark import create_postmark_sandbox
+    from intplat_sandboxes.postmark import create_postmark_sandbox
 
     return create_postmark_sandbox(
         server_token=POSTMARK_TOKEN,
@@ -249,21 +236,8 @@ async def publish(
 
 
 async def dead_letters(bootstrap: str, topic: str, *, expect: int = 0, timeout: float = 10.0) -> list[Any]:
-    """Records on a dead-letter topic (read from the start until `expect` arrived or the time is up)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if expect else 2.0)
-        while loop.time() < deadline and (not expect or len(records) < expect):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
+    """Records on a dead-letter topic: until `expect` arrived or the time is up; with no `expect`, what 2 s bring."""
+    return await read_records(bootstrap, topic, expect=expect, timeout=timeout, quiet=0 if expect else 2.0)
 
 
 async def publish_raw(bootstrap: str, topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from intplat_devstack.testing import eventually
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -19,7 +20,6 @@ from .conftest import (
     Recorder,
     Topics,
     dead_letters,
-    eventually,
     make_settings,
     publish,
     publish_raw,

@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from intplat_devstack.testing import eventually
+from intplat_sandboxes.framework import CommitThenResetFault, ResetFault, StatusFault
 
 from intplat_common import dlq_topic
-from intplat_common.sandbox import CommitThenResetFault, ResetFault, StatusFault
 
-from .conftest import POSTMARK_TOKEN, SENDER, Platform, Recorder, Topics, dead_letters, eventually, publish
+from .conftest import POSTMARK_TOKEN, SENDER, Platform, Recorder, Topics, dead_letters, publish
 from .samples import invoice
 
 pytestmark = pytest.mark.integration

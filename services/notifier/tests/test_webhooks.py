@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from intplat_devstack.testing import eventually
 
-from .conftest import WEBHOOK_PASSWORD, WEBHOOK_USER, Platform, eventually
+from .conftest import WEBHOOK_PASSWORD, WEBHOOK_USER, Platform
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,3 @@
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -9,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from intplat_devstack.testing import stripe_signature
 
 from intplat_common import TopicConfig, ensure_topics
 from intplat_common.events import TOPICS
@@ -21,7 +20,7 @@ API_KEY = "test-internal-key-1"
 
 
 @pytest.fixture(scope="session")
-async def topics(kafka) -> None:  # type: ignore[no-untyped-def]
+async def topics(kafka) -> None:
     await ensure_topics(
         kafka.bootstrap_servers, [TopicConfig(t.name, t.partitions) for t in TOPICS.values()], replication_factor=1
     )
@@ -41,7 +40,7 @@ def make_settings(database: str, bootstrap: str, stripe_api_base: str, **extra: 
 
 
 @pytest.fixture
-def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:  # type: ignore[no-untyped-def]
+def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:
     return make_settings(database, kafka.bootstrap_servers, stripe_mock)
 
 
@@ -76,9 +75,7 @@ def new_event(type: str = "customer.created", customer: str | None = None, **obj
 
 
 def signature(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    return stripe_signature(body, secret, timestamp)
 
 
 async def deliver(

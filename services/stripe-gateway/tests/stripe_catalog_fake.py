@@ -18,8 +18,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-
-from intplat_common.sandbox import RequestRecord, SandboxApp, create_sandbox_app
+from intplat_sandboxes.framework import RequestRecord, SandboxApp, create_sandbox_app
 
 _INTERVALS = ("day", "week", "month", "year")
 _TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")

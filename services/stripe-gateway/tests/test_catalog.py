@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from intplat_sandboxes.framework import CommitThenStatusFault, serve_in_background
 
-from intplat_common.sandbox import CommitThenStatusFault, serve_in_background
 from stripe_gateway.adapters.stripe_api import StripeApi
 from stripe_gateway.catalog import (
     DEFAULT_CATALOG_FILE,

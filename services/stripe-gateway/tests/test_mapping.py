@@ -10,6 +10,14 @@ from typing import Any
 
 import pytest
 import stripe
+from intplat_devstack.samples import (
+    LATEST_API_VERSION,
+    LEGACY_API_VERSION,
+    build_event,
+    fetch_fixture_objects,
+    to_legacy_layout,
+)
+from intplat_devstack.testing import stripe_signature
 
 from intplat_common.events import (
     BillingEvent,
@@ -20,14 +28,6 @@ from intplat_common.events import (
     SubscriptionUpdated,
 )
 from stripe_gateway.mapping import MAPPED_TYPES, MappingError, map_event
-from stripe_gateway.samples import (
-    LATEST_API_VERSION,
-    LEGACY_API_VERSION,
-    build_event,
-    fetch_fixture_objects,
-    sign,
-    to_legacy_layout,
-)
 
 CHECKOUT = "checkout.session.completed"
 ASYNC_CHECKOUT = "checkout.session.async_payment_succeeded"
@@ -494,9 +494,9 @@ def test_latest_api_version_is_the_stripe_library_version() -> None:
 
 def test_signature_verifies_with_stripe() -> None:
     payload = json.dumps(build_event(INVOICE, {"id": "in_1"}, api_version=LATEST_API_VERSION)).encode()
-    header = sign(payload, "whsec_test_1")
+    header = stripe_signature(payload, "whsec_test_1")
 
     assert stripe.WebhookSignature.verify_header(payload.decode(), header, "whsec_test_1", tolerance=300)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.WebhookSignature.verify_header(payload.decode(), header, "whsec_other", tolerance=300)
-    assert sign(payload, "whsec_test_1", timestamp=1767225600).startswith("t=1767225600,v1=")
+    assert stripe_signature(payload, "whsec_test_1", timestamp=1767225600).startswith("t=1767225600,v1=")

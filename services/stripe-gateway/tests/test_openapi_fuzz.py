@@ -5,8 +5,7 @@ from typing import Any
 
 import pytest
 from intplat_devstack.fuzz import run_schemathesis
-
-from intplat_common.sandbox import serve_in_background
+from intplat_sandboxes.framework import serve_in_background
 
 from .conftest import API_KEY
 

@@ -18,7 +18,7 @@ async def test_readyz_checks_database_and_kafka(client: httpx.AsyncClient) -> No
     assert response.json()["checks"] == {"postgres": "ok", "kafka": "ok"}
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(settings, client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+async def test_readyz_is_503_when_the_database_is_unreachable(settings, client: httpx.AsyncClient, app) -> None:
     await app.state.pool.close()
     response = await client.get("/readyz")
     assert response.status_code == 503
@@ -48,6 +48,6 @@ async def test_unknown_route_is_a_clear_json_404(client: httpx.AsyncClient) -> N
     assert response.json()["error"] == "not_found"
 
 
-async def test_migrations_ran_on_start_up(app) -> None:  # type: ignore[no-untyped-def]
+async def test_migrations_ran_on_start_up(app) -> None:
     tables = {r["tablename"] for r in await app.state.pool.fetch("SELECT tablename FROM pg_tables")}
     assert {"outbox", "inbox", "alembic_version"} <= tables

@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from intplat_devstack.samples import LATEST_API_VERSION, LEGACY_API_VERSION, build_event, fetch_fixture_objects
+from intplat_devstack.testing import header, header_in, read_records
 from opentelemetry.trace import SpanKind
 
 from stripe_gateway.app import create_app
-from stripe_gateway.samples import LATEST_API_VERSION, LEGACY_API_VERSION, build_event, fetch_fixture_objects
 
 from .conftest import deliver, make_settings, new_event
-from .kafka_reading import header, records_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,10 @@ BILLING = {
 
 
 @pytest.mark.parametrize("api_version", [LATEST_API_VERSION, LEGACY_API_VERSION])
-async def test_the_four_events_reach_their_topics_with_cloudevents_headers(  # type: ignore[no-untyped-def]
+async def test_the_four_events_reach_their_topics_with_cloudevents_headers(
     api_version: str, client: httpx.AsyncClient, kafka, stripe_mock: str
 ) -> None:
-    from stripe_gateway.samples import to_legacy_layout
+    from intplat_devstack.samples import to_legacy_layout
 
     objects = await fetch_fixture_objects(stripe_mock, customer_id="cus_fourevents")
     sent: dict[str, str] = {}
@@ -42,7 +42,9 @@ async def test_the_four_events_reach_their_topics_with_cloudevents_headers(  # t
         assert response.status_code == 200, response.text
         sent[event["id"]] = stripe_type
 
-    records = await records_for(kafka.bootstrap_servers, ["stripe.events.v1", *BILLING.values()], set(sent), expect=8)
+    records = await read_records(
+        kafka.bootstrap_servers, "stripe.events.v1", *BILLING.values(), expect=8, where=header_in("ce_id", sent)
+    )
     assert len(records) == 8, "each event once on stripe.events.v1 and once on its billing topic"
     for record in records:
         stripe_type = sent[header(record, "ce_id") or ""]
@@ -63,7 +65,7 @@ async def test_the_four_events_reach_their_topics_with_cloudevents_headers(  # t
             assert body["customer_id"] == "cus_fourevents"
 
 
-async def test_unpaid_checkout_is_not_a_completed_purchase(client: httpx.AsyncClient, kafka, stripe_mock) -> None:  # type: ignore[no-untyped-def]
+async def test_unpaid_checkout_is_not_a_completed_purchase(client: httpx.AsyncClient, kafka, stripe_mock) -> None:
     objects = await fetch_fixture_objects(stripe_mock, customer_id="cus_unpaid")
     session = {**objects["checkout.session.completed"], "payment_status": "unpaid"}
     pending = build_event("checkout.session.completed", session, api_version=LATEST_API_VERSION)
@@ -74,24 +76,25 @@ async def test_unpaid_checkout_is_not_a_completed_purchase(client: httpx.AsyncCl
     )
     for event in (pending, settled):
         assert (await deliver(client, event)).status_code == 200
-    records = await records_for(
+    records = await read_records(
         kafka.bootstrap_servers,
-        ["stripe.events.v1", "billing.checkout.completed.v1"],
-        {pending["id"], settled["id"]},
+        "stripe.events.v1",
+        "billing.checkout.completed.v1",
         expect=3,
+        where=header_in("ce_id", {pending["id"], settled["id"]}),
     )
     completed = [r for r in records if r.topic == "billing.checkout.completed.v1"]
     assert [header(r, "ce_id") for r in completed] == [settled["id"]]
     assert len([r for r in records if r.topic == "stripe.events.v1"]) == 2
 
 
-async def test_one_trace_from_webhook_request_to_kafka_record(  # type: ignore[no-untyped-def]
-    client: httpx.AsyncClient, kafka, spans
-) -> None:
+async def test_one_trace_from_webhook_request_to_kafka_record(client: httpx.AsyncClient, kafka, spans) -> None:
     event = new_event()
     response = await deliver(client, event)
     assert response.status_code == 200
-    records = await records_for(kafka.bootstrap_servers, ["stripe.events.v1"], {event["id"]}, expect=1)
+    records = await read_records(
+        kafka.bootstrap_servers, "stripe.events.v1", expect=1, where=header_in("ce_id", {event["id"]})
+    )
     assert len(records) == 1
     _, trace_id, parent_id, _ = (header(records[0], "traceparent") or "").split("-")
     in_trace = [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
@@ -118,7 +121,7 @@ async def test_one_trace_from_webhook_request_to_kafka_record(  # type: ignore[n
 
 
 @pytest.mark.chaos
-async def test_broker_down_webhooks_still_accepted_then_published_once_in_customer_order(  # type: ignore[no-untyped-def]
+async def test_broker_down_webhooks_still_accepted_then_published_once_in_customer_order(
     controllable_kafka, database, stripe_mock, topics
 ) -> None:
     from intplat_common import TopicConfig, ensure_topics
@@ -150,7 +153,7 @@ async def test_broker_down_webhooks_still_accepted_then_published_once_in_custom
                 assert loop.time() < deadline, "the relay did not drain the outbox after the broker came back"
                 await asyncio.sleep(0.2)
     ids = {e["id"] for e in sent}
-    records = await records_for(bootstrap, ["stripe.events.v1"], ids, expect=40)
+    records = await read_records(bootstrap, "stripe.events.v1", expect=40, where=header_in("ce_id", ids))
     assert sorted(header(r, "ce_id") or "" for r in records) == sorted(ids), "each event exactly once"
     for customer in customers:
         mine = sorted((r for r in records if r.key == customer.encode()), key=lambda r: r.offset)
@@ -159,7 +162,7 @@ async def test_broker_down_webhooks_still_accepted_then_published_once_in_custom
 
 
 @pytest.mark.chaos
-async def test_postgres_down_is_503_nothing_half_written_and_recovers(  # type: ignore[no-untyped-def]
+async def test_postgres_down_is_503_nothing_half_written_and_recovers(
     postgres, kafka, client: httpx.AsyncClient, app
 ) -> None:
     assert postgres.controllable
@@ -185,5 +188,7 @@ async def test_postgres_down_is_503_nothing_half_written_and_recovers(  # type: 
         assert loop.time() < deadline, f"no recovery: {response.status_code} {response.text}"
         await asyncio.sleep(0.5)
     assert response.json()["status"] == "recorded", "nothing of the failed attempt was committed"
-    published = await records_for(kafka.bootstrap_servers, ["stripe.events.v1"], {during["id"]}, expect=1)
+    published = await read_records(
+        kafka.bootstrap_servers, "stripe.events.v1", expect=1, where=header_in("ce_id", {during["id"]})
+    )
     assert len(published) == 1

@@ -18,7 +18,7 @@ from stripe_gateway.storage import MIGRATIONS
 pytestmark = pytest.mark.integration
 
 
-async def test_the_relay_process_traces_its_sends_in_the_trace_of_the_row(  # type: ignore[no-untyped-def]
+async def test_the_relay_process_traces_its_sends_in_the_trace_of_the_row(
     database: str, kafka, topics: None, tmp_path: Path, spans
 ) -> None:
     await migrate(database, MIGRATIONS)

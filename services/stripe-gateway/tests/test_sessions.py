@@ -66,7 +66,7 @@ async def test_checkout_session_created_with_the_callers_idempotency_key(client:
     assert "automatic_tax" not in form
 
 
-async def test_stripe_tax_is_enabled_when_configured(database, kafka, stripe_mock, topics) -> None:  # type: ignore[no-untyped-def]
+async def test_stripe_tax_is_enabled_when_configured(database, kafka, stripe_mock, topics) -> None:
     from stripe_gateway.app import create_app
 
     from .conftest import make_settings
@@ -197,9 +197,10 @@ async def test_portal_session(client: httpx.AsyncClient, app: Any) -> None:
     assert calls[0].headers["Idempotency-Key"] == "portal-1"
 
 
-async def test_stripe_errors_are_mapped(database, kafka, topics) -> None:  # type: ignore[no-untyped-def]
+async def test_stripe_errors_are_mapped(database, kafka, topics) -> None:
     """A Stripe stand-in answering with Stripe's error shapes (stripe-mock cannot produce them)."""
-    from intplat_common.sandbox import StatusFault, create_sandbox_app, serve_in_background
+    from intplat_sandboxes.framework import StatusFault, create_sandbox_app, serve_in_background
+
     from stripe_gateway.app import create_app
 
     from .conftest import make_settings

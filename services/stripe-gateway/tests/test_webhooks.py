@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:  # type: ignore[no-untyped-def]
+def settings(database: str, kafka, stripe_mock: str, topics: None) -> GatewaySettings:
     """No relay: it would publish, and so delete, the outbox rows these tests count."""
     return make_settings(database, kafka.bootstrap_servers, stripe_mock, STRIPE_GATEWAY_EMBEDDED_RELAY="false")
 
@@ -149,7 +149,7 @@ async def test_fifty_concurrent_deliveries_of_one_event_record_it_once(client: h
     assert await outbox_rows(app) == 1
 
 
-async def test_source_ip_allowlist(database, kafka, stripe_mock, topics) -> None:  # type: ignore[no-untyped-def]
+async def test_source_ip_allowlist(database, kafka, stripe_mock, topics) -> None:
     from stripe_gateway.app import create_app
 
     from .conftest import make_settings

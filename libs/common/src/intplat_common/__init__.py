@@ -2,7 +2,7 @@
 
 Kafka producer and topics, transactional outbox and relay, consumer runner with inbox and DLQ, resilient HTTP client
 with a pybreaker circuit breaker per provider, OpenTelemetry and JSON logs, typed settings, asyncpg and migrations.
-Provider sandboxes live in `intplat_common.sandbox`, event models and the CloudEvents codec in `intplat_common.events`.
+Event models and the CloudEvents codec live in `intplat_common.events` (provider sandboxes: tools/sandboxes).
 """
 
 from ._breaker import AsyncCircuitBreaker, CircuitOpenError, is_client_error

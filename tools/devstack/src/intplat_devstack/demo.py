@@ -14,19 +14,12 @@ import sys
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 
 from intplat_common import read_trace, render_trace
-from stripe_gateway.samples import (
-    LATEST_API_VERSION,
-    LEGACY_API_VERSION,
-    build_event,
-    fetch_fixture_objects,
-    sign,
-    to_legacy_layout,
-)
 
 from .cli import dev_secrets, traces_dir
+from .samples import LATEST_API_VERSION, LEGACY_API_VERSION, build_event, fetch_fixture_objects, to_legacy_layout
+from .testing import Record, TopicReader, header, header_in, stripe_signature
 
 GATEWAY = os.environ.get("STRIPE_GATEWAY_URL", "http://127.0.0.1:8001")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
@@ -54,25 +47,11 @@ async def main() -> int:
             print(f"the gateway is not ready yet: {ready.text}")
             return 1
         objects = await fetch_fixture_objects(STRIPE_API_BASE, http)
-        consumer = await _consumer_at_end()
-        sent: dict[str, str] = {}
-        print(f"sending {2 * len(TYPES)} signed events to {GATEWAY}/webhooks/stripe\n")
-        for api_version in (LATEST_API_VERSION, LEGACY_API_VERSION):
-            for event_type in TYPES:
-                obj = objects[event_type]
-                if api_version == LEGACY_API_VERSION:
-                    obj = to_legacy_layout(event_type, obj)
-                event = build_event(event_type, obj, api_version=api_version)
-                body = json.dumps(event).encode()
-                response = await http.post(
-                    f"{GATEWAY}/webhooks/stripe",
-                    content=body,
-                    headers={"Stripe-Signature": sign(body, secret), "Content-Type": "application/json"},
-                )
-                print(f"  {event['id']}  {event_type:<32} {api_version:<18} -> {response.status_code} {response.text}")
-                sent[event["id"]] = event_type
-    print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
-    records = await _read(consumer, set(sent), expect=2 * len(sent))
+        async with TopicReader(KAFKA, *TOPICS, from_end=True) as reader:  # only this run's records
+            sent = await _send_samples(http, objects, secret)
+            print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
+            published = await reader.read(expect=2 * len(sent), timeout=20, quiet=0, where=header_in("ce_id", sent))
+    records = [_summary(record) for record in published]
     for record in sorted(records, key=lambda r: (r["ce_id"], r["topic"])):
         print(
             f"  {record['ce_id']}  {record['topic']:<32} key={record['key']:<12} {record['ce_type']:<45} "
@@ -97,16 +76,25 @@ async def main() -> int:
     return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
 
 
-async def _consumer_at_end() -> AIOKafkaConsumer:
-    """Positioned at the end of every topic before sending, so only this run's records are read."""
-    consumer = AIOKafkaConsumer(*TOPICS, bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    while not consumer.assignment():  # without a group the consumer assigns itself every partition once it has metadata
-        await consumer.getmany(timeout_ms=100)
-    await consumer.seek_to_end()
-    for tp in consumer.assignment():
-        await consumer.position(tp)
-    return consumer
+async def _send_samples(http: httpx.AsyncClient, objects: dict[str, dict[str, Any]], secret: str) -> dict[str, str]:
+    """Each sample type in both API layouts, signed, to the gateway; returns the event ids with their types."""
+    sent: dict[str, str] = {}
+    print(f"sending {2 * len(TYPES)} signed events to {GATEWAY}/webhooks/stripe\n")
+    for api_version in (LATEST_API_VERSION, LEGACY_API_VERSION):
+        for event_type in TYPES:
+            obj = objects[event_type]
+            if api_version == LEGACY_API_VERSION:
+                obj = to_legacy_layout(event_type, obj)
+            event = build_event(event_type, obj, api_version=api_version)
+            body = json.dumps(event).encode()
+            response = await http.post(
+                f"{GATEWAY}/webhooks/stripe",
+                content=body,
+                headers={"Stripe-Signature": stripe_signature(body, secret), "Content-Type": "application/json"},
+            )
+            print(f"  {event['id']}  {event_type:<32} {api_version:<18} -> {response.status_code} {response.text}")
+            sent[event["id"]] = event_type
+    return sent
 
 
 async def _mails(event_ids: set[str], expect: int, wait_seconds: float = 30.0) -> list[dict[str, Any]]:
@@ -127,30 +115,14 @@ async def _mails(event_ids: set[str], expect: int, wait_seconds: float = 30.0) -
     return found
 
 
-async def _read(
-    consumer: AIOKafkaConsumer, event_ids: set[str], expect: int, wait_seconds: float = 20.0
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
-    try:
-        while len(found) < expect and loop.time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                for r in records:
-                    headers = {k: v.decode() for k, v in r.headers or ()}
-                    if headers.get("ce_id") in event_ids:
-                        found.append(
-                            {
-                                "topic": r.topic,
-                                "key": (r.key or b"").decode(),
-                                "ce_id": headers["ce_id"],
-                                "ce_type": headers.get("ce_type", ""),
-                                "trace_id": headers.get("traceparent", "--").split("-")[1],
-                            }
-                        )
-    finally:
-        await consumer.stop()
-    return found
+def _summary(record: Record) -> dict[str, str]:
+    return {
+        "topic": record.topic,
+        "key": (record.key or b"").decode(),
+        "ce_id": header(record, "ce_id") or "",
+        "ce_type": header(record, "ce_type") or "",
+        "trace_id": (header(record, "traceparent") or "--").split("-")[1],
+    }
 
 
 if __name__ == "__main__":

@@ -105,10 +105,6 @@ def spans(_span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter
     _span_exporter.clear()
 
 
-def unique_topic(prefix: str = "t") -> str:
-    return f"{prefix}.{uuid.uuid4().hex[:10]}"
-
-
 async def in_thread(fn: object) -> None:
     """Run a blocking start/stop of a server without blocking the test's event loop."""
     assert callable(fn)

@@ -4,15 +4,13 @@ out-of-process tests). Under `/_sandbox`, so never faulted or logged."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
 
+from ._sandbox import PostmarkSandbox
 from ._validation import DEFAULT_STREAM
-
-if TYPE_CHECKING:
-    from .postmark import PostmarkSandbox
 
 PREFIX = "/_sandbox/postmark"
 EventKind = Literal["Delivery", "HardBounce", "SoftBounce", "SpamComplaint", "Open", "Click"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +24,6 @@ __all__ = [
     "LEGACY_API_VERSION",
     "build_event",
     "fetch_fixture_objects",
-    "sign",
     "to_legacy_layout",
 ]
 
@@ -451,10 +448,3 @@ def build_event(
         "request": {"id": request_id, "idempotency_key": idempotency_key},
         "type": event_type,
     }
-
-
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A `Stripe-Signature` header value for `payload` (scheme v1: HMAC-SHA256 of `"{t}." + payload`)."""
-    signed_at = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{signed_at}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={signed_at},v1={digest}"

@@ -1,11 +1,12 @@
 """Postmark's HTTP API: `/email`, `/email/withTemplate`, the two batch routes and the Messages API."""
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ._sandbox import PostmarkSandbox
 from ._search import parse_query
 from ._validation import (
     BAD_TOKEN,
@@ -21,9 +22,6 @@ from ._validation import (
     parse_json,
 )
 
-if TYPE_CHECKING:
-    from .postmark import PostmarkSandbox
-
 TOKEN_HEADER = "X-Postmark-Server-Token"  # noqa: S105 - a header name
 
 
@@ -36,7 +34,7 @@ def install_error_handler(api: FastAPI) -> None:
     api.add_exception_handler(PostmarkError, _postmark_error)
 
 
-def api_router(pm: "PostmarkSandbox") -> APIRouter:  # no __future__ annotations: FastAPI reads them
+def api_router(pm: PostmarkSandbox) -> APIRouter:  # no __future__ annotations: FastAPI reads them
     install_error_handler(pm.app.api)
     router = APIRouter(tags=["postmark"])
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from intplat_common.sandbox import run_sandbox
+from intplat_sandboxes.framework import run_sandbox
 
-from .postmark import PostmarkSandbox, create_postmark_sandbox
+from ._factory import create_postmark_sandbox
+from ._sandbox import PostmarkSandbox
 
 DEFAULT_PORT = 8102
 DEFAULT_SERVER_TOKEN = "postmark-dev-token"  # noqa: S105 - local development default, shared with the notifier

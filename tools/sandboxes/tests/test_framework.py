@@ -14,9 +14,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ValidationError
-
-from intplat_common.sandbox import (
+from intplat_sandboxes.framework import (
     SandboxApp,
     SandboxClock,
     SandboxConnectionDropped,
@@ -26,7 +24,8 @@ from intplat_common.sandbox import (
     parse_fault_rule,
     serve_in_background,
 )
-from intplat_common.sandbox._log import MAX_LOGGED_BODY_CHARS, REDACTED
+from intplat_sandboxes.framework._log import MAX_LOGGED_BODY_CHARS, REDACTED
+from pydantic import BaseModel, ValidationError
 
 
 class Item(BaseModel):

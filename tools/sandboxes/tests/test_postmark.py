@@ -10,14 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
-
-from intplat_common.sandbox import CommitThenResetFault, StatusFault, serve_in_background
-from notifier.sandbox import PostmarkSandbox, create_postmark_sandbox
+from intplat_sandboxes.framework import CommitThenResetFault, StatusFault, serve_in_background
+from intplat_sandboxes.postmark import PostmarkSandbox, create_postmark_sandbox
 
 TOKEN = "server-token-0123"
 SENDER = "billing@intplat.local"
@@ -821,7 +821,7 @@ async def test_control_routes_emit_events_and_reset(
 
 
 def test_cli_configuration_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from notifier.sandbox import main
+    from intplat_sandboxes.postmark import main
 
     default = main.build_sandbox({})
     assert main.port({}) == 8102
@@ -851,3 +851,24 @@ def test_cli_configuration_defaults_and_environment(monkeypatch: pytest.MonkeyPa
     main.run()
     assert served["port"] == 9103
     assert served["app"].name == "postmark"
+
+
+def test_cli_defaults_are_the_notifiers_development_defaults() -> None:
+    """The sandbox does not import the notifier: its `make run` defaults repeat the notifier's, pinned here."""
+    from intplat_sandboxes.postmark import main
+
+    from notifier.settings import DEV_POSTMARK_TOKEN, DEV_WEBHOOK_PASSWORD, NotifierSettings
+
+    fields = NotifierSettings.model_fields
+    assert main.DEFAULT_SERVER_TOKEN == DEV_POSTMARK_TOKEN
+    assert main.DEFAULT_WEBHOOK_PASSWORD == DEV_WEBHOOK_PASSWORD
+    assert fields["webhook_user"].default == main.DEFAULT_WEBHOOK_USER
+    assert fields["postmark_api_base"].default == f"http://127.0.0.1:{main.DEFAULT_PORT}"
+
+
+def test_the_postmark_sandbox_script_comes_from_this_package() -> None:
+    """`make run` and the notifier benchmark start `postmark-sandbox`: one script, from intplat-sandboxes."""
+    (script,) = entry_points(group="console_scripts", name="postmark-sandbox")
+    assert script.value == "intplat_sandboxes.postmark.main:run"
+    assert script.dist is not None
+    assert script.dist.name == "intplat-sandboxes"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import httpx
 
-from intplat_common.sandbox import SandboxClock
+from intplat_sandboxes.framework import SandboxClock
 
 log = logging.getLogger(__name__)
 

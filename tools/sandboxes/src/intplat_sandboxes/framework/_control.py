@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from ._faults import ActiveFault, FaultRule
-from ._log import RequestRecord
-
-if TYPE_CHECKING:
-    from ._app import SandboxApp
+from ._clock import SandboxClock
+from ._faults import ActiveFault, FaultRule, FaultStore
+from ._log import RequestLog, RequestRecord
 
 CONTROL_PREFIX = "/_sandbox"
 
@@ -35,37 +34,40 @@ class ClockChange(BaseModel):
         return self
 
 
-def control_router(sandbox: SandboxApp) -> APIRouter:
+def control_router(
+    *, requests: RequestLog, faults: FaultStore, clock: SandboxClock, reset_all: Callable[[], None]
+) -> APIRouter:
+    """The control routes over a sandbox's parts (`reset_all` also runs the provider's reset hooks)."""
     router = APIRouter(prefix=CONTROL_PREFIX, tags=["sandbox"])
 
     def clock_state() -> ClockState:
-        return ClockState(now=sandbox.clock.now(), offset_seconds=sandbox.clock.offset_seconds)
+        return ClockState(now=clock.now(), offset_seconds=clock.offset_seconds)
 
     @router.get("/requests")
     async def list_requests(method: str | None = None, path_prefix: str | None = None) -> list[RequestRecord]:
-        return sandbox.requests.records(method=method, path_prefix=path_prefix)
+        return requests.records(method=method, path_prefix=path_prefix)
 
     @router.delete("/requests", status_code=204)
     async def clear_requests() -> Response:
-        sandbox.requests.clear()
+        requests.clear()
         return Response(status_code=204)
 
     @router.post("/faults", status_code=201)
     async def add_fault(rule: FaultRule) -> ActiveFault:
-        return sandbox.faults.add(rule).model_copy(deep=True)
+        return faults.add(rule).model_copy(deep=True)
 
     @router.get("/faults")
     async def list_faults() -> list[ActiveFault]:
-        return sandbox.faults.active()
+        return faults.active()
 
     @router.delete("/faults", status_code=204)
     async def clear_faults() -> Response:
-        sandbox.faults.clear()
+        faults.clear()
         return Response(status_code=204)
 
     @router.delete("/faults/{fault_id}", status_code=204)
     async def remove_fault(fault_id: str) -> Response:
-        if not sandbox.faults.remove(fault_id):
+        if not faults.remove(fault_id):
             raise HTTPException(status_code=404, detail=f"no active fault {fault_id!r}")
         return Response(status_code=204)
 
@@ -76,14 +78,14 @@ def control_router(sandbox: SandboxApp) -> APIRouter:
     @router.post("/clock")
     async def change_clock(change: ClockChange) -> ClockState:
         if change.set_to is not None:
-            sandbox.clock.set(change.set_to)
+            clock.set(change.set_to)
         elif change.advance_seconds is not None:
-            sandbox.clock.advance(change.advance_seconds)
+            clock.advance(change.advance_seconds)
         return clock_state()
 
     @router.post("/reset", status_code=204)
     async def reset() -> Response:
-        sandbox.reset()
+        reset_all()
         return Response(status_code=204)
 
     return router

@@ -42,7 +42,9 @@ class SandboxApp:
             redoc_url=None,
         )
         self.api.state.sandbox = self
-        self.api.include_router(control_router(self))
+        self.api.include_router(
+            control_router(requests=self.requests, faults=self.faults, clock=self.clock, reset_all=self.reset)
+        )
         self.api.add_api_route("/healthz", self._healthz, methods=["GET"], tags=["sandbox"])
 
     async def _healthz(self) -> dict[str, str]:

@@ -5,10 +5,11 @@
 events with `deliver`/`bounce`/`complain`/`open`/`click`/`reactivate` plus `flush_webhooks()`.
 """
 
+from ._factory import create_postmark_sandbox
 from ._models import Address, Attachment, MessageEvent, StoredMessage, Suppression
+from ._sandbox import PostmarkSandbox
 from ._validation import TEST_TOKEN, PostmarkError
 from ._webhooks import RETRY_DELAYS_SECONDS, WebhookAttempt, WebhookDelivery
-from .postmark import PostmarkSandbox, create_postmark_sandbox
 
 __all__ = [
     "RETRY_DELAYS_SECONDS",

@@ -1,4 +1,4 @@
-"""The Postmark sandbox: `create_postmark_sandbox(...)` builds it; serve `.app` (a `SandboxApp`)."""
+"""The Postmark sandbox: its state and provider-side behaviour (`create_postmark_sandbox` adds the routes)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from intplat_common.sandbox import SandboxApp, SandboxClock, create_sandbox_app
+from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
 
 from . import _events
-from ._control import control_router
 from ._models import MessageEvent, StoredMessage, Suppression, SuppressionOrigin, SuppressionReason, api_time
-from ._routes import api_router
 from ._store import MessageStore
 from ._templates import TemplateRegistry
 from ._validation import DEFAULT_STREAM, INACTIVE_RECIPIENT, OK, PostmarkError, validate_message
@@ -24,7 +22,8 @@ DEFAULT_STREAMS = ("outbound", "broadcast")
 
 
 class PostmarkSandbox:
-    """A fake Postmark server plus in-process helpers that make provider-side events happen."""
+    """A fake Postmark server plus in-process helpers that make provider-side events happen (build it with
+    `create_postmark_sandbox`, which adds the HTTP routes)."""
 
     def __init__(
         self,
@@ -61,8 +60,6 @@ class PostmarkSandbox:
             retry_delays=webhook_retry_delays,
         )
         self._bounce_ids = itertools.count(1)
-        self.app.include_router(api_router(self))
-        self.app.include_router(control_router(self))
         self.app.on_reset(self._clear)
         # Run the background emitter while the app is served (uvicorn's lifespan).
         self.app.api.router.lifespan_context = self._lifespan
@@ -252,38 +249,3 @@ class PostmarkSandbox:
     def _clear(self) -> None:
         self.store.clear()
         self.emitter.clear()
-
-
-def create_postmark_sandbox(
-    *,
-    server_token: str,
-    senders: list[str],
-    webhook_url: str | None = None,
-    webhook_basic_auth: tuple[str, str] | None = None,
-    webhook_headers: dict[str, str] | None = None,
-    clock: SandboxClock | None = None,
-    templates: Mapping[str, Mapping[str, Any]] | None = None,
-    streams: Iterable[str] = DEFAULT_STREAMS,
-    auto_deliver: bool = False,
-    auto_deliver_delay: float = 0.5,
-    webhook_timeout: float = 10.0,
-    webhook_retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
-    server_id: int = 1,
-) -> PostmarkSandbox:
-    """Build the sandbox. Templates are keyed by alias: `{"welcome": {"Subject": "Hi {{name}}", ...}}`
-    (optional `TemplateId`; otherwise ids count from 1000). Streams: `outbound` is always present."""
-    return PostmarkSandbox(
-        server_token=server_token,
-        senders=senders,
-        webhook_url=webhook_url,
-        webhook_basic_auth=webhook_basic_auth,
-        webhook_headers=webhook_headers,
-        clock=clock,
-        templates=templates,
-        streams=streams,
-        server_id=server_id,
-        auto_deliver=auto_deliver,
-        auto_deliver_delay=auto_deliver_delay,
-        webhook_timeout=webhook_timeout,
-        webhook_retry_delays=webhook_retry_delays,
-    )
