@@ -13,8 +13,9 @@ import asyncpg
 
 from intplat_common import TransientError
 
-from .ledger import clean, clean_text
+from .ledger import assign_waiting, clean, clean_text
 from .ports import CustomerDirectory, CustomerLookupUnavailable
+from .rendering import parse_locale
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ async def remember(
     source: str,
     observed_at: datetime,
 ) -> None:
+    """Record what an event (or Stripe) says about a customer; mails waiting for this customer's address get it."""
     if not (contact.email or contact.name or contact.locale):
         return
     await conn.execute(
@@ -57,6 +59,8 @@ async def remember(
         source,
         observed_at,
     )
+    if contact.email:
+        await assign_waiting(conn, customer_id, contact.email, contact.name, parse_locale(contact.locale))
 
 
 async def known(conn: asyncpg.Connection, customer_id: str) -> Contact | None:
