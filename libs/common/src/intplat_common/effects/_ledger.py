@@ -22,6 +22,7 @@ class EffectLedger:
         self.table = table
         t = table.name
         returned = ", ".join(f"m.{c}" for c in table.columns)
+        selected = ", ".join(table.columns)
         # A row that was anything but `queued` (or `waiting`) when claimed may have taken effect: check it first.
         self._claim = f"""
             WITH due AS (
@@ -31,16 +32,18 @@ class EffectLedger:
                 ORDER BY next_attempt_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE {t} m SET
+                    needs_check = m.needs_check OR m.status NOT IN ('queued', 'waiting'),
+                    status = 'sending',
+                    claim_token = $2,
+                    lease_until = now() + make_interval(secs => $3),
+                    attempts = m.attempts + 1,
+                    updated_at = now()
+                FROM due WHERE m.id = due.id
+                RETURNING {returned}, m.next_attempt_at AS claimed_due
             )
-            UPDATE {t} m SET
-                needs_check = m.needs_check OR m.status NOT IN ('queued', 'waiting'),
-                status = 'sending',
-                claim_token = $2,
-                lease_until = now() + make_interval(secs => $3),
-                attempts = m.attempts + 1,
-                updated_at = now()
-            FROM due WHERE m.id = due.id
-            RETURNING {returned}
+            SELECT {selected} FROM claimed ORDER BY claimed_due
         """  # noqa: S608 - names from the service's EffectTable
         answer = f", {table.answer_column} = $6::jsonb" if table.answer_column else ""
         self._dead = f"""
@@ -60,8 +63,8 @@ class EffectLedger:
     async def claim(self, pool: asyncpg.Pool, *, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
         """Take up to `limit` due rows: queued, unknown or waiting rows whose time has come, and `sending` rows whose
         lease ran out (their worker died mid-call). Ordered by `next_attempt_at`."""
-        records = await pool.fetch(self._claim, limit, uuid.uuid4(), lease_seconds)
-        return sorted(records, key=lambda r: r["next_attempt_at"])
+        records: list[asyncpg.Record] = await pool.fetch(self._claim, limit, uuid.uuid4(), lease_seconds)
+        return records
 
     async def renew_lease(
         self, pool: asyncpg.Pool, held: Sequence[tuple[uuid.UUID, uuid.UUID | None]], lease_seconds: float
