@@ -64,7 +64,7 @@ class FakeProvider:
         return Row(**dict(record))
 
     def labels(self, row: Row) -> Mapping[str, str]:
-        return {"kind": "test"}
+        return {"payload_keys": str(len(row.payload))}
 
     async def find_existing(self, row: Row) -> str | None:
         self.lookups.append(row.effect_key)
@@ -75,6 +75,7 @@ class FakeProvider:
         return [row.effect_key for row in rows]
 
     async def attempt(self, row: Row, call: str) -> Outcome:
+        assert call == row.effect_key
         async with self._call():
             return self._do(call)
 
@@ -196,7 +197,11 @@ async def test_dead_rows_keep_reason_and_answer_and_alert(pool: asyncpg.Pool) ->
     await insert(pool, "bad", "blocked", "fine")
     assert await worker(pool, provider, alert=alert).run_once() == 3
     found = await rows(pool)
-    assert (found["bad"]["status"], found["bad"]["error"], found["bad"]["error_code"]) == ("dead", "invalid request", 300)
+    assert (found["bad"]["status"], found["bad"]["error"], found["bad"]["error_code"]) == (
+        "dead",
+        "invalid request",
+        300,
+    )
     assert found["bad"]["answer"] == {"ErrorCode": 300}
     assert found["blocked"]["status"] == "refused"
     assert found["fine"]["status"] == "done"
