@@ -4,10 +4,11 @@ NOTIFY wake-up, and recovery when the provider's breaker closes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -95,25 +96,16 @@ class FakeProvider:
             raise OutcomeUnknown("connection reset after the request was sent")
         return Outcome.done(self.done[key])
 
-    def _call(self) -> Any:
-        provider = self
-
-        class _Guarded:
-            async def __aenter__(self) -> None:
-                try:
-                    self._cm = provider.breaker.guard()
-                    await self._cm.__aenter__()
-                except CircuitOpenError as exc:
-                    raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
-                if provider.down:
-                    error = ProviderUnavailable("503 maintenance")
-                    await self._cm.__aexit__(type(error), error, None)
-                    raise error
-
-            async def __aexit__(self, *exc: Any) -> None:
-                await self._cm.__aexit__(*exc)
-
-        return _Guarded()
+    @contextlib.asynccontextmanager
+    async def _call(self) -> AsyncIterator[None]:
+        """A call through the provider's breaker, as its ResilientClient makes it."""
+        try:
+            async with self.breaker.guard():
+                if self.down:
+                    raise ProviderUnavailable("503 maintenance")
+                yield
+        except CircuitOpenError as exc:
+            raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
 
 
 @pytest.fixture
@@ -302,7 +294,5 @@ async def _all_done(pool: asyncpg.Pool, count: int) -> bool:
     return len(found) == count and all(r["status"] == "done" for r in found.values())
 
 
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
+def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
