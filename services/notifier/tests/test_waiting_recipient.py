@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
+
+from notifier import customers, ledger
 
 from .conftest import Platform, Recorder, Topics, eventually, publish
 from .samples import invoice, payment_failed
@@ -85,3 +90,45 @@ async def _in(platform: Platform, message_id: Any, status: str) -> Any:
 
 async def _alerted(chat: Recorder) -> bool:
     return any("no e-mail address arrived" in c["text"] for c in chat.calls)
+
+
+async def test_an_address_arriving_while_a_mail_starts_waiting_is_never_missed(platform: Platform) -> None:
+    """Two replicas: one records a waiting mail for a customer while the other learns that customer's address."""
+    pool = platform.pool
+    now = datetime.now(UTC)
+    async with pool.acquire() as waiting_side, pool.acquire() as address_side:
+        # The address comes while the mail is being recorded: it waits for the customer's row, then completes the mail.
+        async with waiting_side.transaction():
+            assert await customers.expect_address(waiting_side, "cus_race") is None
+            learning = asyncio.create_task(_learn(address_side, "cus_race", "race@example.com", now))
+            await asyncio.sleep(0.3)
+            assert not learning.done(), "the address waits for the transaction recording the mail"
+            first = await ledger.insert(waiting_side, _waiting_mail("cus_race", "race-1"))
+        await learning
+        # The address was committed first: the mail does not wait at all.
+        async with waiting_side.transaction():
+            assert await customers.expect_address(waiting_side, "cus_race") == "race@example.com"
+    completed = await platform.row(first.message.id)
+    assert completed["recipient"] == "race@example.com"
+    assert completed["status"] in ("queued", "sending", "sent")
+    assert await pool.fetchval("SELECT mails_waiting FROM customers WHERE customer_id = 'cus_race'") is False
+
+
+async def _learn(conn: asyncpg.Connection, customer_id: str, email: str, at: datetime) -> None:
+    async with conn.transaction():
+        await customers.remember(
+            conn, customer_id, customers.Contact(email, None, None), source="invoice", observed_at=at
+        )
+
+
+def _waiting_mail(customer_id: str, key: str) -> ledger.NewMessage:
+    return ledger.NewMessage(
+        dedupe_key=key,
+        origin="event",
+        template="payment_failed",
+        locale="en",
+        recipient=None,
+        model={},
+        customer_id=customer_id,
+        recipient_wait_seconds=3600,
+    )

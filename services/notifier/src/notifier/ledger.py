@@ -264,12 +264,17 @@ async def assign_waiting(
     conn: asyncpg.Connection, customer_id: str, address: str, name: str | None, locale: str | None
 ) -> int:
     """Give the rows waiting for this customer's address their recipient: queued (and the sender woken at commit),
-    or suppressed when the address is on the list. Run in the transaction that learned the address."""
+    or suppressed when the address is on the list. Run in the transaction that learned the address, after its
+    upsert of the customer (which waited for any transaction still recording a waiting mail)."""
     if not valid_address(normalize_address(address)):
         return 0
     result: str = await conn.execute(
         f"""
-        WITH blocked AS (SELECT {_REASON_SQL} AS reason FROM suppressions WHERE email = $2::text)
+        WITH blocked AS (
+            SELECT {_REASON_SQL} AS reason FROM suppressions WHERE email = $2::text
+        ), served AS (
+            UPDATE customers SET mails_waiting = false WHERE customer_id = $1::text
+        )
         UPDATE messages SET
             recipient = $2::text,
             recipient_name = COALESCE(recipient_name, $3::text),

@@ -7,7 +7,7 @@ gateway's contract allows can be tested without infrastructure; the `on_*` handl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -68,6 +68,8 @@ async def record_mail(
 ) -> ledger.InsertResult:
     """Record the mail; without an address it waits `recipient_wait_seconds` for one when the customer is known."""
     undeliverable = None
+    if not contact.email and customer_id and recipient_wait_seconds:
+        contact = replace(contact, email=await customers.expect_address(conn, customer_id))
     if not contact.email:
         if not (customer_id and recipient_wait_seconds):
             who = f"customer {customer_id}" if customer_id else "this event"

@@ -1,4 +1,5 @@
-"""Ledger rows may wait for an address (`waiting`); the sender's queue index covers them (effect ledger layout).
+"""Ledger rows may wait for an address (`waiting`); the sender's queue index covers them (effect ledger layout);
+customers note that mails wait for their address.
 
 Revision ID: 0002
 Revises: 0001
@@ -25,11 +26,13 @@ def upgrade() -> None:
     op.execute(STATUS_CHECK.format(extra=", 'waiting'"))
     op.execute("DROP INDEX messages_pending")
     op.execute(pending_index_ddl("messages"))
-    # Rows a later event completes when it brings the customer's address.
+    # Rows a later event completes when it brings the customer's address; the flag spares every other event the look.
     op.execute("CREATE INDEX messages_waiting ON messages (customer_id) WHERE status = 'waiting'")
+    op.execute("ALTER TABLE customers ADD COLUMN mails_waiting boolean NOT NULL DEFAULT false")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE customers DROP COLUMN mails_waiting")
     op.execute("DROP INDEX messages_waiting")
     op.execute("DROP INDEX messages_pending")
     op.execute(
