@@ -11,6 +11,7 @@ import pytest
     [
         "intplat_common",
         "intplat_common.db",
+        "intplat_common.effects",
         "intplat_common.events",
         "intplat_common.service",
         "intplat_sandboxes.framework",

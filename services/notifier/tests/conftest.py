@@ -60,6 +60,8 @@ def make_settings(
         "NOTIFIER_RECONCILE_DELAY_SECONDS": 0.2,
         "NOTIFIER_EMBEDDED_CONSUMER": False,
         "NOTIFIER_BREAKER_WATCH_INTERVAL_SECONDS": 0.2,
+        # Only the portal-link tests wait for the gateway longer than `portal_link_attempts`.
+        "NOTIFIER_PORTAL_LINK_WAIT_SECONDS": 0,
     }
     values.update(extra)
     return NotifierSettings(**values)

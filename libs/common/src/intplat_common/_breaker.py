@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -28,9 +29,11 @@ STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreak
 class CircuitOpenError(Exception):
     """The provider's breaker is open (or a half-open trial is in flight): no call was made."""
 
-    def __init__(self, provider: str, detail: str) -> None:
+    def __init__(self, provider: str, detail: str, *, retry_after: float = 0.0) -> None:
         super().__init__(f"{provider}: circuit open ({detail})")
         self.provider = provider
+        # Seconds until the breaker admits a trial call (0 while a half-open trial is in flight).
+        self.retry_after = retry_after
 
 
 def is_client_error(exc: BaseException) -> bool:
@@ -87,6 +90,14 @@ class AsyncCircuitBreaker:
     def fail_counter(self) -> int:
         return int(self._breaker.fail_counter)
 
+    def seconds_until_trial(self) -> float:
+        """How long an open breaker still refuses every call; 0 when closed, half-open or due for a trial."""
+        opened_at = self._storage.opened_at
+        if self.state != pybreaker.STATE_OPEN or opened_at is None:
+            return 0.0
+        elapsed = (datetime.now(UTC) - opened_at).total_seconds()
+        return max(0.0, self._breaker.reset_timeout - elapsed)
+
     def _state_changed(self, old: str, new: str) -> None:
         log.warning(
             "circuit breaker state change",
@@ -105,7 +116,7 @@ class AsyncCircuitBreaker:
         try:
             cm.__enter__()
         except pybreaker.CircuitBreakerError as exc:
-            raise CircuitOpenError(self.name, str(exc)) from None
+            raise CircuitOpenError(self.name, str(exc), retry_after=self.seconds_until_trial()) from None
         trial = self._breaker.current_state == pybreaker.STATE_HALF_OPEN
         self._trial_in_flight = trial
         try:

@@ -37,6 +37,7 @@ def sender_config(settings: NotifierSettings) -> SenderConfig:
         retry_base_seconds=settings.retry_base_seconds,
         retry_max_seconds=settings.retry_max_seconds,
         reconcile_delay_seconds=settings.reconcile_delay_seconds,
+        portal_link_wait_seconds=settings.portal_link_wait_seconds,
     )
 
 
@@ -81,7 +82,10 @@ class NotifierComponents:
             min_interval_seconds=settings.ops_alert_min_interval_seconds,
             service=settings.service_name,
         )
-        sender = Sender(pool, postmark, Renderer(), portal=portal, config=sender_config(settings), alert=alerts.alert)
+        sender = Sender(
+            pool, postmark, Renderer(), portal=portal, config=sender_config(settings), alert=alerts.alert,
+            breakers=[postmark_http.breaker, portal.http.breaker],
+        )  # fmt: skip
         watch = BreakerWatch(
             postmark_http.breaker,
             alerts,
@@ -92,6 +96,7 @@ class NotifierComponents:
             directory=directory,
             default_locale=settings.default_locale,
             instagram_reconnect_url=settings.instagram_reconnect_url,
+            recipient_wait_seconds=settings.recipient_wait_seconds,
         )
 
         def new_runner() -> ConsumerRunner:

@@ -13,8 +13,9 @@ import asyncpg
 
 from intplat_common import TransientError
 
-from .ledger import clean, clean_text
+from .ledger import assign_waiting, clean, clean_text
 from .ports import CustomerDirectory, CustomerLookupUnavailable
+from .rendering import parse_locale
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ async def remember(
     source: str,
     observed_at: datetime,
 ) -> None:
+    """Record what an event (or Stripe) says about a customer; mails waiting for this customer's address get it."""
     if not (contact.email or contact.name or contact.locale):
         return
-    await conn.execute(
+    mails_waiting = await conn.fetchval(
         """
         INSERT INTO customers (customer_id, email, name, locale, source, observed_at)
         VALUES ($1, $2, $3, $4, $5, $6)
@@ -49,6 +51,7 @@ async def remember(
                 THEN EXCLUDED.source ELSE customers.source END,
             observed_at = GREATEST(customers.observed_at, EXCLUDED.observed_at),
             updated_at = now()
+        RETURNING mails_waiting
         """,
         clean_text(customer_id),
         clean(contact.email),
@@ -57,6 +60,27 @@ async def remember(
         source,
         observed_at,
     )
+    if mails_waiting and contact.email:
+        await assign_waiting(conn, customer_id, contact.email, contact.name, parse_locale(contact.locale))
+
+
+async def expect_address(conn: asyncpg.Connection, customer_id: str) -> str | None:
+    """Note that a mail will wait for this customer's address; the address instead, when one arrived since we looked.
+
+    The customer's row stays locked until commit: an event bringing the address meanwhile waits for this
+    transaction, then sees the flag and completes the waiting mail (`remember`); one that committed first is
+    returned here. Either way no mail waits for an address that is already known.
+    """
+    address: str | None = await conn.fetchval(
+        """
+        INSERT INTO customers (customer_id, source, observed_at, mails_waiting)
+        VALUES ($1, 'waiting', '-infinity', true)
+        ON CONFLICT (customer_id) DO UPDATE SET mails_waiting = customers.mails_waiting OR customers.email IS NULL
+        RETURNING email
+        """,
+        clean_text(customer_id),
+    )
+    return address
 
 
 async def known(conn: asyncpg.Connection, customer_id: str) -> Contact | None:

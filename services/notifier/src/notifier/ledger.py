@@ -1,12 +1,15 @@
 """The send ledger: one row per (event or request, template, recipient), written before Postmark is called.
 
-States of a row (docs/notifier.md has the diagram):
+The `messages` table is an effect table of `intplat_common.effects` (claim, lease, retry and look-up are the
+effect worker's; `sender.py` is the Postmark plugin). States of a row (docs/notifier.md has the diagram):
   queued ──claim──▶ sending ──▶ sent ──webhooks──▶ delivered / opened / clicked / bounced / complained
     ▲                  │  └───▶ failed (permanent: invalid address, 406 inactive recipient, template error)
     │                  │  └───▶ suppressed (our suppression list)
     └──── retry ───────┤        (429, 503, connection refused, breaker open: nothing was sent)
   unknown ◀────────────┘        (timeout / drop / 500 after the body was sent: check Postmark before resending)
-Rows are born `queued`, or directly `suppressed` / `failed` when the address is suppressed or unknown.
+Rows are born `queued`, or directly `suppressed` / `failed` when the address is suppressed or unusable, or
+`waiting` when no address is known yet for the customer: a later event that brings it queues the row; at the
+deadline (`next_attempt_at`) the sender fails it and alerts.
 
 `dedupe_key` is unique: a redelivered event or a repeated API call finds the existing row and sends nothing new.
 `metadata_key` (a digest of the dedupe key, short enough for Postmark's Metadata) travels with the message and is
@@ -27,7 +30,10 @@ from typing import Any, Literal
 import asyncpg
 from opentelemetry import propagate
 
+from intplat_common.effects import EffectLedger, EffectTable
+
 NOTIFY_CHANNEL = "notifier_ledger"
+WAITING_FOR_ADDRESS = "waiting for an e-mail address"
 
 Status = Literal[
     "queued",
@@ -41,14 +47,28 @@ Status = Literal[
     "complained",
     "failed",
     "suppressed",
+    "waiting",
 ]
-PENDING: tuple[Status, ...] = ("queued", "sending", "unknown")
+PENDING: tuple[Status, ...] = ("queued", "sending", "unknown", "waiting")
 
 _COLUMNS = (
     "id, dedupe_key, metadata_key, origin, source_ref, request_hash, template, locale, recipient, recipient_name,"
     " customer_id, model, status, needs_check, attempts, next_attempt_at, claim_token, postmark_message_id,"
     " error_code, error, traceparent, created_at, updated_at, sent_at, delivered_at, opened_at, clicked_at, bounced_at"
 )
+
+
+TABLE = EffectTable(
+    name="messages",
+    channel=NOTIFY_CHANNEL,
+    columns=tuple(c.strip() for c in _COLUMNS.split(",")),
+    done_status="sent",
+    dead_status="failed",
+    ref_column="postmark_message_id",
+    done_at_column="sent_at",
+    answer_column=None,  # Postmark's answer is in `error` (ErrorCode and message) and `error_code`
+)
+LEDGER = EffectLedger(TABLE)
 
 
 def metadata_key(dedupe_key: str) -> str:
@@ -103,8 +123,10 @@ class NewMessage:
     customer_id: str | None = None
     source_ref: str | None = None
     request_hash: str | None = None
-    # Set when the message can never be sent (no address known): the row is recorded as failed with this reason.
+    # Set when the message can never be sent (no usable address): the row is recorded as failed with this reason.
     undeliverable: str | None = None
+    # Set when no address is known yet for `customer_id`: the row waits this long for an event that brings one.
+    recipient_wait_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +202,11 @@ async def insert(conn: asyncpg.Connection, new: NewMessage) -> InsertResult:
     recipient = normalize_address(clean_text(new.recipient)) if new.recipient else None
     status: Status = "queued"
     error = None
-    if new.undeliverable is not None or recipient is None:
+    wait = 0.0
+    if new.undeliverable is None and recipient is None and new.customer_id and new.recipient_wait_seconds:
+        status, wait = "waiting", new.recipient_wait_seconds
+        error = f"{WAITING_FOR_ADDRESS} of customer {new.customer_id}"
+    elif new.undeliverable is not None or recipient is None:
         status, error = "failed", new.undeliverable or "no recipient address"
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
@@ -192,11 +218,13 @@ async def insert(conn: asyncpg.Connection, new: NewMessage) -> InsertResult:
             SELECT {_REASON_SQL} AS reason FROM suppressions WHERE email = $9::text AND $13::text = 'queued'
         ), inserted AS (
             INSERT INTO messages (id, dedupe_key, metadata_key, origin, source_ref, request_hash, template, locale,
-                                  recipient, recipient_name, customer_id, model, status, error, traceparent)
+                                  recipient, recipient_name, customer_id, model, status, error, traceparent,
+                                  next_attempt_at)
             SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
                    $10::text, $11::text, $12::jsonb,
                    CASE WHEN EXISTS (SELECT 1 FROM blocked) THEN 'suppressed' ELSE $13::text END,
-                   COALESCE((SELECT reason FROM blocked), $14::text), $15::text
+                   COALESCE((SELECT reason FROM blocked), $14::text), $15::text,
+                   now() + make_interval(secs => $16::float8)
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING {_COLUMNS}
         )
@@ -218,6 +246,7 @@ async def insert(conn: asyncpg.Connection, new: NewMessage) -> InsertResult:
         status,
         clean(error),
         carrier.get("traceparent"),
+        wait,
     )
     if record is None:
         existing = await conn.fetchrow(
@@ -229,6 +258,41 @@ async def insert(conn: asyncpg.Connection, new: NewMessage) -> InsertResult:
     fields = dict(record)
     del fields["notified"]
     return InsertResult(Message(**fields), created=True)
+
+
+async def assign_waiting(
+    conn: asyncpg.Connection, customer_id: str, address: str, name: str | None, locale: str | None
+) -> int:
+    """Give the rows waiting for this customer's address their recipient: queued (and the sender woken at commit),
+    or suppressed when the address is on the list. Run in the transaction that learned the address, after its
+    upsert of the customer (which waited for any transaction still recording a waiting mail)."""
+    if not valid_address(normalize_address(address)):
+        return 0
+    result: str = await conn.execute(
+        f"""
+        WITH blocked AS (
+            SELECT {_REASON_SQL} AS reason FROM suppressions WHERE email = $2::text
+        ), served AS (
+            UPDATE customers SET mails_waiting = false WHERE customer_id = $1::text
+        )
+        UPDATE messages SET
+            recipient = $2::text,
+            recipient_name = COALESCE(recipient_name, $3::text),
+            locale = COALESCE($4::text, locale),
+            model = model || jsonb_build_object('name', COALESCE(model->>'name', $3::text)),
+            status = CASE WHEN EXISTS (SELECT 1 FROM blocked) THEN 'suppressed' ELSE 'queued' END,
+            error = (SELECT reason FROM blocked),
+            next_attempt_at = now(),
+            updated_at = now()
+        WHERE customer_id = $1::text AND status = 'waiting'
+          AND (SELECT 1 FROM (SELECT pg_notify('{NOTIFY_CHANNEL}', '')) AS n) = 1
+        """,  # noqa: S608 - fixed expressions and channel name, no input
+        clean_text(customer_id),
+        normalize_address(clean_text(address)),
+        clean(name),
+        locale,
+    )
+    return int(result.split()[-1])
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, message_id: uuid.UUID) -> Message | None:
@@ -259,142 +323,6 @@ async def search(
         limit,
     )
     return [Message.from_record(r) for r in records]
-
-
-# --- the sender's side ------------------------------------------------------------------------------------------
-
-
-async def claim(pool: asyncpg.Pool, *, limit: int, lease_seconds: float) -> list[Message]:
-    """Take up to `limit` due rows for sending: queued or unknown rows whose time has come, and `sending` rows whose
-    lease ran out (their sender died mid-call). A row that was anything but `queued` needs a check first."""
-    token = uuid.uuid4()
-    records = await pool.fetch(
-        f"""
-        WITH due AS (
-            SELECT id FROM messages
-            WHERE (status IN ('queued', 'unknown') AND next_attempt_at <= now())
-               OR (status = 'sending' AND lease_until < now())
-            ORDER BY next_attempt_at
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE messages m SET
-            needs_check = m.needs_check OR m.status <> 'queued',
-            status = 'sending',
-            claim_token = $2,
-            lease_until = now() + make_interval(secs => $3),
-            attempts = m.attempts + 1,
-            updated_at = now()
-        FROM due WHERE m.id = due.id
-        RETURNING {", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))}
-        """,  # noqa: S608 - a fixed column list, no input
-        limit,
-        token,
-        lease_seconds,
-    )
-    return sorted((Message.from_record(r) for r in records), key=lambda m: m.next_attempt_at)
-
-
-async def renew_lease(pool: asyncpg.Pool, messages: Sequence[Message], lease_seconds: float) -> set[uuid.UUID]:
-    """Extend the lease of rows still held; returns their ids. A row not returned was taken over: do not send it."""
-    if not messages:
-        return set()
-    records = await pool.fetch(
-        """
-        UPDATE messages m SET lease_until = now() + make_interval(secs => $3), updated_at = now()
-        FROM unnest($1::uuid[], $2::uuid[]) AS held(id, token)
-        WHERE m.id = held.id AND m.claim_token = held.token AND m.status = 'sending'
-        RETURNING m.id
-        """,
-        [m.id for m in messages],
-        [m.claim_token for m in messages],
-        lease_seconds,
-    )
-    return {r["id"] for r in records}
-
-
-async def mark_sent(pool: asyncpg.Pool | asyncpg.Connection, message: Message, postmark_message_id: str) -> None:
-    await mark_sent_many(pool, [(message, postmark_message_id)])
-
-
-async def mark_sent_many(pool: asyncpg.Pool | asyncpg.Connection, sent: Sequence[tuple[Message, str]]) -> None:
-    # Not guarded by the claim token: "Postmark accepted it" is a fact whoever learns it, and must never be lost.
-    if not sent:
-        return
-    await pool.execute(
-        """
-        UPDATE messages m SET
-            status = CASE WHEN m.status IN ('queued', 'sending', 'unknown') THEN 'sent' ELSE m.status END,
-            postmark_message_id = COALESCE(m.postmark_message_id, done.postmark_id),
-            sent_at = COALESCE(m.sent_at, now()),
-            lease_until = NULL, error = NULL, error_code = NULL, updated_at = now()
-        FROM unnest($1::uuid[], $2::text[]) AS done(id, postmark_id)
-        WHERE m.id = done.id
-        """,
-        [message.id for message, _ in sent],
-        [postmark_id for _, postmark_id in sent],
-    )
-
-
-async def mark_final(
-    pool: asyncpg.Pool | asyncpg.Connection,
-    message: Message,
-    status: Literal["failed", "suppressed"],
-    reason: str,
-    error_code: int | None = None,
-) -> bool:
-    result: str = await pool.execute(
-        """
-        UPDATE messages SET status = $3, error = $4, error_code = $5, lease_until = NULL, updated_at = now()
-        WHERE id = $1 AND claim_token = $2 AND status = 'sending'
-        """,
-        message.id,
-        message.claim_token,
-        status,
-        reason[:2000],
-        error_code,
-    )
-    return result.endswith(" 1")
-
-
-async def reschedule(
-    pool: asyncpg.Pool | asyncpg.Connection,
-    message: Message,
-    *,
-    delay_seconds: float,
-    reason: str,
-    unknown: bool = False,
-    error_code: int | None = None,
-) -> None:
-    """Back to the queue (`unknown` when Postmark may have accepted it: it is searched before any resend)."""
-    await pool.execute(
-        """
-        UPDATE messages SET
-            status = CASE WHEN $3 OR needs_check THEN 'unknown' ELSE 'queued' END,
-            needs_check = needs_check OR $3,
-            next_attempt_at = now() + make_interval(secs => $4),
-            error = $5, error_code = $6, lease_until = NULL, updated_at = now()
-        WHERE id = $1 AND claim_token = $2 AND status = 'sending'
-        """,
-        message.id,
-        message.claim_token,
-        unknown,
-        delay_seconds,
-        reason[:2000],
-        error_code,
-    )
-
-
-async def next_due_in(pool: asyncpg.Pool) -> float | None:
-    """Seconds until the earliest pending row is due (0 when one is due now); None when nothing is pending."""
-    value = await pool.fetchval(
-        """
-        SELECT GREATEST(0, EXTRACT(EPOCH FROM
-            min(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) - now()))
-        FROM messages WHERE status IN ('queued', 'unknown', 'sending')
-        """
-    )
-    return float(value) if value is not None else None
 
 
 def request_hash(body: Mapping[str, Any]) -> str:

@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# The outcomes of a call are the effect ledger's (re-exported: the adapters and their tests name them from here).
+from intplat_common.effects import BatchRejected, OutcomeUnknown, ProviderUnavailable
+
 
 @dataclass(frozen=True)
 class OutgoingEmail:
@@ -40,27 +43,6 @@ class SendOutcome:
     error_code: int | None = None
     reason: str | None = None
     alert: bool = False
-
-
-class ProviderUnavailable(Exception):
-    """Nothing was sent (connection refused, 429, 503, breaker open): safe to send again later."""
-
-    def __init__(self, reason: str, *, breaker_open: bool = False) -> None:
-        super().__init__(reason)
-        self.breaker_open = breaker_open
-
-
-class OutcomeUnknown(Exception):
-    """The request may have been accepted (timeout or connection drop after sending, 500/502/504):
-    check the provider before sending again."""
-
-
-class BatchRejected(Exception):
-    """The provider refused a whole batch request (not its items): send the messages one by one instead."""
-
-    def __init__(self, error_code: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.error_code = error_code
 
 
 class EmailSender(Protocol):
@@ -97,12 +79,30 @@ class CustomerDirectory(Protocol):
 
 
 class PortalLinkUnavailable(Exception):
-    """No link to update the payment method could be made right now; `permanent` when retrying will not help."""
+    """No link to update the payment method could be made right now; `permanent` when retrying will not help.
+    `retry_after`: seconds until the gateway's breaker admits a call again, when it is open."""
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class PortalLinks(Protocol):
     async def payment_method_url(self, customer_id: str, *, locale: str, idempotency_key: str) -> str: ...
+
+
+__all__ = [
+    "BatchRejected",
+    "CustomerDirectory",
+    "CustomerInfo",
+    "CustomerLookupUnavailable",
+    "EmailSender",
+    "OutcomeUnknown",
+    "OutgoingEmail",
+    "PortalLinkUnavailable",
+    "PortalLinks",
+    "ProviderUnavailable",
+    "SendKind",
+    "SendOutcome",
+]

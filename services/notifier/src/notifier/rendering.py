@@ -45,15 +45,20 @@ class RenderedEmail:
     text: str
 
 
-def pick_locale(value: str | None, default: Locale = "en") -> Locale:
-    """`de`, `de-AT`, `de_CH` → de; `en-GB` → en; anything else → the default."""
+def parse_locale(value: str | None) -> Locale | None:
+    """`de`, `de-AT`, `de_CH` → de; `en-GB` → en; anything else → None."""
     if value:
         primary = value.replace("_", "-").split("-", 1)[0].strip().lower()
         if primary == "de":
             return "de"
         if primary == "en":
             return "en"
-    return default
+    return None
+
+
+def pick_locale(value: str | None, default: Locale = "en") -> Locale:
+    """The language of `value` (see `parse_locale`), or the default."""
+    return parse_locale(value) or default
 
 
 ZERO_DECIMAL = frozenset(

@@ -79,6 +79,10 @@ class NotifierSettings(ServiceSettings):
     retry_max_seconds: float = Field(default=900.0, gt=0, validation_alias="NOTIFIER_RETRY_MAX_SECONDS")
     # After an ambiguous failure, wait this long before searching Postmark (its search index may lag).
     reconcile_delay_seconds: float = Field(default=10.0, ge=0, validation_alias="NOTIFIER_RECONCILE_DELAY_SECONDS")
+    # A payment-failed mail waits this long (and 3 attempts) for its Billing Portal link before going without it.
+    portal_link_wait_seconds: float = Field(default=120.0, ge=0, validation_alias="NOTIFIER_PORTAL_LINK_WAIT_SECONDS")
+    # A mail for a customer whose address no event carried yet waits this long for one (0: it fails at once).
+    recipient_wait_seconds: float = Field(default=86400.0, ge=0, validation_alias="NOTIFIER_RECIPIENT_WAIT_SECONDS")
 
     @field_validator("topics", mode="before")
     @classmethod

@@ -59,7 +59,9 @@ class GatewayPortalLinks:
                 # The Idempotency-Key makes a retry after a timeout safe: the gateway and Stripe replay it.
                 idempotent=True,
             )
-        except (CircuitOpenError, ProviderError) as exc:
+        except CircuitOpenError as exc:
+            raise PortalLinkUnavailable(str(exc), permanent=False, retry_after=exc.retry_after) from exc
+        except ProviderError as exc:
             raise PortalLinkUnavailable(str(exc), permanent=False) from exc
         if response.status_code != 200:
             # 4xx: the gateway or Stripe rejected this customer or our key; retrying the same request will not help.

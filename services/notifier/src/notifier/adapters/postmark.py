@@ -117,7 +117,7 @@ class PostmarkSender:
             try:
                 response = await self.http.request("GET", "/messages/outbound", params=params)
             except CircuitOpenError as exc:
-                raise ProviderUnavailable(str(exc), breaker_open=True) from exc
+                raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
             except ProviderError as exc:
                 raise ProviderUnavailable(str(exc)) from exc
             if response.status_code != 200:
@@ -141,7 +141,7 @@ class PostmarkSender:
         try:
             return await self.http.request("POST", path, json=body, idempotent=False)
         except CircuitOpenError as exc:
-            raise ProviderUnavailable(str(exc), breaker_open=True) from exc
+            raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
         except AmbiguousOutcome as exc:
             raise OutcomeUnknown(str(exc)) from exc
         except ProviderError as exc:

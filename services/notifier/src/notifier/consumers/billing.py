@@ -7,7 +7,7 @@ gateway's contract allows can be tested without infrastructure; the `on_*` handl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -31,6 +31,8 @@ class EventContext:
     directory: CustomerDirectory
     default_locale: Locale = "en"
     instagram_reconnect_url: str = "http://127.0.0.1:8004/v1/instagram/connect"
+    # How long a mail for a customer whose address nobody told us yet waits for an event that brings it.
+    recipient_wait_seconds: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,16 @@ async def record_mail(
     *,
     customer_id: str | None,
     default_locale: Locale,
+    recipient_wait_seconds: float | None = None,
 ) -> ledger.InsertResult:
+    """Record the mail; without an address it waits `recipient_wait_seconds` for one when the customer is known."""
     undeliverable = None
+    if not contact.email and customer_id and recipient_wait_seconds:
+        contact = replace(contact, email=await customers.expect_address(conn, customer_id))
     if not contact.email:
-        who = f"customer {customer_id}" if customer_id else "this event"
-        undeliverable = f"no e-mail address known for {who} (not in the event, our records or Stripe)"
+        if not (customer_id and recipient_wait_seconds):
+            who = f"customer {customer_id}" if customer_id else "this event"
+            undeliverable = f"no e-mail address known for {who} (not in the event, our records or Stripe)"
     elif not valid_address(contact.email):
         undeliverable = f"not a usable e-mail address: {contact.email[:254]!r}"
     locale = pick_locale(contact.locale, default_locale)
@@ -83,6 +90,7 @@ async def record_mail(
             model={**mail.model, "name": contact.name},
             source_ref=consumed.event.id,
             undeliverable=undeliverable,
+            recipient_wait_seconds=recipient_wait_seconds,
         ),
     )
     log.info(
@@ -217,4 +225,12 @@ async def _record_planned(
         log.info("no mail for event", extra={"fields": {"event_id": consumed.event.id, "reason": plan}})
         return
     contact = await customers.resolve(conn, customer_id, given, context.directory)
-    await record_mail(conn, consumed, plan, contact, customer_id=customer_id, default_locale=context.default_locale)
+    await record_mail(
+        conn,
+        consumed,
+        plan,
+        contact,
+        customer_id=customer_id,
+        default_locale=context.default_locale,
+        recipient_wait_seconds=context.recipient_wait_seconds,
+    )

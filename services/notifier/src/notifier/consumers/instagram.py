@@ -39,5 +39,11 @@ async def on_connection_expiring(
     contact = await customers.resolve(conn, event.owner_customer_id, given, context.directory)
     plan = plan_reconnect(event, context.instagram_reconnect_url, consumed.event.time)
     await record_mail(
-        conn, consumed, plan, contact, customer_id=event.owner_customer_id, default_locale=context.default_locale
+        conn,
+        consumed,
+        plan,
+        contact,
+        customer_id=event.owner_customer_id,
+        default_locale=context.default_locale,
+        recipient_wait_seconds=context.recipient_wait_seconds,
     )
