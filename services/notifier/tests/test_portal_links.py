@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 async def record_payment_failed(platform: Platform) -> Any:
     plan = plan_payment_failed(payment_failed("cus_ada"))
+    assert not isinstance(plan, str), plan
     async with platform.pool.acquire() as conn, conn.transaction():
         result = await ledger.insert(
             conn,
