@@ -42,7 +42,7 @@ async def test_the_mail_waits_while_the_gateway_breaker_is_open_and_goes_when_it
     platform: Platform, gateway: Recorder
 ) -> None:
     gateway.app.faults.add(StatusFault(status=503, path_prefix="/v1/billing-portal", times=15))
-    breaker = platform.app.state.services.portal.http.breaker
+    breaker = platform.app.state.portal.http.breaker
     message_id = await record_payment_failed(platform)
 
     async def waited_past_the_attempts() -> bool:

@@ -83,9 +83,15 @@ class NotifierComponents:
             service=settings.service_name,
         )
         sender = Sender(
-            pool, postmark, Renderer(), portal=portal, config=sender_config(settings), alert=alerts.alert,
+            pool,
+            postmark,
+            Renderer(),
+            portal=portal,
+            config=sender_config(settings),
+            alert=alerts.alert,
+            # When either closes, the mails waiting on it are due at once (Postmark, or the gateway's portal links).
             breakers=[postmark_http.breaker, portal.http.breaker],
-        )  # fmt: skip
+        )
         watch = BreakerWatch(
             postmark_http.breaker,
             alerts,
