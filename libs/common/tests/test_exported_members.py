@@ -6,7 +6,9 @@ import types
 import pytest
 
 
-@pytest.mark.parametrize("module", ["intplat_common", "intplat_common.events", "intplat_common.sandbox"])
+@pytest.mark.parametrize(
+    "module", ["intplat_common", "intplat_common.consumer", "intplat_common.events", "intplat_common.sandbox"]
+)
 def test_all_matches_public_names(module: str) -> None:
     mod = importlib.import_module(module)
     public = {

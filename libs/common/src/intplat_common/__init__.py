@@ -6,15 +6,6 @@ Provider sandboxes live in `intplat_common.sandbox`, event models and the CloudE
 """
 
 from ._breaker import AsyncCircuitBreaker, CircuitOpenError, is_client_error
-from ._consumer import (
-    ConsumedEvent,
-    ConsumerRunner,
-    ConsumerSupervisor,
-    Handler,
-    PoisonMessage,
-    RetryPolicy,
-    TransientError,
-)
 from ._correlation import (
     CORRELATION_HEADER,
     current_correlation_id,
@@ -52,6 +43,15 @@ from ._web import (
     install_middleware_and_errors,
     instrument_app,
     problem,
+)
+from .consumer import (
+    ConsumedEvent,
+    ConsumerRunner,
+    ConsumerSupervisor,
+    Handler,
+    PoisonMessage,
+    RetryPolicy,
+    TransientError,
 )
 from .events import dlq_topic
 
