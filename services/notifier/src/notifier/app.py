@@ -34,7 +34,7 @@ from .adapters.billing_portal import GatewayPortalLinks
 from .adapters.postmark import PostmarkSender, postmark_client
 from .adapters.stripe_customers import StripeCustomers
 from .alerts import BreakerWatch, OpsAlerts
-from .consumers import EventContext, make_handler
+from .consumers import EventContext, router
 from .rendering import Renderer
 from .routes import emails, messages, postmark_webhooks
 from .sender import Sender, SenderConfig
@@ -115,7 +115,7 @@ class Services:
             runner = ConsumerRunner(
                 group=settings.consumer_group,
                 topics=settings.topics,
-                handler=make_handler(context),
+                handler=router.handler(context),
                 pool=pool,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
             )

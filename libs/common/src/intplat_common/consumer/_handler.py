@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from ..events._cloudevents import CloudEvent
+if TYPE_CHECKING:
+    # Only for the annotation: intplat_common.events imports this module (its router raises PoisonMessage).
+    from ..events._cloudevents import CloudEvent
 
 
 class PoisonMessage(Exception):

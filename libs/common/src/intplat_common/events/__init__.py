@@ -1,9 +1,10 @@
 """Kafka event contracts.
 
 CloudEvents 1.0 binary-mode codec, payload models per topic, topic registry, JSON Schema contracts
-and their backward-compatibility check.
+and their backward-compatibility check, the typed event router of a consumer, and the AsyncAPI document.
 """
 
+from ._asyncapi import ROUTERS_ENTRY_POINT_GROUP, asyncapi_document, registered_routers
 from ._base import (
     Address,
     Currency,
@@ -47,6 +48,7 @@ from ._registry import (
     parse_payload,
     to_cloud_event,
 )
+from ._router import EventHandler, EventRouter
 from ._schemas import render_schema, topic_schema
 from ._stripe import StripeEventData, StripeEventEnvelope
 
@@ -54,6 +56,7 @@ __all__ = [
     "BILLING_PARTITIONS",
     "DEFAULT_PARTITIONS",
     "EVENT_MODELS",
+    "ROUTERS_ENTRY_POINT_GROUP",
     "TOPICS",
     "Address",
     "BillingEvent",
@@ -63,8 +66,10 @@ __all__ = [
     "CloudEvent",
     "Currency",
     "CustomerDetails",
+    "EventHandler",
     "EventModel",
     "EventPart",
+    "EventRouter",
     "InstagramConnectionExpiring",
     "InstagramSyncRequested",
     "InvalidEnvelope",
@@ -80,12 +85,14 @@ __all__ = [
     "SubscriptionUpdated",
     "TaxId",
     "TopicSpec",
+    "asyncapi_document",
     "breaking_changes",
     "dlq_topic",
     "format_time",
     "from_kafka_headers",
     "parse_payload",
     "parse_time",
+    "registered_routers",
     "render_schema",
     "to_cloud_event",
     "to_kafka_headers",
