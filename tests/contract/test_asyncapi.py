@@ -11,8 +11,10 @@ from typing import Any
 import asyncpg
 import jsonschema_rs
 import pytest
+from aiokafka import ConsumerRecord
 
 from intplat_common import ConsumedEvent
+from intplat_common.consumer._dlq import dead_letter_headers
 from intplat_common.events import (
     TOPICS,
     Address,
@@ -173,6 +175,18 @@ def test_routers_give_receive_operations_and_their_dead_letter_topic(document: d
     assert operations["probe-service.send.probe.dlq"]["channel"] == {"$ref": f"#/channels/{dlq_topic('probe')}"}
     dead_letter = resolve(document, "#/components/messages/DeadLetter")
     assert {"dlq_reason", "dlq_attempts", "dlq_original_topic"} <= set(dead_letter["headers"]["required"])
+
+
+def test_the_dead_letter_headers_are_those_the_consumer_writes() -> None:
+    record = ConsumerRecord("t.v1", 0, 7, 0, 0, b"k", b"{}", None, 1, 2, [("ce_id", b"e")])
+    written = [name for name, _ in dead_letter_headers(record, "g", "poison: x", attempts=1)]
+    documented = resolve(asyncapi_document([]), "#/components/messages/DeadLetter")["headers"]["properties"]
+    assert {name for name in written if name.startswith("dlq_")} == {name for name in documented if "dlq_" in name}
+
+
+def test_one_router_per_service() -> None:
+    with pytest.raises(ValueError, match="two event routers are registered for probe-service"):
+        asyncapi_document([probe_router(), probe_router()])
 
 
 def test_the_notifier_registers_its_router_through_the_entry_point() -> None:

@@ -15,7 +15,7 @@ from ..events._registry import dlq_topic
 log = logging.getLogger(__name__)
 
 DLQ_HEADER_PREFIX = "dlq_"
-MAX_REASON_BYTES = 2000
+MAX_REASON_CHARS = 2000
 
 
 def dead_letter_headers(
@@ -24,7 +24,7 @@ def dead_letter_headers(
     """The original headers (minus those of an earlier dead-lettering) plus the `dlq_*` ones."""
     headers = [h for h in (record.headers or ()) if not h[0].startswith(DLQ_HEADER_PREFIX)]
     headers += [
-        ("dlq_reason", reason[:MAX_REASON_BYTES].encode()),
+        ("dlq_reason", reason[:MAX_REASON_CHARS].encode()),
         ("dlq_attempts", str(attempts).encode()),
         ("dlq_consumer_group", group.encode()),
         ("dlq_original_topic", record.topic.encode()),

@@ -35,7 +35,7 @@ _CLOUDEVENTS_HEADERS: dict[str, Any] = {
     "tracestate": {**_TEXT, "description": "W3C trace context"},
 }
 _DLQ_HEADERS: dict[str, Any] = {
-    "dlq_reason": {**_TEXT, "description": "why the consumer gave up (at most 2000 bytes)"},
+    "dlq_reason": {**_TEXT, "description": "why the consumer gave up (at most 2000 characters)"},
     "dlq_attempts": {**_TEXT, "description": "handler attempts, a decimal integer (0: the envelope was invalid)"},
     "dlq_consumer_group": _TEXT,
     "dlq_original_topic": _TEXT,
@@ -67,7 +67,11 @@ def asyncapi_document(routers: Iterable[EventRouter[Any]]) -> dict[str, Any]:
         messages[name] = _message(spec, name)
         channels[spec.name] = _channel(spec.name, _topic_description(spec), name, spec.partitions)
         operations[f"{spec.producer}.send.{spec.name}"] = _operation("send", spec.producer, spec.name, name)
+    services: set[str] = set()
     for router in routers:
+        if router.service in services:
+            raise ValueError(f"two event routers are registered for {router.service}")
+        services.add(router.service)
         for model in router.models:
             operation = _operation("receive", router.service, model.TOPIC, model.__name__)
             operation["bindings"] = {"kafka": {"groupId": {"type": "string", "enum": [router.group]}, **_VERSION}}
