@@ -1,12 +1,13 @@
-"""Event contracts: the JSON Schema of each topic's payload, and a backward-compatibility gate.
+"""Event contracts: the JSON Schema of each topic's payload, the AsyncAPI document, and a backward-compatibility gate.
 
-    uv run python scripts/contracts.py generate     # (re)write tests/contract/schemas/<topic>.json
+    uv run python scripts/contracts.py generate     # (re)write tests/contract/schemas/<topic>.json, docs/asyncapi.json
     uv run python scripts/contracts.py check [--against REF]
 
 `check` exits 1 when a committed schema is missing, stale or orphaned (a model changed without
-`generate`), or when the current models break consumers compared with the schemas at git REF
-(default HEAD; skipped when REF has none, e.g. before the first commit). In CI, pass the merge base,
-e.g. `--against origin/main`.
+`generate`), when docs/asyncapi.json is not what the topic registry and the services' event routers
+(`Service.event_router` of each registered service) produce, or when the current models break consumers compared
+with the schemas at git REF (default HEAD; skipped when REF has none, e.g. before the first commit).
+In CI, pass the merge base, e.g. `--against origin/main`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from intplat_common.events import TOPICS, breaking_changes, render_schema, topic_schema
+from intplat_common.events import (
+    TOPICS,
+    asyncapi_document,
+    breaking_changes,
+    render_schema,
+    topic_schema,
+)
+from intplat_common.service import registered_routers
 
 ROOT = Path(__file__).resolve().parent.parent
+ASYNCAPI_FILE = ROOT / "docs" / "asyncapi.json"
 SCHEMA_DIR = ROOT / "tests" / "contract" / "schemas"
 SCHEMA_DIR_IN_GIT = SCHEMA_DIR.relative_to(ROOT).as_posix()
 
@@ -29,15 +38,19 @@ def contract_topics() -> list[str]:
     return sorted(name for name, spec in TOPICS.items() if spec.model is not None)
 
 
+def asyncapi_text() -> str:
+    return render_schema(asyncapi_document(registered_routers()))
+
+
 def generate() -> int:
     SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{topic}.json": render_schema(topic_schema(topic)) for topic in contract_topics()}
+    wanted = {SCHEMA_DIR / f"{topic}.json": render_schema(topic_schema(topic)) for topic in contract_topics()}
     for path in sorted(SCHEMA_DIR.glob("*.json")):
-        if path.name not in wanted:
+        if path not in wanted:
             path.unlink()
             print(f"removed {path.relative_to(ROOT)} (no such topic)")
-    for name, text in wanted.items():
-        path = SCHEMA_DIR / name
+    wanted[ASYNCAPI_FILE] = asyncapi_text()
+    for path, text in wanted.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
@@ -80,6 +93,8 @@ def check(against: str) -> int:
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         if path.stem not in current:
             problems.append(f"{path.relative_to(ROOT)}: no such topic; run `contracts.py generate`")
+    if not ASYNCAPI_FILE.exists() or ASYNCAPI_FILE.read_text(encoding="utf-8") != asyncapi_text():
+        problems.append(f"{ASYNCAPI_FILE.relative_to(ROOT)} is missing or out of date; run `contracts.py generate`")
 
     baseline = baseline_schemas(against)
     if baseline is None and against != "HEAD":
@@ -106,7 +121,7 @@ def check(against: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("generate", help="write the committed schemas from the models")
+    commands.add_parser("generate", help="write the committed schemas and the AsyncAPI document from the code")
     check_parser = commands.add_parser("check", help="fail on stale schemas or breaking changes")
     check_parser.add_argument("--against", default="HEAD", help="git ref of the baseline (default HEAD)")
     args = parser.parse_args(argv)

@@ -59,6 +59,14 @@ STRIPE = {
 # --------------------------------------------------------------------------------------
 
 
+WRITTEN_BY = {
+    "stripe": "stripe-gateway",
+    "billing": "stripe-gateway",
+    "bookkeeping": "lexoffice-bridge",
+    "instagram": "instagram-sync",
+}
+
+
 def test_topic_table_matches_interfaces() -> None:
     assert set(TOPICS) == {
         "stripe.events.v1",
@@ -78,6 +86,7 @@ def test_topic_table_matches_interfaces() -> None:
         assert expected_type == spec.model.EVENT_TYPE
         assert spec.partitions == (6 if name.startswith(("billing.", "stripe.")) else 3)
         assert spec.key_description
+        assert spec.producer == WRITTEN_BY[name.split(".")[0]]
     assert len(EVENT_MODELS) == len(TOPICS)
     assert dlq_topic("lexoffice-bridge") == "lexoffice-bridge.dlq"
 

@@ -10,6 +10,7 @@ import pytest
     "module",
     [
         "intplat_common",
+        "intplat_common.consumer",
         "intplat_common.db",
         "intplat_common.effects",
         "intplat_common.events",

@@ -1,9 +1,9 @@
 """Contract: the notifier accepts exactly what the gateway's (and instagram-sync's) schemas describe.
 
 Payloads are generated from the committed JSON Schemas (`tests/contract/schemas/<topic>.json`), checked against
-the schema itself, then fed through what the consumer does with a record: decode (ce_type → model), plan the mail,
-render it in both languages. Every valid payload must get that far; a payload that breaks the schema (a required
-field missing, a wrong type) must be refused as a poison message, not retried or half-processed.
+the schema itself, then fed through what the consumer does with a record: the router's parse (ce_type → model),
+plan the mail, render it in both languages. Every valid payload must get that far; a payload that breaks the schema
+(a required field missing, a wrong type) must be refused as a poison message, not retried or half-processed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from intplat_common import ConsumedEvent, PoisonMessage
 from intplat_common.events import CloudEvent
-from notifier.consumers import ROUTES, decode
+from notifier.consumers import router
 from notifier.consumers.billing import PlannedMail, plan_checkout, plan_invoice, plan_payment_failed
 from notifier.consumers.instagram import plan_reconnect
 from notifier.rendering import LOCALES, Renderer
@@ -122,9 +122,9 @@ FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_
 
 
 def test_the_notifier_reads_the_four_topics() -> None:
-    assert {model.TOPIC for model, _ in ROUTES.values()} == set(TOPICS)
+    assert set(router.topics) == set(TOPICS)
     for topic in TOPICS:
-        assert load(topic)["x-event-type"] in ROUTES
+        assert load(topic)["x-event-type"] in {model.EVENT_TYPE for model in router.models}
 
 
 @pytest.mark.parametrize("topic", TOPICS)
@@ -136,7 +136,7 @@ def test_every_schema_valid_payload_is_accepted_and_renders(topic: str) -> None:
     @given(instances(schema, schema))
     def check(data: dict[str, Any]) -> None:
         assert validator.is_valid(data), "the generator must only produce what the contract allows"
-        payload, _handler = decode(consumed(topic, data))
+        payload = router.parse(consumed(topic, data))
         planned = plan(payload)
         if isinstance(planned, str):
             return
@@ -163,7 +163,7 @@ def test_payloads_outside_the_schema_are_poison(topic: str) -> None:
             broken[field] = {"not": ["what", "the", "schema", "says"]}
         assert not validator.is_valid(broken)
         with pytest.raises(PoisonMessage):
-            decode(consumed(topic, broken))
+            router.parse(consumed(topic, broken))
 
     check()
 
@@ -171,4 +171,4 @@ def test_payloads_outside_the_schema_are_poison(topic: str) -> None:
 def test_an_unknown_event_type_is_poison() -> None:
     event = CloudEvent(id="e", source="/x", type="com.intplat.billing.refund.v1", time=datetime.now(UTC), data={})
     with pytest.raises(PoisonMessage, match="unexpected event type"):
-        decode(ConsumedEvent(event=event, topic="billing.refund.v1", partition=0, offset=0, key=None, headers={}))
+        router.parse(ConsumedEvent(event=event, topic="billing.refund.v1", partition=0, offset=0, key=None, headers={}))

@@ -6,15 +6,6 @@ Event models and the CloudEvents codec live in `intplat_common.events` (provider
 """
 
 from ._breaker import AsyncCircuitBreaker, CircuitOpenError, is_client_error
-from ._consumer import (
-    ConsumedEvent,
-    ConsumerRunner,
-    ConsumerSupervisor,
-    Handler,
-    PoisonMessage,
-    RetryPolicy,
-    TransientError,
-)
 from ._correlation import (
     CORRELATION_HEADER,
     current_correlation_id,
@@ -51,6 +42,15 @@ from ._web import (
     install_middleware_and_errors,
     instrument_app,
     problem,
+)
+from .consumer import (
+    ConsumedEvent,
+    ConsumerRunner,
+    ConsumerSupervisor,
+    Handler,
+    PoisonMessage,
+    RetryPolicy,
+    TransientError,
 )
 from .events import dlq_topic
 

@@ -20,7 +20,7 @@ from .adapters.billing_portal import GatewayPortalLinks
 from .adapters.postmark import PostmarkSender, postmark_client
 from .adapters.stripe_customers import StripeCustomers
 from .alerts import BreakerWatch, OpsAlerts
-from .consumers import EventContext, make_handler
+from .consumers import EventContext, router
 from .rendering import Renderer
 from .routes import emails, messages, postmark_webhooks
 from .sender import Sender, SenderConfig
@@ -109,7 +109,7 @@ class NotifierComponents:
             runner = ConsumerRunner(
                 group=settings.consumer_group,
                 topics=settings.topics,
-                handler=make_handler(context),
+                handler=router.handler(context),
                 pool=pool,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
             )
@@ -143,6 +143,7 @@ SERVICE: Service[NotifierSettings, NotifierComponents] = Service(
     migrations=MIGRATIONS,
     build=NotifierComponents.build,
     routers=[emails.router, messages.router, postmark_webhooks.router],
+    event_router=router,
     workers=["sender", "breaker-watch", "consumer"],
     embedded=embedded_workers,
     worker_aliases={"sender": ["sender", "breaker-watch"]},

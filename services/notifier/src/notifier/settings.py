@@ -8,9 +8,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from intplat_common import ServiceSettings, split_csv
-from intplat_common.events import CheckoutCompleted, InstagramConnectionExpiring, InvoicePaid, PaymentFailed
 
-DEFAULT_TOPICS = [CheckoutCompleted.TOPIC, InvoicePaid.TOPIC, PaymentFailed.TOPIC, InstagramConnectionExpiring.TOPIC]
+from .consumers import router
+
+DEFAULT_TOPICS = list(router.topics)
 DEV_POSTMARK_TOKEN = "postmark-dev-token"  # noqa: S105 - the sandbox's token, refused in production
 DEV_WEBHOOK_PASSWORD = "postmark-dev-password"  # noqa: S105 - refused in production
 

@@ -24,6 +24,7 @@ from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read
 from intplat_common.events import TOPICS
 from intplat_common.service import registered_services
 
+from .asyncapi_schema import ensure_asyncapi_schema
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
 from .postgres import LocalPostgres, ensure_databases, wait_for_postgres
@@ -131,6 +132,7 @@ def serve_stripe_mock() -> int:
 def install() -> None:
     print(f"kafka jars: {ensure_kafka_jars()}")
     print(f"stripe-mock: {ensure_stripe_mock()}")
+    print(f"AsyncAPI schema: {ensure_asyncapi_schema()}")
 
 
 def _write_procfile(components: list[str], *, services: bool) -> Path:

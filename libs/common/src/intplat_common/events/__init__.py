@@ -1,9 +1,10 @@
 """Kafka event contracts.
 
 CloudEvents 1.0 binary-mode codec, payload models per topic, topic registry, JSON Schema contracts
-and their backward-compatibility check.
+and their backward-compatibility check, the typed event router of a consumer, and the AsyncAPI document.
 """
 
+from ._asyncapi import asyncapi_document
 from ._base import (
     Address,
     Currency,
@@ -47,6 +48,7 @@ from ._registry import (
     parse_payload,
     to_cloud_event,
 )
+from ._router import EventHandler, EventRouter
 from ._schemas import render_schema, topic_schema
 from ._stripe import StripeEventData, StripeEventEnvelope
 
@@ -63,8 +65,10 @@ __all__ = [
     "CloudEvent",
     "Currency",
     "CustomerDetails",
+    "EventHandler",
     "EventModel",
     "EventPart",
+    "EventRouter",
     "InstagramConnectionExpiring",
     "InstagramSyncRequested",
     "InvalidEnvelope",
@@ -80,6 +84,7 @@ __all__ = [
     "SubscriptionUpdated",
     "TaxId",
     "TopicSpec",
+    "asyncapi_document",
     "breaking_changes",
     "dlq_topic",
     "format_time",

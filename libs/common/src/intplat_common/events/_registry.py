@@ -30,27 +30,33 @@ class TopicSpec:
     model: type[EventModel] | None
     partitions: int
     key_description: str
+    producer: str
+    """The service that writes the topic (INTERFACES.md "written by")."""
 
 
-def _spec(model: type[EventModel], partitions: int, key_description: str) -> tuple[str, TopicSpec]:
-    return model.TOPIC, TopicSpec(model.TOPIC, model, partitions, key_description)
+_GATEWAY = "stripe-gateway"
+
+
+def _spec(model: type[EventModel], partitions: int, key_description: str, producer: str) -> tuple[str, TopicSpec]:
+    return model.TOPIC, TopicSpec(model.TOPIC, model, partitions, key_description, producer)
 
 
 TOPICS: Mapping[str, TopicSpec] = MappingProxyType(
     dict(
         [
-            _spec(StripeEventEnvelope, BILLING_PARTITIONS, _CUSTOMER_KEY),
-            _spec(CheckoutCompleted, BILLING_PARTITIONS, _CUSTOMER_KEY),
-            _spec(InvoicePaid, BILLING_PARTITIONS, _CUSTOMER_KEY),
-            _spec(SubscriptionUpdated, BILLING_PARTITIONS, _CUSTOMER_KEY),
-            _spec(PaymentFailed, BILLING_PARTITIONS, _CUSTOMER_KEY),
+            _spec(StripeEventEnvelope, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
+            _spec(CheckoutCompleted, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
+            _spec(InvoicePaid, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
+            _spec(SubscriptionUpdated, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
+            _spec(PaymentFailed, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
             _spec(
                 BookkeepingDocumentSynced,
                 DEFAULT_PARTITIONS,
                 "Stripe customer id; the Stripe source id when there is no customer",
+                "lexoffice-bridge",
             ),
-            _spec(InstagramSyncRequested, DEFAULT_PARTITIONS, "Instagram account id"),
-            _spec(InstagramConnectionExpiring, DEFAULT_PARTITIONS, "Instagram account id"),
+            _spec(InstagramSyncRequested, DEFAULT_PARTITIONS, "Instagram account id", "instagram-sync"),
+            _spec(InstagramConnectionExpiring, DEFAULT_PARTITIONS, "Instagram account id", "instagram-sync"),
         ]
     )
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
+from ..events import EventRouter
 from ._spec import ENTRY_POINT_GROUP, Service
 
 
@@ -17,3 +18,8 @@ def registered_services() -> dict[str, Service[Any, Any]]:
             raise TypeError(f"entry point {entry.name} = {entry.value} is not an intplat_common.service.Service")
         found[service.name] = service
     return dict(sorted(found.items()))
+
+
+def registered_routers() -> list[EventRouter[Any]]:
+    """The event routers of the declared services (what the AsyncAPI document lists as consumers)."""
+    return [s.event_router for s in registered_services().values() if s.event_router is not None]

@@ -11,12 +11,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from fastapi import APIRouter
 
 from .._settings import ServiceSettings
+from ..events import EventRouter
 
 if TYPE_CHECKING:
     from ._front import FastPath
@@ -69,6 +70,8 @@ class Service(Generic[S, C]):
     migrations: Path
     build: Callable[[S, asyncpg.Pool], Awaitable[C] | C]
     routers: Sequence[APIRouter] = ()
+    # The Kafka events it consumes (its typed handlers); the AsyncAPI document lists it as their consumer.
+    event_router: EventRouter[Any] | None = None
     workers: Sequence[str] = ()
     # Which workers `serve` runs inside the HTTP process (the rest run as `worker NAME` processes).
     embedded: Callable[[S], Sequence[str]] = lambda settings: ()  # noqa: ARG005 - the default embeds none

@@ -20,6 +20,7 @@ from ..customers import Contact
 from ..ledger import valid_address
 from ..ports import CustomerDirectory
 from ..rendering import Locale, pick_locale
+from .routing import router
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ def plan_checkout(event: CheckoutCompleted) -> PlannedMail | str:
     )
 
 
+@router.on(CheckoutCompleted)
 async def on_checkout_completed(
     conn: asyncpg.Connection, consumed: ConsumedEvent, event: CheckoutCompleted, context: EventContext
 ) -> None:
@@ -174,6 +176,7 @@ def plan_invoice(event: InvoicePaid) -> PlannedMail | str:
     )
 
 
+@router.on(InvoicePaid)
 async def on_invoice_paid(
     conn: asyncpg.Connection, consumed: ConsumedEvent, event: InvoicePaid, context: EventContext
 ) -> None:
@@ -204,6 +207,7 @@ def plan_payment_failed(event: PaymentFailed) -> PlannedMail | str:
     )
 
 
+@router.on(PaymentFailed)
 async def on_payment_failed(
     conn: asyncpg.Connection, consumed: ConsumedEvent, event: PaymentFailed, context: EventContext
 ) -> None:

@@ -13,6 +13,7 @@ from intplat_common.events import InstagramConnectionExpiring
 from .. import customers
 from ..customers import Contact
 from .billing import EventContext, PlannedMail, record_mail
+from .routing import router
 
 EXPIRED_REASONS = frozenset({"token_expired", "token_invalid", "permission_revoked"})
 
@@ -32,6 +33,7 @@ def plan_reconnect(event: InstagramConnectionExpiring, reconnect_url: str, now: 
     )
 
 
+@router.on(InstagramConnectionExpiring)
 async def on_connection_expiring(
     conn: asyncpg.Connection, consumed: ConsumedEvent, event: InstagramConnectionExpiring, context: EventContext
 ) -> None:

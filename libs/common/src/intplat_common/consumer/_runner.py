@@ -1,4 +1,4 @@
-"""Consumer runner: at-least-once delivery made effectively-once by an inbox table, with retries and a DLQ.
+"""Consumer runner: at-least-once delivery made effectively-once by the inbox table, with retries and a DLQ.
 
 For each record: one database transaction writes the inbox row `(consumer, event_id)` and the handler's own writes;
 a duplicate (the row exists) is skipped, not re-applied. Kafka offsets are committed only after that transaction
@@ -14,7 +14,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -24,38 +23,18 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._correlation import reset_correlation_id, set_correlation_id
-from ._kafka import create_producer
-from ._tasks import finish_task
-from .events import CloudEvent, InvalidEnvelope, dlq_topic, from_kafka_headers
+from .._correlation import reset_correlation_id, set_correlation_id
+from .._kafka import create_producer
+from ..events._cloudevents import CloudEvent, InvalidEnvelope, from_kafka_headers
+from ._dlq import publish_dead_letter
+from ._handler import ConsumedEvent, Handler, PoisonMessage, TransientError
+from ._inbox import record_dead_lettered, record_processed
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("intplat_common.consumer")
 meter = metrics.get_meter("intplat_common.consumer")
 _processed = meter.create_counter("consumer_records_total", description="records by outcome")
 _retries = meter.create_counter("consumer_retries_total", description="handler retries")
-
-
-class PoisonMessage(Exception):
-    """Raised by a handler for input that can never succeed (invalid payload): dead-lettered without retries."""
-
-
-class TransientError(Exception):
-    """Raised by a handler when a dependency is down (breaker open, database gone): retried without limit,
-    never dead-lettered, because the record itself is fine."""
-
-
-@dataclass(frozen=True)
-class ConsumedEvent:
-    event: CloudEvent
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    headers: dict[str, bytes]
-
-
-Handler = Callable[[asyncpg.Connection, ConsumedEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -74,10 +53,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        # Waits for the batch in progress (the runner holds the lock only while processing, never inside
-        # getmany, which is where aiokafka calls this listener), then commits what was processed.
-        async with self._runner._processing:
-            await self._runner._commit(set(revoked))
+        await self._runner.commit_before_revoke(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned", extra={"fields": {"partitions": sorted(map(str, assigned))}})
@@ -276,6 +252,12 @@ class ConsumerRunner:
             f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
         )
 
+    async def commit_before_revoke(self, partitions: set[TopicPartition]) -> None:
+        """Called by the rebalance listener: waits for the batch in progress (held only while processing, never
+        inside getmany, which is where aiokafka calls the listener), then commits what was processed."""
+        async with self._processing:
+            await self._commit(partitions)
+
     def _owns(self, tp: TopicPartition) -> bool:
         return self._consumer is not None and tp in self._consumer.assignment()
 
@@ -357,16 +339,7 @@ class ConsumerRunner:
 
     async def _apply_in(self, conn: asyncpg.Connection, consumed: ConsumedEvent) -> str:
         """The inbox row and the handler's writes, in the caller's transaction."""
-        inserted = await conn.fetchval(
-            "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
-            " VALUES ($1, $2, $3, $4, $5, $6, 'processed') ON CONFLICT DO NOTHING RETURNING true",
-            self.group,
-            consumed.event.source,
-            consumed.event.id,
-            consumed.topic,
-            consumed.partition,
-            consumed.offset,
-        )
+        inserted = await record_processed(conn, self.group, consumed)
         if not inserted:
             return "duplicate"
         await self._handler(conn, consumed)
@@ -380,41 +353,11 @@ class ConsumerRunner:
         attempts: int,
         event: ConsumedEvent | None = None,
     ) -> None:
-        headers = [h for h in (record.headers or ()) if not h[0].startswith("dlq_")]
-        headers += [
-            ("dlq_reason", reason[:2000].encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_consumer_group", self.group.encode()),
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
-            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
-        ]
-        backoff = 0.2
-        while True:
-            # Never commit past a record the DLQ has not acknowledged: that would lose it.
-            try:
-                assert self._dlq_producer is not None
-                await self._dlq_producer.send_and_wait(
-                    dlq_topic(self.group), value=record.value, key=record.key, headers=headers
-                )
-                break
-            except KafkaError as exc:
-                log.warning("DLQ publish failed; retrying", extra={"fields": {"error": repr(exc)}})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        assert self._dlq_producer is not None
+        await publish_dead_letter(self._dlq_producer, record, self.group, reason, attempts)
         if event is not None:
             async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "INSERT INTO inbox (consumer, source, event_id, topic, kafka_partition, kafka_offset, outcome)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, 'dead_lettered') ON CONFLICT DO NOTHING",
-                    self.group,
-                    event.event.source,
-                    event.event.id,
-                    event.topic,
-                    event.partition,
-                    event.offset,
-                )
+                await record_dead_lettered(conn, self.group, event)
         _processed.add(1, {"group": self.group, "topic": record.topic, "outcome": "dead_lettered"})
         log.error(
             "record dead-lettered",
@@ -434,39 +377,3 @@ def _consumed(record: ConsumerRecord[Any, Any], event: CloudEvent) -> ConsumedEv
         key=record.key.decode() if isinstance(record.key, bytes) else record.key,
         headers=dict(record.headers or ()),
     )
-
-
-class ConsumerSupervisor:
-    """Keeps one ConsumerRunner running: a broker that is down at start-up or a fatal consumer error means a fresh
-    runner after a pause, not a dead service. Offsets were committed only after the inbox transactions, so a restart
-    re-reads at most the uncommitted records, which the inbox skips."""
-
-    def __init__(self, factory: Callable[[], ConsumerRunner]) -> None:
-        self._factory = factory
-        self.runner: ConsumerRunner | None = None
-        self._stopping = asyncio.Event()
-
-    async def run(self) -> None:
-        backoff = 1.0
-        while not self._stopping.is_set():
-            self.runner = self._factory()
-            try:
-                await self.runner.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer failed; restarting", extra={"fields": {"error": repr(exc)}})
-                with contextlib.suppress(Exception):
-                    await self.runner.stop()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, 30.0)
-            else:
-                backoff = 1.0
-
-    async def stop(self, task: asyncio.Task[None]) -> None:
-        self._stopping.set()
-        if self.runner is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.runner.stop(), 30)
-        await finish_task(task, 10)
