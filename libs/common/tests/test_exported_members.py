@@ -7,7 +7,14 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["intplat_common", "intplat_common.events", "intplat_common.sandbox", "intplat_common.service"]
+    "module",
+    [
+        "intplat_common",
+        "intplat_common.credentials",
+        "intplat_common.events",
+        "intplat_common.sandbox",
+        "intplat_common.service",
+    ],
 )
 def test_all_matches_public_names(module: str) -> None:
     mod = importlib.import_module(module)
