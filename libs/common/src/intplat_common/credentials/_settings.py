@@ -24,14 +24,15 @@ class CredentialSettings(ServiceSettings):
         default_factory=list, validation_alias="CREDENTIALS_ENCRYPTION_KEYS"
     )
 
+    # Validator names differ from ServiceSettings' (`_csv_keys`): a same-named method would replace the parent's.
     @field_validator("credentials_encryption_keys", mode="before")
     @classmethod
-    def _csv_keys(cls, value: object) -> object:
+    def _csv_encryption_keys(cls, value: object) -> object:
         return split_csv(value)
 
     @field_validator("credentials_encryption_keys")
     @classmethod
-    def _valid_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+    def _valid_encryption_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         parse_encryption_keys(key.get_secret_value() for key in value)
         return value
 
