@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from intplat_devstack.cli import dev_secrets
 
 from intplat_common.credentials import CredentialCipher
-from intplat_devstack.cli import dev_secrets
 
 
 def test_a_new_secret_is_added_without_replacing_existing_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

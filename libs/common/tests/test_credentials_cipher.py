@@ -42,7 +42,7 @@ def test_rotate_moves_a_value_to_the_first_key() -> None:
 
 def test_a_value_under_a_removed_key_names_that_key() -> None:
     stored = CredentialCipher([KEY_A]).encrypt("secret-token")
-    with pytest.raises(CredentialDecryptError, match="key 'a'.*no longer holds"):
+    with pytest.raises(CredentialDecryptError, match=r"key 'a'.*no longer holds"):
         CredentialCipher([KEY_B]).decrypt(stored)
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
@@ -169,7 +170,7 @@ def run_infra() -> int:
     return _run_honcho(_write_procfile(["kafka", "postgres"], services=False))
 
 
-DEV_SECRETS = {
+DEV_SECRETS: dict[str, Callable[[], str]] = {
     "STRIPE_WEBHOOK_SECRETS": lambda: f"whsec_dev_{secrets.token_hex(16)}",
     "INTERNAL_API_KEYS": lambda: f"dev-{secrets.token_urlsafe(24)}",
     "CREDENTIALS_ENCRYPTION_KEYS": lambda: EncryptionKey.generate("dev1").entry(),
