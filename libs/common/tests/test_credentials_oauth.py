@@ -159,6 +159,19 @@ async def test_other_oauth_errors_are_typed_but_not_reconnect(endpoint: tuple[To
             await flow.refresh("r")
 
 
+async def test_non_standard_error_bodies_are_typed_errors(endpoint: tuple[TokenEndpoint, str]) -> None:
+    server, base_url = endpoint
+    server.script.append(JSONResponse({"error": {"code": 190, "type": "OAuthException"}}, status_code=400))
+    server.script.append(
+        JSONResponse({"error_type": "OAuthException", "code": 400, "error_message": "bad code"}, status_code=400)
+    )
+    async with OAuth2Flow(_config(base_url)) as flow:
+        with pytest.raises(OAuthGrantError, match='"code": 190'):
+            await flow.exchange_code("c")
+        with pytest.raises(OAuthGrantError, match="no access_token; fields: code, error_message, error_type"):
+            await flow.exchange_code("c")
+
+
 async def test_refresh_backs_off_on_429_and_5xx(endpoint: tuple[TokenEndpoint, str]) -> None:
     server, base_url = endpoint
     server.script += [PlainTextResponse("slow down", status_code=429), PlainTextResponse("oops", status_code=503)]

@@ -37,11 +37,11 @@ class EncryptionKey:
     def parse(cls, entry: str) -> EncryptionKey:
         """`<key id>:<urlsafe base64 32-byte key>`, the key as `Fernet.generate_key()` makes it."""
         key_id, separator, key = entry.strip().partition(_SEPARATOR)
-        if not separator or not KEY_ID_PATTERN.fullmatch(key_id):
-            raise InvalidEncryptionKey(
-                f"an encryption key must be '<key id>:<Fernet key>' with a key id of 1-40 of [A-Za-z0-9._-] "
-                f"(got key id {key_id[:40]!r})"
-            )
+        if not separator:
+            # Never echo the entry: without a separator it may be the key itself.
+            raise InvalidEncryptionKey("an encryption key must be '<key id>:<Fernet key>' (no ':' found)")
+        if not KEY_ID_PATTERN.fullmatch(key_id):
+            raise InvalidEncryptionKey(f"key id {key_id[:40]!r} must be 1-40 of [A-Za-z0-9._-]")
         try:
             Fernet(key.encode())
         except ValueError:

@@ -12,6 +12,7 @@ redacted logs), which Authlib's client reaches via `_ResilientTransport`. Author
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -158,16 +159,22 @@ class OAuth2Flow:
 
     async def _call(self, pending: Awaitable[Any]) -> dict[str, Any]:
         try:
-            token = await pending
+            token = dict(await pending)
         except OAuthError as exc:
-            kind = ReconnectRequired if exc.error in RECONNECT_ERRORS else OAuthGrantError
-            raise kind(self.config.name, exc.error, exc.description) from None
+            # Some providers (Meta) send `error` as an object rather than an RFC 6749 code.
+            error = exc.error if isinstance(exc.error, str) else json.dumps(exc.error, sort_keys=True)
+            kind = ReconnectRequired if error in RECONNECT_ERRORS else OAuthGrantError
+            raise kind(self.config.name, error, exc.description) from None
         except httpx2.HTTPStatusError as exc:
             # A 4xx answer without an OAuth2 error body (5xx and 429 were handled by the resilient client).
             raise OAuthGrantError(self.config.name, f"http_{exc.response.status_code}") from None
         except ValueError as exc:
             raise OAuthGrantError(self.config.name, "invalid_response", str(exc)) from None
-        return dict(token)
+        if not isinstance(token.get("access_token"), str):
+            raise OAuthGrantError(
+                self.config.name, "invalid_response", f"no access_token; fields: {', '.join(sorted(token))}"
+            )
+        return token
 
 
 class _ResilientTransport(httpx2.AsyncBaseTransport):
