@@ -11,6 +11,7 @@ import pytest
     [
         "intplat_common",
         "intplat_common.consumer",
+        "intplat_common.credentials",
         "intplat_common.db",
         "intplat_common.effects",
         "intplat_common.events",

@@ -18,9 +18,11 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
+from intplat_common.credentials import EncryptionKey
 from intplat_common.events import TOPICS
 from intplat_common.service import registered_services
 
@@ -170,21 +172,26 @@ def run_infra() -> int:
     return _run_honcho(_write_procfile(["kafka", "postgres"], services=False))
 
 
+DEV_SECRETS: dict[str, Callable[[], str]] = {
+    "STRIPE_WEBHOOK_SECRETS": lambda: f"whsec_dev_{secrets.token_hex(16)}",
+    "INTERNAL_API_KEYS": lambda: f"dev-{secrets.token_urlsafe(24)}",
+    "CREDENTIALS_ENCRYPTION_KEYS": lambda: EncryptionKey.generate("dev1").entry(),
+}
+
+
 def dev_secrets() -> dict[str, str]:
-    """Secrets for local runs, generated once into var/ (git-ignored); a variable in the environment wins."""
+    """Secrets for local runs, generated once into var/ (git-ignored); a variable in the environment wins.
+
+    A secret added later is generated into an existing file; one already there is never replaced (a new
+    CREDENTIALS_ENCRYPTION_KEYS would leave the stored tokens undecryptable).
+    """
     path = var_dir() / "dev-secrets.json"
-    if not path.exists():
-        path.write_text(
-            json.dumps(
-                {
-                    "STRIPE_WEBHOOK_SECRETS": f"whsec_dev_{secrets.token_hex(16)}",
-                    "INTERNAL_API_KEYS": f"dev-{secrets.token_urlsafe(24)}",
-                },
-                indent=2,
-            )
-        )
+    generated: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = {name: make() for name, make in DEV_SECRETS.items() if name not in generated}
+    if missing:
+        generated.update(missing)
+        path.write_text(json.dumps(generated, indent=2))
         path.chmod(0o600)
-    generated: dict[str, str] = json.loads(path.read_text())
     return {name: os.environ.get(name) or value for name, value in generated.items()}
 
 

@@ -1,0 +1,32 @@
+"""`make run`'s generated local secrets: each generated once, a secret added later appears in an existing file."""
+
+import json
+from pathlib import Path
+
+import pytest
+from intplat_devstack.cli import dev_secrets
+
+from intplat_common.credentials import CredentialCipher
+
+
+def test_a_new_secret_is_added_without_replacing_existing_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    for name in ("STRIPE_WEBHOOK_SECRETS", "INTERNAL_API_KEYS", "CREDENTIALS_ENCRYPTION_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "dev-secrets.json").write_text(
+        json.dumps({"STRIPE_WEBHOOK_SECRETS": "whsec_dev_old", "INTERNAL_API_KEYS": "dev-old"})
+    )
+
+    first = dev_secrets()
+
+    assert (first["STRIPE_WEBHOOK_SECRETS"], first["INTERNAL_API_KEYS"]) == ("whsec_dev_old", "dev-old")
+    cipher = CredentialCipher.from_entries(first["CREDENTIALS_ENCRYPTION_KEYS"].split(","))
+    assert cipher.key_ids == ("dev1",)
+    assert dev_secrets() == first
+    assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CREDENTIALS_ENCRYPTION_KEYS", "from-the-environment")
+    assert dev_secrets()["CREDENTIALS_ENCRYPTION_KEYS"] == "from-the-environment"
