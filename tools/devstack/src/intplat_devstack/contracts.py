@@ -2,8 +2,9 @@
 sandboxes alike, so both check against the same files. Dev-only: no service or library imports this module.
 
 A provider's folder holds one schema per document (`<name>.json`, e.g. `voucher.create`), shared definitions
-(`common.json`: a file with nothing but `$defs`), and `examples/<name>.json` (`{"valid": {...}, "invalid": {...}}`).
-Every schema's `$id` is `{CONTRACT_BASE_URI}<provider>/<file>`, so relative `$ref`s such as
+(`common.json`, `*.defs.json`: files with nothing but `$defs`), and the examples of each document,
+`examples/<name>.json` = `{"valid": {label: document}, "invalid": {label: {"fails": {at, keyword, missing?},
+"document": document}}}`. Every schema's `$id` is `{CONTRACT_BASE_URI}<provider>/<file>`, so relative `$ref`s such as
 `common.json#/$defs/Page` resolve inside the folder and never over the network.
 """
 
@@ -49,6 +50,14 @@ class InvalidExample:
     document: Any
     at: str  # JSON pointer of the expected violation
     keyword: str  # the JSON Schema keyword that must fail there
+    missing: str | None = None  # for `required`: the property that must be named as missing
+
+    def explained_by(self, violation: Violation) -> bool:
+        return (
+            violation.at == self.at
+            and violation.keyword == self.keyword
+            and (self.missing is None or f'"{self.missing}"' in violation.message)
+        )
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,7 @@ class ProviderContract:
     def examples(self, name: str) -> Examples:
         raw = json.loads((self.directory / "examples" / f"{name}.json").read_text(encoding="utf-8"))
         invalid = {
-            label: InvalidExample(case["document"], case["fails"]["at"], case["fails"]["keyword"])
-            for label, case in raw.get("invalid", {}).items()
+            label: InvalidExample(case["document"], **case["fails"]) for label, case in raw.get("invalid", {}).items()
         }
         return Examples(valid=raw["valid"], invalid=invalid)
 
@@ -114,9 +122,13 @@ def load_contract(provider: str, root: Path = CONTRACTS_DIR) -> ProviderContract
     if not schemas:
         raise FileNotFoundError(f"no contract schemas in {directory}")
     for name, schema in schemas.items():
-        jsonschema_rs.meta.validate(schema)
+        path = directory / f"{name}.json"
+        try:
+            jsonschema_rs.meta.validate(schema)
+        except jsonschema_rs.ValidationError as error:
+            raise ValueError(f"{path}: not a valid JSON Schema: {error.message}") from error
         expected = f"{CONTRACT_BASE_URI}{provider}/{name}.json"
         if schema.get("$id") != expected:
-            raise ValueError(f"{directory / name}.json: $id must be {expected!r}")
+            raise ValueError(f"{path}: $id must be {expected!r}")
     registry = jsonschema_rs.Registry([(schema["$id"], schema) for schema in schemas.values()])
     return ProviderContract(provider, directory, schemas, registry)
