@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from intplat_devstack.contracts import CONTRACT_BASE_URI, ContractViolation, load_contract
+from intplat_devstack.contracts import ContractViolation, load_contract, schema_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = Path(__file__).resolve().parent / "lexoffice"
@@ -55,7 +55,7 @@ def _keyword_values(node: Any, keyword: str) -> Iterator[Any]:
 def test_schema_is_valid_against_the_2020_12_metaschema(path: Path) -> None:
     schema = json.loads(path.read_text(encoding="utf-8"))
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == f"{CONTRACT_BASE_URI}lexoffice/{path.name}"
+    assert schema["$id"] == schema_uri("lexoffice", path.stem)
     jsonschema_rs.meta.validate(schema)
 
 
@@ -144,7 +144,7 @@ def test_invalid_example_is_refused_for_its_reason(name: str, label: str) -> Non
 
 
 def _write(folder: Path, name: str, schema: dict[str, Any]) -> None:
-    body = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{CONTRACT_BASE_URI}p/{name}.json"}
+    body = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_uri("p", name)}
     (folder / f"{name}.json").write_text(json.dumps(body | schema), encoding="utf-8")
 
 
@@ -156,7 +156,7 @@ def test_loader_rejects_a_wrong_id_an_invalid_schema_and_an_empty_folder(tmp_pat
     _write(folder, "doc", {"type": "objectt"})
     with pytest.raises(ValueError, match=r"doc\.json: not a valid JSON Schema"):
         load_contract("p", tmp_path)
-    (folder / "doc.json").write_text(json.dumps({"$id": f"{CONTRACT_BASE_URI}p/other.json"}), encoding="utf-8")
+    (folder / "doc.json").write_text(json.dumps({"$id": schema_uri("p", "other")}), encoding="utf-8")
     with pytest.raises(ValueError, match=r"\$id must be"):
         load_contract("p", tmp_path)
 

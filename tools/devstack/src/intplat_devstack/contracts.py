@@ -80,7 +80,7 @@ class ProviderContract:
         return sorted(name for name, schema in self.schemas.items() if not set(schema) <= _DEFINITIONS_ONLY)
 
     def uri(self, name: str) -> str:
-        return f"{CONTRACT_BASE_URI}{self.provider}/{name}.json"
+        return schema_uri(self.provider, name)
 
     def validator(self, name: str) -> jsonschema_rs.Validator:
         if name not in self._validators:
@@ -112,6 +112,11 @@ class ProviderContract:
         return Examples(valid=raw["valid"], invalid=invalid)
 
 
+def schema_uri(provider: str, name: str) -> str:
+    """The `$id` a schema file must declare: its place under the contracts folder, as a URI."""
+    return f"{CONTRACT_BASE_URI}{provider}/{name}.json"
+
+
 @functools.cache
 def load_contract(provider: str, root: Path = CONTRACTS_DIR) -> ProviderContract:
     """Every schema of `root/<provider>/`, checked against its metaschema, with a registry for their `$ref`s."""
@@ -127,8 +132,7 @@ def load_contract(provider: str, root: Path = CONTRACTS_DIR) -> ProviderContract
             jsonschema_rs.meta.validate(schema)
         except jsonschema_rs.ValidationError as error:
             raise ValueError(f"{path}: not a valid JSON Schema: {error.message}") from error
-        expected = f"{CONTRACT_BASE_URI}{provider}/{name}.json"
-        if schema.get("$id") != expected:
+        if schema.get("$id") != (expected := schema_uri(provider, name)):
             raise ValueError(f"{path}: $id must be {expected!r}")
     registry = jsonschema_rs.Registry([(schema["$id"], schema) for schema in schemas.values()])
     return ProviderContract(provider, directory, schemas, registry)
