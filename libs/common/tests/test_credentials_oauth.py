@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
+from intplat_common.sandbox import serve_in_background
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,7 +21,6 @@ from intplat_common.credentials import (
     OAuthGrantError,
     ReconnectRequired,
 )
-from intplat_common.sandbox import serve_in_background
 
 
 @dataclass
