@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
-from intplat_common.sandbox import serve_in_background
+from intplat_sandboxes.framework import serve_in_background
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -115,7 +115,7 @@ async def test_a_concurrent_refresh_wins_and_no_row_is_lost(
     await _insert(table, CredentialCipher([KEY_A]), 10)
     racing = RefreshDuringRotation(table, CredentialCipher(writer_keys))
 
-    report = await rotate_credentials(racing, EncryptedColumns(), CredentialCipher([KEY_B, KEY_A]), batch_size=4)  # type: ignore[arg-type]
+    report = await rotate_credentials(racing, EncryptedColumns(), CredentialCipher([KEY_B, KEY_A]), batch_size=4)
 
     writer_on_old_keys = writer_keys == [KEY_A]
     assert (report.rotated, report.changed_meanwhile, report.remaining) == (9, 1, int(writer_on_old_keys))
