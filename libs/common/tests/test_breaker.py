@@ -79,6 +79,48 @@ async def test_failed_trial_reopens() -> None:
     await client.aclose()
 
 
+async def test_the_open_period_starts_short_doubles_per_failed_trial_and_resets_when_closed() -> None:
+    flaky = Flaky()
+    config = ProviderConfig(
+        name="growing",
+        base_url="http://growing.test",
+        max_attempts=1,
+        breaker_fail_max=3,
+        breaker_reset_timeout=0.8,
+        breaker_first_reset_timeout=0.1,
+    )
+    client = ResilientClient(config, transport=httpx.MockTransport(flaky))
+
+    async def trip() -> None:
+        for _ in range(3):
+            with pytest.raises(ProviderError):
+                await client.request("GET", "/x")
+
+    async def failed_trial() -> None:
+        await asyncio.sleep(client.breaker.seconds_until_trial() + 0.02)
+        with pytest.raises(ProviderError):
+            await client.request("GET", "/x")
+
+    await trip()
+    periods = [client.breaker.reset_timeout]
+    for _ in range(4):
+        await failed_trial()
+        periods.append(client.breaker.reset_timeout)
+    assert periods == [0.1, 0.2, 0.4, 0.8, 0.8], "doubled per failed trial, capped at breaker_reset_timeout"
+    with pytest.raises(CircuitOpenError) as refused:
+        await client.request("GET", "/x")
+    assert 0.6 < refused.value.retry_after <= 0.8
+
+    flaky.healthy = True
+    await asyncio.sleep(client.breaker.seconds_until_trial() + 0.02)
+    assert (await client.request("GET", "/x")).status_code == 200
+    assert client.breaker.state == "closed"
+    flaky.healthy = False
+    await trip()
+    assert client.breaker.reset_timeout == 0.1, "a new outage starts with the short period again"
+    await client.aclose()
+
+
 async def test_half_open_admits_one_trial_at_a_time() -> None:
     flaky = Flaky()
     client = make_client(flaky, reset_timeout=0.2)

@@ -5,6 +5,10 @@ tornado, so the guarded block runs inside `breaker.calling()`, whose exception h
 Two pybreaker behaviours are corrected here: cancellation is neither a failure nor a success (pybreaker would count
 an excluded exception as a success and reset the failure count), and half-open admits one trial call at a time
 (pybreaker lets every caller through).
+
+The open period can grow: with `first_reset_timeout`, a breaker that trips stays open that long first, and each
+failed trial doubles the period up to `reset_timeout`. A short outage then costs seconds, not a full period, while a
+long one is still probed only once per `reset_timeout`.
 """
 
 from __future__ import annotations
@@ -63,16 +67,19 @@ class AsyncCircuitBreaker:
         *,
         fail_max: int = 5,
         reset_timeout: float = 30.0,
+        first_reset_timeout: float | None = None,
         success_threshold: int = 1,
         exclude: Callable[[BaseException], bool] = is_client_error,
     ) -> None:
         self.name = name
+        self._max_reset = reset_timeout
+        self._first_reset = min(first_reset_timeout, reset_timeout) if first_reset_timeout else reset_timeout
         self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         excluded: list[Any] = [_Cancelled, exclude]
         self._breaker = pybreaker.CircuitBreaker(
             name=name,
             fail_max=fail_max,
-            reset_timeout=reset_timeout,
+            reset_timeout=self._first_reset,
             success_threshold=success_threshold,
             exclude=excluded,
             state_storage=self._storage,
@@ -98,7 +105,17 @@ class AsyncCircuitBreaker:
         elapsed = (datetime.now(UTC) - opened_at).total_seconds()
         return max(0.0, self._breaker.reset_timeout - elapsed)
 
+    @property
+    def reset_timeout(self) -> float:
+        """The current open period (grows with failed trials when a first, shorter one is configured)."""
+        return float(self._breaker.reset_timeout)
+
     def _state_changed(self, old: str, new: str) -> None:
+        # Set before the open state measures its period (pybreaker reads it on the next call).
+        if new == pybreaker.STATE_OPEN and old == pybreaker.STATE_HALF_OPEN:
+            self._breaker.reset_timeout = min(self._max_reset, self._breaker.reset_timeout * 2)
+        elif new in (pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN):
+            self._breaker.reset_timeout = self._first_reset
         log.warning(
             "circuit breaker state change",
             extra={"fields": {"provider": self.name, "from": old, "to": new}},

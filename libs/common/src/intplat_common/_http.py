@@ -64,6 +64,8 @@ class ProviderConfig:
     rate_limit_burst: int = 1
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
+    # The first open period after tripping; doubled per failed trial up to breaker_reset_timeout (None: no growth).
+    breaker_first_reset_timeout: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -121,6 +123,7 @@ class ResilientClient:
             config.name,
             fail_max=config.breaker_fail_max,
             reset_timeout=config.breaker_reset_timeout,
+            first_reset_timeout=config.breaker_first_reset_timeout,
         )
         self._limiter = (
             RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None

@@ -64,6 +64,7 @@ class NotifierComponents:
             backoff_base=settings.postmark_backoff_base_seconds,
             breaker_fail_max=settings.postmark_breaker_fail_max,
             breaker_reset_seconds=settings.postmark_breaker_reset_seconds,
+            breaker_first_reset_seconds=settings.postmark_breaker_first_reset_seconds,
         )
         postmark = PostmarkSender(
             postmark_http, sender=settings.mail_from, message_stream=settings.postmark_message_stream

@@ -33,6 +33,11 @@ class NotifierSettings(ServiceSettings):
     postmark_backoff_base_seconds: float = Field(default=0.25, gt=0, validation_alias="POSTMARK_BACKOFF_BASE_SECONDS")
     postmark_breaker_fail_max: int = Field(default=5, ge=1, validation_alias="POSTMARK_BREAKER_FAIL_MAX")
     postmark_breaker_reset_seconds: float = Field(default=30.0, gt=0, validation_alias="POSTMARK_BREAKER_RESET_SECONDS")
+    # The breaker's first open period; each failed trial doubles it up to POSTMARK_BREAKER_RESET_SECONDS, so a short
+    # outage is over for the mails seconds after Postmark recovers.
+    postmark_breaker_first_reset_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="POSTMARK_BREAKER_FIRST_RESET_SECONDS"
+    )
     mail_from: str = Field(default="billing@intplat.local", validation_alias="NOTIFIER_FROM")
     webhook_user: str = Field(default="postmark", validation_alias="POSTMARK_WEBHOOK_USER")
     webhook_password: SecretStr = Field(

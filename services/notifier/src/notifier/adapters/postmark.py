@@ -40,6 +40,7 @@ def postmark_client(
     backoff_base: float = 0.25,
     breaker_fail_max: int = 5,
     breaker_reset_seconds: float = 30.0,
+    breaker_first_reset_seconds: float | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ResilientClient:
     config = ProviderConfig(
@@ -50,6 +51,7 @@ def postmark_client(
         backoff_base=backoff_base,
         breaker_fail_max=breaker_fail_max,
         breaker_reset_timeout=breaker_reset_seconds,
+        breaker_first_reset_timeout=breaker_first_reset_seconds,
         headers={"X-Postmark-Server-Token": server_token, "Accept": "application/json"},
     )
     return ResilientClient(config, transport=transport)
