@@ -28,6 +28,7 @@ TOKEN = "postmark-bench-token"  # noqa: S105 - the sandbox's token for this run
 class RunningNotifier:
     sandbox_url: str
     notifier_url: str
+    database: str
 
 
 async def create_topics(kafka: KafkaServer) -> None:
@@ -64,7 +65,7 @@ async def running_notifier(kafka: KafkaServer, postgres: PostgresServer) -> Asyn
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             await _wait(http, f"http://127.0.0.1:{notifier_port}/readyz")
-        yield RunningNotifier(f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{notifier_port}")
+        yield RunningNotifier(f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{notifier_port}", database)
     finally:
         for proc in processes:
             proc.terminate()
