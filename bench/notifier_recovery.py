@@ -224,7 +224,7 @@ async def main() -> None:
         f"invoice.paid events at a steady {RATE}/s into the notifier (consumer + sender processes, Postmark "
         "sandbox) while Postmark fails: (1) 500 for 15 s then 429 for 15 s; (2) five sends recorded then reset. "
         "Seconds from Postmark's recovery until the backlog (published minus mails the notifier recorded as sent) is "
-        "back to its level before the fault (at least one second of traffic) for good (5 s in a row). Breaker: 5 failures, first open period "
-        "5 s (POSTMARK_BREAKER_FIRST_RESET_SECONDS), doubled per failed trial up to 30 s. One 2-core machine with "
-        "Kafka and PostgreSQL.",
+        "back to its level before the fault (at least one second of traffic) for good (5 s in a row). Breaker: 5 "
+        "failures, first open period 5 s (POSTMARK_BREAKER_FIRST_RESET_SECONDS), doubled per failed trial up to "
+        "30 s. One 2-core machine with Kafka and PostgreSQL.",
     )
