@@ -338,7 +338,7 @@ class RefundSucceeded(BillingEvent):
         default=None, description="pi_...; the refunded PaymentIntent (source refund): links checkout and invoice"
     )
     invoice_id: str | None = Field(
-        default=None, description="in_...; the corrected invoice (credit notes; a refund only with its charge expanded, pre-basil)"
+        default=None, description="in_...; the corrected invoice (credit notes; a Refund names no invoice)"
     )
     invoice_number: str | None = Field(
         default=None, description="the invoice's number, when Stripe sent the invoice expanded (not in webhooks)"
