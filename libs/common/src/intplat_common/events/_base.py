@@ -14,7 +14,7 @@ MinorUnits = Annotated[int, Strict()]
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
 # A decimal number such as a tax percentage ("19", "7.7"): a string in JSON so that no consumer reads it
 # as a binary float. The model has always refused anything else (pydantic's Decimal rejects "abc", NaN
-# and infinities), and Stripe's percentages (0 to 100, at most four decimals) were always written
+# and infinities), and Stripe's percentages (JSON numbers from 0 to 100, e.g. 19 or 7.7) were always written
 # positionally, so every record written so far matches DECIMAL_PATTERN. Serializing with "f" (never
 # "1E+1") keeps every future record inside it (docs/stripe-gateway.md, "Tax percentages").
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
