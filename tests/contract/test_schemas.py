@@ -330,6 +330,10 @@ def test_model_invariants() -> None:
         InstagramConnectionExpiring.model_validate(
             SAMPLES[7].model_dump(mode="json") | {"expires_at": "2026-03-01T10:00:00"}
         )
+    with pytest.raises(ValidationError, match="credit_note_id and invoice_id"):
+        RefundSucceeded.model_validate(SAMPLES[8].model_dump(mode="json") | {"invoice_id": None})
+    with pytest.raises(ValidationError, match="refund_id"):
+        RefundSucceeded.model_validate(SAMPLES[8].model_dump(mode="json") | {"source": "refund"})
 
 
 # --- breaking_changes

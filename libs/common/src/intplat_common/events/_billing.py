@@ -12,9 +12,9 @@ raw).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from ._base import Currency, CustomerDetails, DecimalString, EventModel, EventPart, Metadata, MinorUnits
 
@@ -360,6 +360,14 @@ class RefundSucceeded(BillingEvent):
         description="per tax rate (credit notes, from total_taxes / tax_amounts); null for refunds: Stripe has none",
     )
     metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_its_stripe_object(self) -> Self:
+        if self.source == "refund" and self.refund_id is None:
+            raise ValueError("a refund needs its refund_id")
+        if self.source == "credit_note" and (self.credit_note_id is None or self.invoice_id is None):
+            raise ValueError("a credit note needs its credit_note_id and invoice_id")
+        return self
 
     def partition_key(self) -> str:
         return self.customer_id or self.refund_id or self.credit_note_id or self.stripe_event_id
