@@ -106,7 +106,7 @@ def check(against: str) -> int:
             if topic not in current:
                 problems.append(f"{topic}: topic removed (its schema exists at {against})")
                 continue
-            problems += [f"{topic}: {change}" for change in breaking_changes(old, current[topic])]
+            problems += [f"{topic}: {change}" for change in breaking_changes(old, current[topic], topic=topic)]
         print(f"compared {len(baseline)} schema(s) with {against}")
 
     for problem in problems:

@@ -4,6 +4,7 @@ and the compatibility checker detects each kind of breaking change."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,21 +14,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from intplat_common.events import (
+    DECIMAL_PATTERN,
     EVENT_MODELS,
     TOPICS,
     BookkeepingDocumentSynced,
     CheckoutCompleted,
     CustomerDetails,
     EventModel,
+    EventPart,
     InstagramConnectionExpiring,
     InstagramSyncRequested,
     InvoiceLine,
     InvoicePaid,
     InvoiceTax,
     PaymentFailed,
+    RefundSucceeded,
     StripeEventEnvelope,
     SubscriptionItem,
     SubscriptionUpdated,
@@ -74,6 +80,7 @@ def test_topic_table_matches_interfaces() -> None:
         "billing.invoice.paid.v1",
         "billing.subscription.updated.v1",
         "billing.payment.failed.v1",
+        "billing.refund.succeeded.v1",
         "bookkeeping.document.synced.v1",
         "instagram.sync.requested.v1",
         "instagram.connection.expiring.v1",
@@ -106,7 +113,7 @@ def test_committed_schema_is_current(topic: str) -> None:
 @pytest.mark.parametrize("topic", CONTRACT_TOPICS)
 def test_no_breaking_change_vs_committed_file(topic: str) -> None:
     committed = json.loads((SCHEMA_DIR / f"{topic}.json").read_text(encoding="utf-8"))
-    assert breaking_changes(committed, topic_schema(topic)) == []
+    assert breaking_changes(committed, topic_schema(topic), topic=topic) == []
 
 
 def test_contracts_check_against_git_head() -> None:
@@ -245,6 +252,22 @@ SAMPLES: list[EventModel] = [
         expires_at=T0,
         reason="token_expiring",
     ),
+    RefundSucceeded(
+        **STRIPE,
+        source="credit_note",
+        customer_id="cus_1",
+        currency="eur",
+        amount=1190,
+        created_at=T0,
+        reason="order_change",
+        invoice_id="in_1",
+        credit_note_id="cn_1",
+        credit_note_number="ABC-0001-CN-01",
+        credit_note_refund_ids=("re_1",),
+        refunded_amount=1190,
+        subtotal=1000,
+        taxes=(InvoiceTax(amount=190, taxable_amount=1000, percentage=Decimal("19")),),
+    ),
 ]
 
 
@@ -307,6 +330,10 @@ def test_model_invariants() -> None:
         InstagramConnectionExpiring.model_validate(
             SAMPLES[7].model_dump(mode="json") | {"expires_at": "2026-03-01T10:00:00"}
         )
+    with pytest.raises(ValidationError, match="credit_note_id and invoice_id"):
+        RefundSucceeded.model_validate(SAMPLES[8].model_dump(mode="json") | {"invoice_id": None})
+    with pytest.raises(ValidationError, match="refund_id"):
+        RefundSucceeded.model_validate(SAMPLES[8].model_dump(mode="json") | {"source": "refund"})
 
 
 # --- breaking_changes
@@ -498,4 +525,89 @@ def test_real_contract_detects_a_removed_nested_field() -> None:
     assert breaking_changes(old, new) == [
         '$.status: enum values removed: "void"',
         "$.lines[].price_id: property removed",
+    ]
+
+
+# --- tax percentages: decimal strings with a pattern (docs/stripe-gateway.md, "Tax percentages")
+# ------------------------------------------------------------------
+
+
+class PercentageBeforeThePattern(EventPart):
+    """`InvoiceTax.percentage` as it was before the pattern: a plain Decimal."""
+
+    percentage: Decimal | None = None
+
+
+NOT_DECIMALS = ["abc", "", " ", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "19%", "1,5", "0x13", "1/2"]
+DECIMAL = re.compile(DECIMAL_PATTERN)
+
+
+@pytest.mark.parametrize("model", [PercentageBeforeThePattern, InvoiceTax])
+@pytest.mark.parametrize("text", NOT_DECIMALS)
+def test_the_model_has_always_refused_non_decimals(model: type[EventPart], text: str) -> None:
+    with pytest.raises(ValidationError, match="percentage"):
+        model.model_validate({"amount": 1, "percentage": text})
+
+
+@given(st.decimals(min_value=0, max_value=100, places=4))
+def test_stripe_percentages_were_and_are_written_as_pattern_matches(percentage: Decimal) -> None:
+    """Stripe sends a tax rate's percentage as a JSON number (0 to 100, at most four decimals): the records written
+    before the pattern matched it, and the records written now are the same text."""
+    stripe_value = float(percentage)
+    before = json.loads(PercentageBeforeThePattern(percentage=stripe_value).model_dump_json())["percentage"]
+    now = json.loads(InvoiceTax(amount=1, percentage=stripe_value).model_dump_json())["percentage"]
+    assert before == now
+    assert DECIMAL.fullmatch(now)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_every_accepted_percentage_is_written_as_a_pattern_match(percentage: Decimal) -> None:
+    tax = InvoiceTax(amount=1, percentage=percentage)
+    written = json.loads(tax.model_dump_json())["percentage"]
+    assert DECIMAL.fullmatch(written), written
+    assert InvoiceTax.model_validate_json(tax.model_dump_json()) == tax
+
+
+@given(st.from_regex(DECIMAL_PATTERN, fullmatch=True))
+def test_every_pattern_match_is_accepted(text: str) -> None:
+    assert InvoiceTax.model_validate({"amount": 1, "percentage": text}).percentage == Decimal(text)
+
+
+@pytest.mark.parametrize("topic", ["billing.invoice.paid.v1", "billing.refund.succeeded.v1"])
+def test_percentages_carry_the_decimal_pattern(topic: str) -> None:
+    percentage = topic_schema(topic)["$defs"]["InvoiceTax"]["properties"]["percentage"]
+    assert {"type": "string", "pattern": DECIMAL_PATTERN} in percentage["anyOf"]
+
+
+def _without_percentage_pattern(schema: dict[str, Any]) -> dict[str, Any]:
+    old: dict[str, Any] = json.loads(json.dumps(schema))
+    for option in old["$defs"]["InvoiceTax"]["properties"]["percentage"]["anyOf"]:
+        option.pop("pattern", None)
+    return old
+
+
+def test_adding_the_decimal_pattern_to_invoice_percentages_is_a_documented_exception() -> None:
+    new = topic_schema("billing.invoice.paid.v1")
+    old = _without_percentage_pattern(new)
+    added = f"pattern changed from none to {DECIMAL_PATTERN!r}"
+    assert sorted(breaking_changes(old, new)) == [
+        f"$.lines[].taxes[].percentage: {added}",
+        f"$.taxes[].percentage: {added}",
+    ]
+    assert breaking_changes(old, new, topic="billing.invoice.paid.v1") == []
+
+
+def test_the_exception_covers_nothing_else() -> None:
+    refund = topic_schema("billing.refund.succeeded.v1")
+    assert breaking_changes(_without_percentage_pattern(refund), refund, topic="billing.refund.succeeded.v1") == [
+        f"$.taxes[].percentage: pattern changed from none to {DECIMAL_PATTERN!r}"
+    ], "the refund topic started with the pattern: no exception needed, none granted"
+    invoice = topic_schema("billing.invoice.paid.v1")
+    other = json.loads(json.dumps(invoice))
+    for option in other["$defs"]["InvoiceTax"]["properties"]["percentage"]["anyOf"]:
+        if option["type"] == "string":
+            option["pattern"] = "^[0-9]+$"
+    assert sorted(breaking_changes(_without_percentage_pattern(invoice), other, topic="billing.invoice.paid.v1")) == [
+        "$.lines[].taxes[].percentage: pattern changed from none to '^[0-9]+$'",
+        "$.taxes[].percentage: pattern changed from none to '^[0-9]+$'",
     ]

@@ -51,6 +51,7 @@ def replaced(headers: list[tuple[str, bytes]], name: str, value: bytes) -> list[
 def test_public_api_is_pinned() -> None:
     assert events.__all__ == [
         "BILLING_PARTITIONS",
+        "DECIMAL_PATTERN",
         "DEFAULT_PARTITIONS",
         "EVENT_MODELS",
         "TOPICS",
@@ -62,6 +63,7 @@ def test_public_api_is_pinned() -> None:
         "CloudEvent",
         "Currency",
         "CustomerDetails",
+        "DecimalString",
         "EventHandler",
         "EventModel",
         "EventPart",
@@ -75,6 +77,7 @@ def test_public_api_is_pinned() -> None:
         "Metadata",
         "MinorUnits",
         "PaymentFailed",
+        "RefundSucceeded",
         "StripeEventData",
         "StripeEventEnvelope",
         "SubscriptionItem",

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from intplat_devstack.samples import fetch_fixture_objects
 from intplat_devstack.testing import stripe_signature
 
 from intplat_common import TopicConfig, ensure_topics
@@ -24,6 +25,12 @@ async def topics(kafka) -> None:
     await ensure_topics(
         kafka.bootstrap_servers, [TopicConfig(t.name, t.partitions) for t in TOPICS.values()], replication_factor=1
     )
+
+
+@pytest.fixture(scope="module")
+async def objects(stripe_mock: str) -> dict[str, dict[str, Any]]:
+    """The sample Stripe objects (stripe-mock's fixtures, made coherent), by the event type that carries them."""
+    return await fetch_fixture_objects(stripe_mock, customer_id="cus_Alice")
 
 
 def make_settings(database: str, bootstrap: str, stripe_api_base: str, **extra: Any) -> GatewaySettings:

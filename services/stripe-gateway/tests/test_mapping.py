@@ -14,7 +14,6 @@ from intplat_devstack.samples import (
     LATEST_API_VERSION,
     LEGACY_API_VERSION,
     build_event,
-    fetch_fixture_objects,
     to_legacy_layout,
 )
 from intplat_devstack.testing import stripe_signature
@@ -39,11 +38,6 @@ JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
 
 both_layouts = pytest.mark.parametrize("legacy", [False, True], ids=["basil+", "pre-basil"])
-
-
-@pytest.fixture(scope="module")
-async def objects(stripe_mock: str) -> dict[str, dict[str, Any]]:
-    return await fetch_fixture_objects(stripe_mock, customer_id="cus_Alice")
 
 
 def stripe_event(event_type: str, obj: dict[str, Any], *, legacy: bool = False, **kwargs: Any) -> dict[str, Any]:
@@ -185,7 +179,8 @@ def test_payment_failed(objects: dict[str, dict[str, Any]], legacy: bool) -> Non
 
 
 def test_mapped_types() -> None:
-    assert {CHECKOUT, ASYNC_CHECKOUT, INVOICE, SUBSCRIPTION, PAYMENT_FAILED} == MAPPED_TYPES
+    refunds = {"credit_note.created", "refund.created", "refund.updated"}  # tests in test_refund_mapping.py
+    assert {CHECKOUT, ASYNC_CHECKOUT, INVOICE, SUBSCRIPTION, PAYMENT_FAILED, *refunds} == MAPPED_TYPES
 
 
 def test_unpaid_checkout_is_not_a_completed_purchase(objects: dict[str, dict[str, Any]]) -> None:

@@ -65,6 +65,48 @@ async def test_the_four_events_reach_their_topics_with_cloudevents_headers(
             assert body["customer_id"] == "cus_fourevents"
 
 
+async def test_refunds_reach_the_refund_topic_with_the_document_they_refer_to(
+    client: httpx.AsyncClient, kafka, stripe_mock: str
+) -> None:
+    objects = await fetch_fixture_objects(stripe_mock, customer_id="cus_refunds")
+    credit_note = build_event("credit_note.created", objects["credit_note.created"], api_version=LATEST_API_VERSION)
+    pending = {**objects["refund.created"], "status": "pending"}
+    created = build_event("refund.created", pending, api_version=LATEST_API_VERSION)
+    settled = build_event(
+        "refund.updated",
+        objects["refund.created"],
+        api_version=LATEST_API_VERSION,
+        previous_attributes={"status": "pending"},
+    )
+    sent = [credit_note, created, settled]
+    for event in sent:
+        response = await deliver(client, event)
+        assert response.status_code == 200, response.text
+
+    records = await read_records(
+        kafka.bootstrap_servers,
+        "stripe.events.v1",
+        "billing.refund.succeeded.v1",
+        expect=5,
+        where=header_in("ce_id", {event["id"] for event in sent}),
+    )
+    assert len([r for r in records if r.topic == "stripe.events.v1"]) == 3
+    refunds = {header(r, "ce_id"): r for r in records if r.topic == "billing.refund.succeeded.v1"}
+    assert set(refunds) == {credit_note["id"], settled["id"]}, "the pending refund is published once it succeeded"
+    for record in refunds.values():
+        assert record.key == b"cus_refunds"
+        assert header(record, "ce_source") == "/stripe-gateway"
+        assert header(record, "ce_type") == "com.intplat.billing.refund.succeeded.v1"
+        assert header(record, "traceparent") is not None
+    note = json.loads(refunds[credit_note["id"]].value)
+    assert (note["source"], note["invoice_id"], note["amount"]) == ("credit_note", objects["invoice.paid"]["id"], 2380)
+    assert note["credit_note_refund_ids"] == ["re_1DemoCreditNote"]
+    assert [(tax["amount"], tax["taxable_amount"]) for tax in note["taxes"]] == [(380, 2000)]
+    refund = json.loads(refunds[settled["id"]].value)
+    assert (refund["source"], refund["refund_id"], refund["taxes"]) == ("refund", "re_1DemoCheckout", None)
+    assert refund["payment_intent_id"] == objects["checkout.session.completed"]["payment_intent"]
+
+
 async def test_unpaid_checkout_is_not_a_completed_purchase(client: httpx.AsyncClient, kafka, stripe_mock) -> None:
     objects = await fetch_fixture_objects(stripe_mock, customer_id="cus_unpaid")
     session = {**objects["checkout.session.completed"], "payment_status": "unpaid"}

@@ -1,4 +1,5 @@
-"""Stripe snapshot events to billing events (reference stripe.md §3), whatever API version rendered them.
+"""Stripe snapshot events to billing events (reference stripe.md §3; refunds: docs/stripe-gateway.md), whatever API
+version rendered them.
 
 `2025-03-31.basil` moved the invoice's subscription, payment and taxes, the invoice lines' links and the
 subscription period. An event carries the layout of the endpoint's pinned version, so every moved field is
@@ -22,6 +23,7 @@ from intplat_common.events import (
     InvoicePaid,
     InvoiceTax,
     PaymentFailed,
+    RefundSucceeded,
     StripeEventEnvelope,
     SubscriptionItem,
     SubscriptionUpdated,
@@ -485,11 +487,75 @@ def _payment_failed(envelope: StripeEventEnvelope) -> PaymentFailed:
     )
 
 
+# --- credit_note.created / refund.created / refund.updated (docs/stripe-gateway.md "Refunds")
+
+
+def _credit_note_created(envelope: StripeEventEnvelope) -> RefundSucceeded:
+    note = _stripe_object(envelope)
+    refunds = note.children("refunds")
+    taxes = note.children("total_taxes") or note.children("tax_amounts")
+    return RefundSucceeded(
+        **_common_fields(envelope),
+        source="credit_note",
+        customer_id=note.required_id("customer"),
+        currency=note.required("currency"),
+        amount=note.required("amount"),
+        created_at=_utc(note.required("created"), (*note.path, "created")),
+        reason=note.get("reason"),
+        invoice_id=note.required_id("invoice"),
+        invoice_number=note.expanded("invoice").get("number"),
+        credit_note_id=note.required("id"),
+        credit_note_number=note.get("number"),
+        credit_note_pdf_url=note.get("pdf"),
+        credit_note_refund_ids=_credit_note_refund_ids(note, refunds),
+        refunded_amount=sum(refund.required("amount_refunded") for refund in refunds) if refunds else None,
+        out_of_band_amount=note.get("out_of_band_amount"),
+        subtotal=note.get("subtotal"),
+        total_excluding_tax=note.get("total_excluding_tax"),
+        taxes=tuple(_tax(tax) for tax in taxes),
+        metadata=_first(note.get("metadata"), {}),
+    )
+
+
+def _credit_note_refund_ids(note: _Fields, refunds: list[_Fields]) -> tuple[str, ...]:
+    """`refunds[].refund` (basil+; a `payment_record_refund` entry has none) or the single `refund` (older)."""
+    if refunds:
+        return tuple(refund_id for refund in refunds if (refund_id := refund.id_of("refund")) is not None)
+    legacy = note.id_of("refund")
+    return () if legacy is None else (legacy,)
+
+
+def _refund_succeeded(envelope: StripeEventEnvelope) -> RefundSucceeded | None:
+    """Once per refund: `refund.created` when it succeeded at once (cards), else the `refund.updated` that made it
+    succeed. Other updates of a succeeded refund (e.g. `destination_details`) are not a second refund."""
+    refund = _stripe_object(envelope)
+    if refund.required("status") != "succeeded":
+        return None
+    if envelope.type == "refund.updated" and "status" not in (envelope.data.previous_attributes or {}):
+        return None
+    return RefundSucceeded(
+        **_common_fields(envelope),
+        source="refund",
+        customer_id=refund.id_of("customer"),
+        currency=refund.required("currency"),
+        amount=refund.required("amount"),
+        created_at=_utc(refund.required("created"), (*refund.path, "created")),
+        reason=refund.get("reason"),
+        refund_id=refund.required("id"),
+        charge_id=refund.id_of("charge"),
+        payment_intent_id=refund.id_of("payment_intent"),
+        metadata=_first(refund.get("metadata"), {}),
+    )
+
+
 _MAPPERS: dict[str, Callable[[StripeEventEnvelope], BillingEvent | None]] = {
     "checkout.session.completed": _checkout_completed,
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "invoice.paid": _invoice_paid,
     "customer.subscription.updated": _subscription_updated,
     "payment_intent.payment_failed": _payment_failed,
+    "credit_note.created": _credit_note_created,
+    "refund.created": _refund_succeeded,
+    "refund.updated": _refund_succeeded,
 }
 MAPPED_TYPES: frozenset[str] = frozenset(_MAPPERS)

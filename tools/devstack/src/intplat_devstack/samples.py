@@ -3,7 +3,8 @@
 stripe-mock answers with Stripe's own fixture objects in the latest API layout, filled with placeholders
 (status `draft`, no amounts, periods that end before they start). The adjustments below turn them into one
 coherent story: a customer in Germany pays a checkout, pays a subscription invoice with 19 % VAT, and has a
-card declined. `to_legacy_layout` renders an object as an endpoint pinned before `2025-03-31.basil` sees it.
+card declined; the invoice is then corrected in full by a credit note that refunds it, and the checkout's payment is
+refunded. `to_legacy_layout` renders an object as an endpoint pinned before `2025-03-31.basil` sees it.
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ _SUBSCRIPTION_ID = "sub_1Demo"
 _FAILED_PAYMENT_INTENT_ID = "pi_3DemoDeclined"
 _INVOICE_PAYMENT_INTENT_ID = "pi_3DemoInvoice"
 _VAT_RATE_ID = "txr_1DemoVat19"
+_CREDIT_NOTE_ID = "cn_1Demo"
+_CREDIT_NOTE_REFUND_ID = "re_1DemoCreditNote"
+_CHECKOUT_REFUND_ID = "re_1DemoCheckout"
 _CURRENCY = "eur"
 
 # January 2026 (UTC): fixed, so tests can compare periods.
 _PERIOD_START = 1767225600
 _PERIOD_END = 1769904000
 _PAID_AT = _PERIOD_START + 3600
+_REFUNDED_AT = _PERIOD_START + 7 * 86400
 
 _CUSTOMER_EMAIL = "erika.mustermann@example.com"
 _CUSTOMER_NAME = "Erika Mustermann"
@@ -61,6 +66,8 @@ _FIXTURE_PATHS = {
     "invoice": f"/v1/invoices/{_INVOICE_ID}",
     "subscription": f"/v1/subscriptions/{_SUBSCRIPTION_ID}",
     "payment_intent": f"/v1/payment_intents/{_FAILED_PAYMENT_INTENT_ID}",
+    "credit_note": f"/v1/credit_notes/{_CREDIT_NOTE_ID}",
+    "refund": f"/v1/refunds/{_CHECKOUT_REFUND_ID}",
 }
 
 
@@ -74,12 +81,15 @@ async def fetch_fixture_objects(
     fetched = await asyncio.gather(*(_fetch(client, api_base, path) for path in _FIXTURE_PATHS.values()))
     fixtures = dict(zip(_FIXTURE_PATHS, fetched, strict=True))
     subscription = _active_subscription(fixtures["subscription"], customer_id)
+    checkout = _paid_checkout(fixtures["checkout.session"], customer_id)
     return {
-        "checkout.session.completed": _paid_checkout(fixtures["checkout.session"], customer_id),
+        "checkout.session.completed": checkout,
         "checkout.session.async_payment_succeeded": _paid_sepa_checkout(fixtures["checkout.session"], customer_id),
         "invoice.paid": _paid_invoice(fixtures["invoice"], customer_id, subscription),
         "customer.subscription.updated": subscription,
         "payment_intent.payment_failed": _declined_payment_intent(fixtures["payment_intent"], customer_id),
+        "credit_note.created": _refunding_credit_note(fixtures["credit_note"], customer_id),
+        "refund.created": _checkout_refund(fixtures["refund"], customer_id, checkout),
     }
 
 
@@ -332,6 +342,68 @@ def _declined_payment_intent(intent: dict[str, Any], customer_id: str) -> dict[s
     }
 
 
+def _refunding_credit_note(note: dict[str, Any], customer_id: str) -> dict[str, Any]:
+    """The whole invoice `_paid_invoice` credited and refunded to the card (basil+: `refunds[]`, `total_taxes[]`)."""
+    subtotal, tax = 2000, 380
+    vat = _vat(taxable_amount=subtotal, amount=tax)
+    line = note["lines"]["data"][0] | {
+        "amount": subtotal,
+        "description": "1 \u00d7 Pro (at €20.00 / month)",
+        "pretax_credit_amounts": [],
+        "taxes": [vat],
+    }
+    return note | {
+        "customer": customer_id,
+        "invoice": _INVOICE_ID,
+        "number": "DEMO-0001-CN-01",
+        "currency": _CURRENCY,
+        "amount": subtotal + tax,
+        "amount_shipping": 0,
+        "subtotal": subtotal,
+        "subtotal_excluding_tax": subtotal,
+        "total": subtotal + tax,
+        "total_excluding_tax": subtotal,
+        "total_taxes": [vat],
+        "lines": note["lines"] | {"data": [line], "has_more": False},
+        "reason": "product_unsatisfactory",
+        "refunds": [
+            {
+                "amount_refunded": subtotal + tax,
+                "payment_record_refund": None,
+                "refund": _CREDIT_NOTE_REFUND_ID,
+                "type": "refund",
+            }
+        ],
+        "out_of_band_amount": None,
+        "post_payment_amount": subtotal + tax,
+        "pre_payment_amount": 0,
+        "pretax_credit_amounts": [],
+        "shipping_cost": None,
+        "status": "issued",
+        "type": "post_payment",
+        "created": _REFUNDED_AT,
+        "effective_at": _REFUNDED_AT,
+        "voided_at": None,
+        "pdf": f"https://pay.stripe.com/credit_notes/acct_1Demo/test_{_CREDIT_NOTE_ID}/pdf",
+    }
+
+
+def _checkout_refund(refund: dict[str, Any], customer_id: str, checkout: dict[str, Any]) -> dict[str, Any]:
+    """The checkout's payment refunded in full, by card (succeeded at once)."""
+    return refund | {
+        "id": _CHECKOUT_REFUND_ID,
+        "customer": customer_id,
+        "amount": checkout["amount_total"],
+        "currency": _CURRENCY,
+        "charge": "ch_3DemoCheckout",
+        "payment_intent": checkout["payment_intent"],
+        "reason": "requested_by_customer",
+        "status": "succeeded",
+        "metadata": {"order_id": "1001"},
+        "created": _REFUNDED_AT,
+    }
+
+
 # --- the pre-basil layout
 
 
@@ -407,6 +479,17 @@ def _legacy_subscription(subscription: dict[str, Any]) -> dict[str, Any]:
     return subscription
 
 
+def _legacy_credit_note(note: dict[str, Any]) -> dict[str, Any]:
+    refunds = note.pop("refunds", None) or []
+    note["refund"] = refunds[0]["refund"] if refunds else None
+    note["tax_amounts"] = [_legacy_tax_amount(tax) for tax in note.pop("total_taxes", None) or []]
+    lines = note.get("lines")
+    if isinstance(lines, dict):
+        for line in lines.get("data") or []:
+            line["tax_amounts"] = [_legacy_tax_amount(tax) for tax in line.pop("taxes", None) or []]
+    return note
+
+
 def _legacy_payment_intent(intent: dict[str, Any]) -> dict[str, Any]:
     intent.setdefault("invoice", None)  # basil removed the PaymentIntent's link to its invoice
     return intent
@@ -416,6 +499,7 @@ _LEGACY_CONVERTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "invoice": _legacy_invoice,
     "customer.subscription": _legacy_subscription,
     "payment_intent": _legacy_payment_intent,
+    "credit_note": _legacy_credit_note,
 }
 
 

@@ -6,9 +6,11 @@ and their backward-compatibility check, the typed event router of a consumer, an
 
 from ._asyncapi import asyncapi_document
 from ._base import (
+    DECIMAL_PATTERN,
     Address,
     Currency,
     CustomerDetails,
+    DecimalString,
     EventModel,
     EventPart,
     Metadata,
@@ -23,6 +25,7 @@ from ._billing import (
     InvoicePaid,
     InvoiceTax,
     PaymentFailed,
+    RefundSucceeded,
     SubscriptionItem,
     SubscriptionUpdated,
 )
@@ -54,6 +57,7 @@ from ._stripe import StripeEventData, StripeEventEnvelope
 
 __all__ = [
     "BILLING_PARTITIONS",
+    "DECIMAL_PATTERN",
     "DEFAULT_PARTITIONS",
     "EVENT_MODELS",
     "TOPICS",
@@ -65,6 +69,7 @@ __all__ = [
     "CloudEvent",
     "Currency",
     "CustomerDetails",
+    "DecimalString",
     "EventHandler",
     "EventModel",
     "EventPart",
@@ -78,6 +83,7 @@ __all__ = [
     "Metadata",
     "MinorUnits",
     "PaymentFailed",
+    "RefundSucceeded",
     "StripeEventData",
     "StripeEventEnvelope",
     "SubscriptionItem",

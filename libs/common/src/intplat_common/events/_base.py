@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, Strict, StringConstraints, WithJsonSchema
 
 # Money is always an integer count of the currency's minor unit (cents), as Stripe sends it; never a
 # float. Strict: a JSON float such as 12.0 or a numeric string is rejected rather than coerced.
 MinorUnits = Annotated[int, Strict()]
 # Lowercase ISO 4217 code, as Stripe writes it ("eur").
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+# A decimal number such as a tax percentage ("19", "7.7"): a string in JSON so that no consumer reads it
+# as a binary float. The model has always refused anything else (pydantic's Decimal rejects "abc", NaN
+# and infinities), and Stripe's percentages (JSON numbers from 0 to 100, e.g. 19 or 7.7) were always written
+# positionally, so every record written so far matches DECIMAL_PATTERN. Serializing with "f" (never
+# "1E+1") keeps every future record inside it (docs/stripe-gateway.md, "Tax percentages").
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+DecimalString = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}, mode="serialization"),
+]
 # Stripe metadata: string keys and string values.
 Metadata = dict[str, str]
 

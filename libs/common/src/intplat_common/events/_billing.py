@@ -1,4 +1,5 @@
-"""Billing events that stripe-gateway maps from four Stripe events (see reference stripe.md §3).
+"""Billing events that stripe-gateway maps from Stripe events (see reference stripe.md §3, and
+docs/stripe-gateway.md "Refunds" for the refund topic).
 
 Layout: the gateway normalises Stripe's payload, so these fields do not depend on the Stripe API
 version. For `2025-03-31.basil` and later it reads the subscription period from
@@ -11,12 +12,11 @@ raw).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
-from ._base import Currency, CustomerDetails, EventModel, EventPart, Metadata, MinorUnits
+from ._base import Currency, CustomerDetails, DecimalString, EventModel, EventPart, Metadata, MinorUnits
 
 CheckoutMode = Literal["payment", "setup", "subscription"]
 CheckoutStatus = Literal["complete", "expired", "open"]
@@ -66,6 +66,17 @@ PaymentIntentStatus = Literal[
     "requires_confirmation",
     "requires_payment_method",
     "succeeded",
+]
+RefundSource = Literal["credit_note", "refund"]
+RefundReason = Literal[
+    # a Refund's reasons
+    "duplicate",
+    "expired_uncaptured_charge",
+    "fraudulent",
+    "requested_by_customer",
+    # a CreditNote's reasons besides duplicate and fraudulent
+    "order_change",
+    "product_unsatisfactory",
 ]
 PaymentErrorType = Literal["api_error", "card_error", "idempotency_error", "invalid_request_error"]
 
@@ -137,7 +148,7 @@ class InvoiceTax(EventPart):
     taxable_amount: MinorUnits | None = None
     tax_behavior: TaxBehavior | None = None
     tax_rate_id: str | None = Field(default=None, description="txr_...")
-    percentage: Decimal | None = Field(default=None, description="e.g. 19 or 7.7, as a decimal string")
+    percentage: DecimalString | None = Field(default=None, description="e.g. 19 or 7.7, as a decimal string")
     display_name: str | None = None
     taxability_reason: str | None = Field(default=None, description="e.g. reverse_charge, standard_rated")
 
@@ -294,3 +305,69 @@ class PaymentFailed(BillingEvent):
 
     def partition_key(self) -> str:
         return self.customer_id or self.payment_intent_id
+
+
+class RefundSucceeded(BillingEvent):
+    """Money given back to a customer, from one of two Stripe objects (`source`):
+
+    - `credit_note`: `credit_note.created`, the correction of a Stripe invoice. It names the invoice and carries
+      Stripe's amounts per tax rate; the refunds it made are listed in `credit_note_refund_ids`.
+    - `refund`: `refund.created` already succeeded, or `refund.updated` to succeeded. A Refund names only its charge
+      and PaymentIntent (since `2025-03-31.basil` neither links to an invoice): the PaymentIntent is what ties it to
+      `billing.checkout.completed.v1` / `billing.invoice.paid.v1`. Stripe gives no tax breakdown for a plain refund,
+      so `taxes` is null.
+
+    A credit note that refunds also produces the refund events of its refunds: book a refund listed in a credit
+    note's `credit_note_refund_ids` through that credit note, never twice.
+    """
+
+    TOPIC: ClassVar[str] = "billing.refund.succeeded.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.billing.refund.succeeded.v1"
+
+    source: RefundSource
+    customer_id: str | None = Field(
+        default=None, description="cus_...; always set for credit notes, null for a refund of a guest payment"
+    )
+    currency: Currency
+    amount: MinorUnits = Field(description="refunded amount (refund) or credit note total, tax included")
+    created_at: AwareDatetime = Field(description="when Stripe created the refund or credit note")
+    reason: RefundReason | None = None
+    refund_id: str | None = Field(default=None, description="re_...; the refund (source refund), null for credit notes")
+    charge_id: str | None = Field(default=None, description="ch_...; the refunded charge (source refund)")
+    payment_intent_id: str | None = Field(
+        default=None, description="pi_...; the refunded PaymentIntent (source refund): links checkout and invoice"
+    )
+    invoice_id: str | None = Field(
+        default=None, description="in_...; the corrected invoice (credit notes; a Refund names no invoice)"
+    )
+    invoice_number: str | None = Field(
+        default=None, description="the invoice's number, when Stripe sent the invoice expanded (not in webhooks)"
+    )
+    credit_note_id: str | None = Field(default=None, description="cn_...")
+    credit_note_number: str | None = None
+    credit_note_pdf_url: str | None = None
+    credit_note_refund_ids: tuple[str, ...] = Field(
+        default=(), description="re_...: the refunds the credit note made (none when it credits the balance only)"
+    )
+    refunded_amount: MinorUnits | None = Field(
+        default=None, description="credit notes: the part paid back through refunds (the rest is credit or out of band)"
+    )
+    out_of_band_amount: MinorUnits | None = None
+    subtotal: MinorUnits | None = Field(default=None, description="credit notes: before tax and discounts")
+    total_excluding_tax: MinorUnits | None = None
+    taxes: tuple[InvoiceTax, ...] | None = Field(
+        default=None,
+        description="per tax rate (credit notes, from total_taxes / tax_amounts); null for refunds: Stripe has none",
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_its_stripe_object(self) -> Self:
+        if self.source == "refund" and self.refund_id is None:
+            raise ValueError("a refund needs its refund_id")
+        if self.source == "credit_note" and (self.credit_note_id is None or self.invoice_id is None):
+            raise ValueError("a credit note needs its credit_note_id and invoice_id")
+        return self
+
+    def partition_key(self) -> str:
+        return self.customer_id or self.refund_id or self.credit_note_id or self.stripe_event_id

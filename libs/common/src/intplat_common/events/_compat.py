@@ -16,6 +16,10 @@ Compatible: adding an optional property, and changing titles, descriptions or de
 enum values is not flagged either, but a consumer still on the old model rejects the new value
 (`Literal` fields): release the model to consumers before a producer emits it. Local `$ref`s
 (`#/$defs/...`) are resolved recursively on both sides; recursive schemas terminate.
+
+Documented exceptions (`_ACCEPTED`, applied when the caller names the topic): a change the rules above flag
+but that is known to break no consumer, each with its reason. Keep the list short and exact: an entry
+matches one reported change of one topic, word for word.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ._base import DECIMAL_PATTERN
 
 Schema = Mapping[str, Any] | bool
 
@@ -40,15 +46,43 @@ class _Leaf:
     ref: str | None  # the $ref it was reached through, to stop on recursive schemas
 
 
-def breaking_changes(old_schema: Mapping[str, Any], new_schema: Mapping[str, Any]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class _AcceptedChange:
+    topic: str
+    change: str
+    reason: str
+
+
+_DECIMAL_PATTERN_ADDED = f"pattern changed from none to {DECIMAL_PATTERN!r}"
+_DECIMAL_ALWAYS_SATISFIED = (
+    "the field has always been a Decimal in the model, which refuses anything but a finite decimal number and "
+    "wrote Stripe's percentages positionally; the pattern documents what every record already is "
+    "(tests/contract/test_schemas.py, decimal strings)"
+)
+_ACCEPTED: tuple[_AcceptedChange, ...] = (
+    _AcceptedChange(
+        "billing.invoice.paid.v1", f"$.taxes[].percentage: {_DECIMAL_PATTERN_ADDED}", _DECIMAL_ALWAYS_SATISFIED
+    ),
+    _AcceptedChange(
+        "billing.invoice.paid.v1", f"$.lines[].taxes[].percentage: {_DECIMAL_PATTERN_ADDED}", _DECIMAL_ALWAYS_SATISFIED
+    ),
+)
+
+
+def breaking_changes(
+    old_schema: Mapping[str, Any], new_schema: Mapping[str, Any], *, topic: str | None = None
+) -> list[str]:
     """Human-readable descriptions (`<json path>: <what>`) of the changes from `old_schema` to
-    `new_schema` that break consumers; empty when the new schema is backward-compatible."""
+    `new_schema` that break consumers; empty when the new schema is backward-compatible.
+
+    With `topic`, the documented exceptions of that topic are not reported."""
     checker = _Checker(old_schema, new_schema)
     old_type, new_type = old_schema.get("x-event-type"), new_schema.get("x-event-type")
     if old_type is not None and new_type != old_type:
         checker.report("$", f"CloudEvents type changed from {old_type!r} to {new_type!r}")
     checker.compare(old_schema, new_schema, "$")
-    return checker.problems
+    accepted = {exception.change for exception in _ACCEPTED if exception.topic == topic}
+    return [problem for problem in checker.problems if problem not in accepted]
 
 
 class _Checker:

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from ._base import EventModel
-from ._billing import CheckoutCompleted, InvoicePaid, PaymentFailed, SubscriptionUpdated
+from ._billing import CheckoutCompleted, InvoicePaid, PaymentFailed, RefundSucceeded, SubscriptionUpdated
 from ._bookkeeping import BookkeepingDocumentSynced
 from ._cloudevents import CloudEvent, InvalidEnvelope
 from ._instagram import InstagramConnectionExpiring, InstagramSyncRequested
@@ -49,6 +49,7 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType(
             _spec(InvoicePaid, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
             _spec(SubscriptionUpdated, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
             _spec(PaymentFailed, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
+            _spec(RefundSucceeded, BILLING_PARTITIONS, _CUSTOMER_KEY, _GATEWAY),
             _spec(
                 BookkeepingDocumentSynced,
                 DEFAULT_PARTITIONS,
