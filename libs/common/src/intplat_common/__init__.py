@@ -20,12 +20,12 @@ from ._http import (
     ProviderError,
     ResilientClient,
     parse_retry_after,
-    redact_url,
 )
 from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics, producer_config
 from ._outbox import OutboxMessage, OutboxRelay, enqueue, insert_and_enqueue
 from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
+from ._redaction import redact_url
 from ._settings import ServiceSettings, split_csv
 from ._tasks import finish_task
 from ._telemetry import (

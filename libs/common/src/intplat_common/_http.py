@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from opentelemetry import metrics
@@ -24,6 +23,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from ._breaker import AsyncCircuitBreaker
 from ._correlation import CORRELATION_HEADER, current_correlation_id
 from ._ratelimit import RateLimiter
+from ._redaction import redact_url
 
 log = logging.getLogger("intplat.http")
 meter = metrics.get_meter("intplat_common.http")
@@ -36,18 +36,6 @@ _latency = meter.create_histogram(
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-SECRET_QUERY_KEYS = frozenset(
-    {
-        "access_token",
-        "client_secret",
-        "token",
-        "api_key",
-        "key",
-        "code",
-        "fb_exchange_token",
-        "password",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -81,16 +69,6 @@ class ProviderError(Exception):
 class AmbiguousOutcome(ProviderError):
     """A non-idempotent call may or may not have taken effect (timeout or drop after sending).
     Not retried blindly: the caller checks the provider's state before trying again."""
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    parts = urlsplit(str(url))
-    if not parts.query:
-        return str(url)
-    query = [
-        (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

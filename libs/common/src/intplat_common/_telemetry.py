@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace.export import (
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from ._correlation import current_correlation_id
+from ._redaction import RedactingSpanExporter
 from ._trace_files import TRACES_DIR_VARIABLE, JsonLinesSpanExporter
 
 _lock = threading.Lock()
@@ -54,7 +55,7 @@ class Telemetry:
 
     def add_span_exporter(self, exporter: SpanExporter) -> None:
         """Synchronous export: tests read finished spans right after the operation."""
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter)))
         self.extra_exporters.append(exporter)
 
 
@@ -84,11 +85,13 @@ def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
         traces_dir = os.environ.get(TRACES_DIR_VARIABLE)
         if traces_dir:
             service = str(resource.attributes["service.name"])
-            tracer_provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(Path(traces_dir), service)))
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(RedactingSpanExporter(JsonLinesSpanExporter(Path(traces_dir), service)))
+            )
         if _otlp_enabled("traces"):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            tracer_provider.add_span_processor(BatchSpanProcessor(RedactingSpanExporter(OTLPSpanExporter())))
         readers: list[MetricReader] = [PrometheusMetricReader()]
         if _otlp_enabled("metrics"):
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
