@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from intplat_devstack.testing import asgi_post
 
 from stripe_gateway.settings import GatewaySettings
 
@@ -138,6 +139,25 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, app: Any) -
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
     assert await rows(app) == 0
+
+
+async def test_a_trickled_body_is_408_after_the_body_timeout_and_writes_nothing(
+    database: str, kafka, stripe_mock: str, topics: None
+) -> None:
+    from stripe_gateway.app import create_app
+
+    settings = make_settings(database, kafka.bootstrap_servers, stripe_mock, HTTP_BODY_TIMEOUT_SECONDS="0.3")
+    application = create_app(settings)
+    body = json.dumps(new_event()).encode()
+    headers = [(b"content-type", b"application/json"), (b"stripe-signature", signature(body).encode())]
+    async with application.router.lifespan_context(application):
+        slow = await asgi_post(application, "/webhooks/stripe", [body[:40]], stall=True, headers=headers)
+        whole = await asgi_post(application, "/webhooks/stripe", [body[:40], body[40:]], headers=headers)
+        assert await rows(application) == 1, "only the timely delivery was recorded"
+    assert slow.status == 408
+    assert json.loads(slow.body)["error"] == "request_timeout"
+    assert slow.seconds < 3
+    assert whole.status == 200
 
 
 async def test_fifty_concurrent_deliveries_of_one_event_record_it_once(client: httpx.AsyncClient, app: Any) -> None:

@@ -37,11 +37,13 @@ from ._telemetry import (
 )
 from ._trace_files import TRACES_DIR_VARIABLE, read_trace, render_trace
 from ._web import (
+    BodyTimeout,
     api_key_matches,
     install_common_routes,
     install_middleware_and_errors,
     instrument_app,
     problem,
+    receive_with_deadline,
 )
 from .consumer import (
     ConsumedEvent,
@@ -60,6 +62,7 @@ __all__ = [
     "TRACES_DIR_VARIABLE",
     "AmbiguousOutcome",
     "AsyncCircuitBreaker",
+    "BodyTimeout",
     "CircuitOpenError",
     "ConsumedEvent",
     "ConsumerRunner",
@@ -102,6 +105,7 @@ __all__ = [
     "producer_config",
     "prometheus_text",
     "read_trace",
+    "receive_with_deadline",
     "redact_url",
     "render_trace",
     "reset_correlation_id",

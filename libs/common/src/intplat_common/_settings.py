@@ -36,6 +36,10 @@ class ServiceSettings(BaseSettings):
         default_factory=list, validation_alias="INTERNAL_API_KEYS"
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # A client that trickles its request body is cut off (408) after this long; at most this many connections are
+    # served at once (more get 503), so slow clients cannot hold every connection.
+    http_body_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="HTTP_BODY_TIMEOUT_SECONDS")
+    http_max_connections: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONNECTIONS")
     host: str = "127.0.0.1"
 
     @field_validator("internal_api_keys", mode="before")

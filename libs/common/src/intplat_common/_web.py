@@ -99,7 +99,46 @@ class CorrelationMiddleware:
             reset_correlation_id(token)
 
 
-def install_middleware_and_errors(app: FastAPI) -> None:
+class BodyTimeout(StarletteHTTPException):
+    """The client did not send its whole request body in time: answered 408 (an HTTP error, so FastAPI's body
+    parsing passes it on instead of turning it into a 400)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=408, detail=detail, headers={"Connection": "close"})
+
+
+def receive_with_deadline(receive: Receive, seconds: float) -> Receive:
+    """`receive` for one request whose whole body must arrive within `seconds` of the first read."""
+    deadline: float | None = None
+
+    async def receive_in_time() -> Message:
+        nonlocal deadline
+        loop = asyncio.get_running_loop()
+        deadline = deadline if deadline is not None else loop.time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await receive()
+        except TimeoutError:
+            raise BodyTimeout(f"request body not received within {seconds:g} s") from None
+
+    return receive_in_time
+
+
+class BodyTimeoutMiddleware:
+    """Every request's body must arrive within the limit; a trickling client gets 408 and the connection closes."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self._app = app
+        self._seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            receive = receive_with_deadline(receive, self._seconds)
+        await self._app(scope, receive, send)
+
+
+def install_middleware_and_errors(app: FastAPI, *, body_timeout_seconds: float = 10.0) -> None:
+    app.add_middleware(BodyTimeoutMiddleware, seconds=body_timeout_seconds)
     app.add_middleware(CorrelationMiddleware)
 
     @app.exception_handler(RequestValidationError)
@@ -123,6 +162,7 @@ def _error_name(status: int) -> str:
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
+        408: "request_timeout",
         409: "conflict",
         413: "payload_too_large",
         415: "unsupported_media_type",

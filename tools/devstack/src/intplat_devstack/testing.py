@@ -11,6 +11,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -121,3 +122,58 @@ async def read_records(
     """`TopicReader.read` on `topics` from their start."""
     async with TopicReader(bootstrap, *topics) as reader:
         return await reader.read(expect=expect, timeout=timeout, quiet=quiet, where=where)
+
+
+@dataclass(frozen=True)
+class AsgiAnswer:
+    status: int
+    body: bytes
+    seconds: float
+
+
+async def asgi_post(
+    app: Callable[..., Awaitable[None]],
+    path: str,
+    chunks: list[bytes],
+    *,
+    stall: bool = False,
+    headers: Collection[tuple[bytes, bytes]] = ((b"content-type", b"application/json"),),
+    timeout: float = 10.0,
+) -> AsgiAnswer:
+    """POST `chunks` straight to an ASGI app, as a client on a real socket would send them; with `stall`, the client
+    never sends the rest of its body (a slow or malicious client)."""
+    pending: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": stall or i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop(0)
+        await asyncio.Event().wait()  # never: the rest of the body does not come
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(app(scope, receive, send), timeout)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return AsgiAnswer(status, body, loop.time() - started)

@@ -79,7 +79,7 @@ def create_service_app(service: Service[Any, Any], settings: ServiceSettings) ->
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    install_middleware_and_errors(app)
+    install_middleware_and_errors(app, body_timeout_seconds=settings.http_body_timeout_seconds)
     fast_paths.install(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
     for router in service.routers:

@@ -85,6 +85,7 @@ def serve(service: Service[Any, Any], settings: ServiceSettings) -> None:
         "log_config": None,
         "access_log": False,
         "proxy_headers": False,
+        "limit_concurrency": settings.http_max_connections,
     }
     processes = service.http_processes(settings)
     if processes > 1:

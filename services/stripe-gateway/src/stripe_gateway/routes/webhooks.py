@@ -19,7 +19,14 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import Receive, Scope, Send
 
-from intplat_common import CORRELATION_HEADER, current_correlation_id, reset_correlation_id, set_correlation_id
+from intplat_common import (
+    CORRELATION_HEADER,
+    BodyTimeout,
+    current_correlation_id,
+    receive_with_deadline,
+    reset_correlation_id,
+    set_correlation_id,
+)
 
 from ..ip_allowlist import SourceIpPolicy
 from ..settings import GatewaySettings
@@ -43,6 +50,7 @@ OPENAPI_PATH_ITEM: dict[str, Any] = {
             "200": {"description": "recorded (or a duplicate of a recorded event)"},
             "400": {"description": "bad signature, or the body is not a Stripe event; nothing was written"},
             "403": {"description": "source IP not allowed (only when the allowlist is on)"},
+            "408": {"description": "the body did not arrive within HTTP_BODY_TIMEOUT_SECONDS; nothing was written"},
             "413": {"description": "body larger than the configured limit"},
             "503": {"description": "the database is unavailable; nothing was written, Stripe will retry"},
         },
@@ -98,6 +106,7 @@ class StripeWebhookEndpoint:
         self._ip_policy = ip_policy
         self._tolerance = settings.webhook_tolerance_seconds
         self._limit = settings.webhook_max_body_bytes
+        self._body_timeout = settings.http_body_timeout_seconds
         self._writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,7 +177,11 @@ class StripeWebhookEndpoint:
         if not self._ip_policy.permits(source_ip):
             return _problem(403, "forbidden", "source IP is not one of Stripe's webhook addresses")
         try:
-            body = await _read_body(receive, headers.get("content-length"), self._limit)
+            body = await _read_body(
+                receive_with_deadline(receive, self._body_timeout), headers.get("content-length"), self._limit
+            )
+        except BodyTimeout as exc:
+            return _problem(408, "request_timeout", str(exc.detail))
         except _BodyTooLarge:
             return _problem(413, "payload_too_large", f"body larger than {self._limit} bytes")
         try:
