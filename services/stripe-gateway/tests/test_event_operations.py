@@ -38,6 +38,10 @@ async def test_list_requires_key_and_valid_filters(client: httpx.AsyncClient) ->
     assert (await client.get("/v1/webhook-events")).status_code == 401
     bad = await client.get("/v1/webhook-events", params={"limit": 0, "status": "weird"}, headers=AUTH)
     assert bad.status_code == 422
+    for number in ("0.5", "1700000000"):
+        as_seconds = await client.get("/v1/webhook-events", params={"received_before": number}, headers=AUTH)
+        assert as_seconds.status_code == 422, f"{number} is not an ISO 8601 date-time"
+        assert "ISO 8601" in as_seconds.text
     locs = {tuple(d["loc"]) for d in bad.json()["detail"]}
     assert ("query", "limit") in locs
     assert ("query", "status") in locs

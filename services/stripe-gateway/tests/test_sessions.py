@@ -4,6 +4,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from stripe_gateway.adapters.stripe_api import StripeApi
@@ -240,3 +241,18 @@ async def test_stripe_errors_are_mapped(database, kafka, topics) -> None:
             assert response.status_code == 503
             assert "circuit open" in response.json()["detail"]
             assert len(fake.requests.records(path_prefix="/v1/checkout")) == before, "no call while open"
+
+
+async def test_what_the_schema_says_about_bodies_is_what_the_server_does(client: httpx.AsyncClient, app: Any) -> None:
+    openapi = (await client.get("/openapi.json")).json()
+    checkout = openapi["paths"]["/v1/checkout/sessions"]["post"]
+    assert "400" in checkout["responses"], "an unreadable body is documented"
+    request_schema = jsonschema_rs.validator_for({**openapi, "$ref": "#/components/schemas/CheckoutSessionRequest"})
+    both = {**CHECKOUT, "customer": "cus_A1", "customer_email": "ada@example.com"}
+    assert not request_schema.is_valid(both), "the schema says: customer or customer_email, not both"
+    assert request_schema.is_valid({**CHECKOUT, "customer": "cus_A1"})
+    headers = {"X-Internal-Api-Key": API_KEY, "Idempotency-Key": "k", "Content-Type": "application/json"}
+    assert (await client.post("/v1/checkout/sessions", json=both, headers=headers)).status_code == 422
+    unreadable = await client.post("/v1/checkout/sessions", content=b'{"mode": "\xff"}', headers=headers)
+    assert unreadable.status_code == 400
+    assert unreadable.json()["error"] == "bad_request"

@@ -38,6 +38,7 @@ from ._telemetry import (
 from ._trace_files import TRACES_DIR_VARIABLE, read_trace, render_trace
 from ._web import (
     BodyTimeout,
+    IsoDateTime,
     api_key_matches,
     install_common_routes,
     install_middleware_and_errors,
@@ -68,6 +69,7 @@ __all__ = [
     "ConsumerRunner",
     "ConsumerSupervisor",
     "Handler",
+    "IsoDateTime",
     "JsonLogFormatter",
     "KafkaProbe",
     "OutboxMessage",

@@ -6,13 +6,15 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from pydantic import SecretStr
+from pydantic import BeforeValidator, SecretStr
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +30,21 @@ from ._telemetry import prometheus_text
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def _iso_8601_only(value: Any) -> Any:
+    # pydantic would read "0.5" or "1700000000" as seconds since 1970; the OpenAPI document promises date-time.
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("expected an ISO 8601 date-time such as 2026-11-20T00:00:00Z, not a number")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+"""A query or body date-time that must be written in ISO 8601, as the OpenAPI `date-time` format says."""
 
 
 def problem(status: int, error: str, detail: Any = None) -> JSONResponse:
@@ -169,6 +186,14 @@ def _error_name(status: int) -> str:
         422: "validation_failed",
         503: "unavailable",
     }.get(status, "error")
+
+
+def document_body_errors(router: APIRouter) -> None:
+    """Every route with a request body documents the 400 FastAPI answers for a body it cannot read at all (bytes
+    that are not UTF-8); malformed JSON and invalid fields are 422. Call it before the router is included."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            route.responses = {400: {"description": "the body could not be read (not UTF-8 text)"}, **route.responses}
 
 
 def instrument_app(app: FastAPI, *, traced_by_route: Sequence[str] = ()) -> None:

@@ -76,7 +76,9 @@ def metadata_key(dedupe_key: str) -> str:
     return hashlib.sha256(dedupe_key.encode()).hexdigest()[:40]
 
 
-_ATOM = r"[^@\s,;<>\"()\[\]\x00-\x1f\x7f]+"
+# No `\s`: Python's and JSON Schema's (ECMA 262) differ (U+0085, U+FEFF), and the API's published schema must accept
+# exactly what this check accepts. Controls, spaces and Unicode spaces are listed instead.
+_ATOM = r"[^@,;<>\"()\[\]\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
 ADDRESS_PATTERN = rf"^{_ATOM}@{_ATOM}\.{_ATOM}$"
 _ADDRESS = re.compile(ADDRESS_PATTERN)
 

@@ -15,7 +15,7 @@ from .._db import connect_and_migrate
 from .._readiness import KafkaProbe, postgres_check
 from .._settings import ServiceSettings
 from .._telemetry import setup_telemetry
-from .._web import install_common_routes, install_middleware_and_errors, instrument_app
+from .._web import document_body_errors, install_common_routes, install_middleware_and_errors, instrument_app
 from ._front import FastPathDispatch
 from ._spec import Components, Service
 from ._workers import WorkerSet
@@ -83,6 +83,7 @@ def create_service_app(service: Service[Any, Any], settings: ServiceSettings) ->
     fast_paths.install(app)
     install_common_routes(app, {"postgres": db_ready, "kafka": kafka_ready})
     for router in service.routers:
+        document_body_errors(router)
         app.include_router(router)
     instrument_app(app, traced_by_route=fast_paths.paths)
     fast_paths.wrap_outermost(app)

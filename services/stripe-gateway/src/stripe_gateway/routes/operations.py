@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+
+from intplat_common import IsoDateTime
 
 from ..storage import webhook_events
 from ..webhooks.ingest import build_incoming, parse_event
@@ -19,8 +20,8 @@ async def list_webhook_events(
     pool: Pool,
     type: Annotated[str | None, Query(max_length=100, description="Stripe event type, e.g. invoice.paid")] = None,
     status: Literal["accepted", "mapping_failed"] | None = None,
-    received_after: datetime | None = None,
-    received_before: datetime | None = None,
+    received_after: IsoDateTime | None = None,
+    received_before: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     events = await webhook_events.list_events(

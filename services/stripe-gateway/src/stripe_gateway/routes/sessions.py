@@ -61,8 +61,16 @@ class LineItem(BaseModel):
         return self
 
 
+def _customer_or_email(schema: dict[str, Any]) -> None:
+    # Said in the schema too, so a client (or a fuzzer) knows before it tries.
+    schema["not"] = {
+        "required": ["customer", "customer_email"],
+        "properties": {"customer": {"type": "string"}, "customer_email": {"type": "string"}},
+    }
+
+
 class CheckoutSessionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_customer_or_email)
     mode: Literal["payment", "subscription", "setup"]
     line_items: list[LineItem] = Field(default_factory=list, max_length=100)
     success_url: AnyHttpUrl
