@@ -1,0 +1,350 @@
+"""The Lexoffice sandbox over a real socket, checked against the committed contract (tests/contract/lexoffice).
+
+Every answer a test receives through `client`/`anonymous` is validated against the contract's schema for its
+route and status (`contract_checked`), so the sandbox and the contract cannot drift apart."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from fastapi import FastAPI, Request, Response
+from intplat_devstack.contracts import load_contract
+from intplat_sandboxes.framework import CommitThenStatusFault, serve_in_background
+from intplat_sandboxes.lexoffice import (
+    ORGANIZATION_ID,
+    RETRY_DELAYS_SECONDS,
+    SIGNATURE_HEADER,
+    LexofficeSandbox,
+    create_lexoffice_sandbox,
+)
+from intplat_sandboxes.lexoffice import main as lexoffice_main
+
+KEY = "lexoffice-key-1"
+OTHER_KEY = "lexoffice-key-2"
+GOODS = "8f8664a8-fd86-11e1-a21f-0800200c9a66"
+CONTRACT = load_contract("lexoffice")
+LEGACY_PREFIXES = ("/v1/contacts", "/v1/files", "/v1/vouchers/", "/v1/vouchers")
+GATEWAY_STATUSES = (401, 403, 429, 500, 503, 504)
+UUID = "[0-9a-f-]{36}"
+RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
+    ("POST", r"/v1/(contacts|vouchers|invoices|credit-notes|event-subscriptions)", "action-result"),
+    ("PUT", rf"/v1/(contacts|vouchers)/{UUID}", "action-result"),
+    ("GET", r"/v1/contacts", "contacts.page"),
+    ("GET", rf"/v1/contacts/{UUID}", "contact.read"),
+    ("GET", rf"/v1/vouchers/{UUID}", "voucher.read"),
+    ("POST", rf"/v1/vouchers/{UUID}/files", "file-upload.response"),
+    ("POST", r"/v1/files", "file-upload.response"),
+    ("GET", r"/v1/voucherlist", "voucherlist.page"),
+    ("GET", rf"/v1/invoices/{UUID}", "invoice.read"),
+    ("GET", rf"/v1/credit-notes/{UUID}", "credit-note.read"),
+    ("GET", rf"/v1/payments/{UUID}", "payment.read"),
+    ("GET", r"/v1/posting-categories", "posting-categories.list"),
+    ("GET", r"/v1/event-subscriptions", "event-subscription.list"),
+    ("GET", rf"/v1/event-subscriptions/{UUID}", "event-subscription.read"),
+]
+CHECKED: set[str] = set()
+
+
+def schema_for(method: str, path: str, status: int) -> str | None:
+    """The contract document an answer must match; None where the contract has none (PDF, 204, profile)."""
+    if status >= 400:
+        if status in GATEWAY_STATUSES and not (status == 500 and path.startswith(LEGACY_PREFIXES)):
+            return "error.gateway"
+        return "error.legacy" if path.startswith(LEGACY_PREFIXES) and path != "/v1/voucherlist" else "error.regular"
+    for route_method, pattern, name in RESPONSE_SCHEMAS:
+        if method == route_method and re.fullmatch(pattern, path):
+            return name
+    return None
+
+
+async def contract_checked(response: httpx.Response) -> None:
+    await response.aread()
+    name = schema_for(response.request.method, response.request.url.path, response.status_code)
+    if name is None or not response.content:
+        return
+    CHECKED.add(name)
+    violations = CONTRACT.violations(name, response.json())
+    assert violations == [], f"{response.request.method} {response.request.url.path} → {name}: {violations}"
+
+
+# -- callback receiver ------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    body: bytes
+    signature: str | None
+
+
+@dataclass
+class Receiver:
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        api = FastAPI()
+
+        @api.post("/webhooks/lexoffice")
+        async def hook(request: Request) -> Response:
+            self.received.append(Received(await request.body(), request.headers.get(SIGNATURE_HEADER)))
+            return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
+
+        return api
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    hooks = Receiver()
+    async with serve_in_background(hooks.app()) as url:
+        yield hooks, f"{url}/webhooks/lexoffice"
+
+
+@pytest.fixture
+def lx() -> LexofficeSandbox:
+    """Rate limit out of the way; the rate-limit tests build their own sandbox."""
+    return create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY], rate_per_second=1000, burst=1000)
+
+
+@pytest.fixture
+async def base_url(lx: LexofficeSandbox) -> AsyncIterator[str]:
+    async with serve_in_background(lx.app) as url:
+        yield url
+
+
+def http_client(base_url: str, key: str | None = KEY) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=30, event_hooks={"response": [contract_checked]}
+    )
+
+
+@pytest.fixture
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(base_url) as http:
+        yield http
+
+
+def example(name: str, label: str) -> dict[str, Any]:
+    body: dict[str, Any] = copy.deepcopy(CONTRACT.examples(name).valid[label])
+    return body
+
+
+async def new_contact(client: httpx.AsyncClient, email: str = "ada@example.com", **overrides: Any) -> str:
+    body = example("contact.create", "person-customer") | {"emailAddresses": {"business": [email]}} | overrides
+    response = await client.post("/v1/contacts", json=body)
+    assert response.status_code == 201, response.text
+    contact_id: str = response.json()["id"]
+    return contact_id
+
+
+def voucher_body(contact_id: str, number: str = "ABC-0001", **overrides: Any) -> dict[str, Any]:
+    body = example("voucher.create", "salesinvoice-two-rates") | {"contactId": contact_id, "voucherNumber": number}
+    return body | overrides
+
+
+def invoice_body(contact_id: str, **overrides: Any) -> dict[str, Any]:
+    body = example("invoice.create", "gross-for-a-contact")
+    body["address"] = {"contactId": contact_id}
+    return body | overrides
+
+
+async def created_id(response: httpx.Response) -> str:
+    assert response.status_code == 201, response.text
+    resource_id: str = response.json()["id"]
+    assert response.headers["Location"] == response.json()["resourceUri"]
+    return resource_id
+
+
+def legacy_sources(response: httpx.Response) -> list[str | None]:
+    return [issue["source"] for issue in response.json()["IssueList"]]
+
+
+def regular_fields(response: httpx.Response) -> list[str]:
+    return [detail.get("field") for detail in response.json()["details"]]
+
+
+# -- auth and rate limit ----------------------------------------------------------------------
+
+
+async def test_missing_unknown_or_revoked_key_is_401_and_non_bearer_is_403(lx: LexofficeSandbox, base_url: str) -> None:
+    async with http_client(base_url, key=None) as anonymous:
+        missing = await anonymous.get("/v1/profile")
+        unknown = await anonymous.get("/v1/profile", headers={"Authorization": "Bearer nope"})
+        basic = await anonymous.get("/v1/profile", headers={"Authorization": f"Basic {KEY}"})
+        lx.revoke_key(OTHER_KEY)
+        revoked = await anonymous.get("/v1/profile", headers={"Authorization": f"Bearer {OTHER_KEY}"})
+        valid = await anonymous.get("/v1/profile", headers={"Authorization": f"Bearer {KEY}"})
+    for response in (missing, unknown, revoked):
+        assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"})
+    assert basic.status_code == 403
+    assert "not a valid key=value pair (missing equal-sign) in Authorization header" in basic.json()["message"]
+    assert valid.status_code == 200
+    assert valid.json()["organizationId"] == ORGANIZATION_ID
+
+
+async def test_revoking_a_key_deletes_its_subscriptions(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    mine = await client.post(
+        "/v1/event-subscriptions", json={"eventType": "payment.changed", "callbackUrl": "https://a.example/h"}
+    )
+    async with http_client(str(client.base_url), OTHER_KEY) as other:
+        theirs = await other.post(
+            "/v1/event-subscriptions", json={"eventType": "payment.changed", "callbackUrl": "https://b.example/h"}
+        )
+    await client.post("/_sandbox/lexoffice/keys/lexoffice-key-2/revoke")
+    listed = (await client.get("/v1/event-subscriptions")).json()["content"]
+    assert [s["subscriptionId"] for s in listed] == [await created_id(mine)]
+    assert await created_id(theirs) not in lx.store.subscriptions
+
+
+async def test_token_bucket_allows_two_per_second_per_key_across_endpoints_and_429_has_no_side_effect() -> None:
+    lx = create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY])
+    lx.clock.set(lx.clock.now())  # a fixed offset: real time still flows, so refill tokens are measured below
+    async with serve_in_background(lx.app) as url, http_client(url) as client, http_client(url, OTHER_KEY) as other:
+        contact = example("contact.create", "person-customer")
+        first = await client.post("/v1/contacts", json=contact)
+        second = await client.get("/v1/posting-categories")
+        throttled = await client.post("/v1/contacts", json=contact)
+        other_key = await other.get("/v1/profile")
+        assert [first.status_code, second.status_code, throttled.status_code] == [201, 200, 429]
+        assert throttled.json() == {"message": "Too Many Requests"}
+        assert "retry-after" not in throttled.headers
+        assert other_key.status_code == 200, "the bucket is per key"
+        assert len(lx.store.of_kind("contact")) == 1, "a 429 has no side effect"
+
+        lx.clock.advance(0.5)  # one token back
+        assert (await client.get("/v1/profile")).status_code == 200
+        assert (await client.get("/v1/profile")).status_code == 429
+        lx.clock.advance(10)  # refills to the burst of 2, not more
+        statuses = [(await client.get("/v1/profile")).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+
+        stats = (await client.get("/_sandbox/lexoffice/stats")).json()
+        assert stats["throttled"] == 3
+        assert stats["throttledPerKey"] == {KEY: 3}
+        assert stats["requestsPerKey"] == {KEY: 8, OTHER_KEY: 1}
+
+        await client.put("/_sandbox/lexoffice/rate-limit", json={"retry_after_seconds": 1})
+        assert (await client.get("/v1/profile")).headers["retry-after"] == "1"
+
+
+async def test_missing_content_type_is_415_and_bad_json_400(client: httpx.AsyncClient) -> None:
+    no_type = await client.post("/v1/invoices", content=b"{}")
+    bad_json = await client.post("/v1/contacts", content=b"{", headers={"Content-Type": "application/json"})
+    assert no_type.status_code == 415
+    assert bad_json.status_code == 400
+    assert bad_json.json()["IssueList"][0]["i18nKey"] == "bad_request_error"
+
+
+async def test_faults_give_the_gateway_envelope_and_504_after_commit_keeps_the_write(
+    lx: LexofficeSandbox, client: httpx.AsyncClient
+) -> None:
+    contact_id = await new_contact(client)
+    lx.app.faults.add(
+        CommitThenStatusFault(
+            method="POST", path_prefix="/v1/vouchers", times=1, body={"message": "Endpoint request timed out"}
+        )
+    )
+    timed_out = await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_504"))
+    assert (timed_out.status_code, timed_out.json()) == (504, {"message": "Endpoint request timed out"})
+    found = await client.get(
+        "/v1/voucherlist", params={"voucherType": "salesinvoice", "voucherStatus": "any", "voucherNumber": "in_504"}
+    )
+    assert [item["voucherNumber"] for item in found.json()["content"]] == ["in_504"], "the write committed"
+
+
+# -- contacts ---------------------------------------------------------------------------------
+
+
+async def test_contact_create_read_and_optimistic_locking(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    created = await client.post("/v1/contacts", json=example("contact.create", "company-customer"))
+    contact_id = await created_id(created)
+    assert created.json()["version"] == 0
+    contact = (await client.get(f"/v1/contacts/{contact_id}")).json()
+    assert contact["version"] == 0
+    assert contact["roles"]["customer"]["number"] == 10001
+
+    contact["note"] = "edited"
+    updated = await client.put(f"/v1/contacts/{contact_id}", json=contact)
+    assert (updated.status_code, updated.json()["version"]) == (200, 1)
+    stale = await client.put(f"/v1/contacts/{contact_id}", json=contact)
+    assert stale.status_code == 409
+    assert "IssueList" in stale.json()
+    without_version = await client.put(
+        f"/v1/contacts/{contact_id}", json={k: v for k, v in contact.items() if k != "version"}
+    )
+    assert without_version.status_code == 409
+
+    await client.post(f"/_sandbox/lexoffice/resources/{contact_id}/touch")  # an edit in the Lexware UI
+    current = (await client.get(f"/v1/contacts/{contact_id}")).json()
+    assert current["version"] == 2
+    assert (await client.put(f"/v1/contacts/{contact_id}", json=contact | {"version": 1})).status_code == 409
+    assert (await client.put(f"/v1/contacts/{contact_id}", json=current)).status_code == 200
+    assert (await client.get("/v1/contacts/00000000-0000-0000-0000-000000000000")).status_code == 404
+
+
+async def test_contact_validation_is_406_missing_entity_in_the_legacy_envelope(client: httpx.AsyncClient) -> None:
+    person = example("contact.create", "person-customer")
+    company = example("contact.create", "company-customer")
+    both = await client.post("/v1/contacts", json=person | {"company": company["company"]})
+    no_role = await client.post("/v1/contacts", json=person | {"roles": {}})
+    no_name = await client.post("/v1/contacts", json=company | {"company": {"vatRegistrationId": "DE1"}})
+    no_country = await client.post("/v1/contacts", json=person | {"addresses": {"billing": [{"city": "Hamburg"}]}})
+    two_mails = await client.post("/v1/contacts", json=person | {"emailAddresses": {"business": ["a@x.de", "b@x.de"]}})
+    bad_version = await client.post("/v1/contacts", json=person | {"version": 1})
+    for response in (both, no_role, no_name, no_country, two_mails, bad_version):
+        assert response.status_code == 406, response.text
+    assert legacy_sources(no_name) == ["company.name"]
+    assert no_name.json()["IssueList"][0]["i18nKey"] == "missing_entity"
+    assert legacy_sources(no_country) == ["addresses.billing[0].countryCode"]
+    assert legacy_sources(no_role) == ["roles"]
+
+
+async def test_contact_filters(client: httpx.AsyncClient) -> None:
+    john = await new_contact(client, "john.doe@example.com")
+    await new_contact(client, "jane@example.com", person={"lastName": "Roe & Sons"})
+    await new_contact(client, "johnxdoe@example.com")
+
+    async def emails(**params: str) -> list[str]:
+        response = await client.get("/v1/contacts", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(c["emailAddresses"]["business"][0] for c in response.json()["content"])
+
+    assert await emails(email="JOHN.DOE@") == ["john.doe@example.com"], "case-insensitive; `.` is literal"
+    assert await emails(email="n_d_e@") == ["john.doe@example.com", "johnxdoe@example.com"], "`_` is a wildcard"
+    assert await emails(email="john\\_doe") == []
+    assert await emails(email="jo%doe@") == ["john.doe@example.com", "johnxdoe@example.com"]
+    assert await emails(name="Roe &amp; Sons") == ["jane@example.com"], "&<> are HTML-encoded first"
+    assert await emails(email="example.com", name="Roe") == ["jane@example.com"], "filters are ANDed"
+    too_short = await client.get("/v1/contacts", params={"email": "jo"})
+    assert too_short.status_code == 400
+    assert too_short.json()["IssueList"][0]["i18nKey"] == "bad_request_error"
+    paged = (await client.get("/v1/contacts", params={"customer": "true", "size": "2", "page": "1"})).json()
+    assert (paged["totalElements"], paged["totalPages"], paged["numberOfElements"], paged["last"]) == (3, 2, 1, True)
+    assert (await client.get("/v1/contacts", params={"size": "251"})).status_code == 400
+    number = (await client.get(f"/v1/contacts/{john}")).json()["roles"]["customer"]["number"]
+    assert await emails(number=str(number)) == ["john.doe@example.com"]
+
+
+async def test_reference_data(client: httpx.AsyncClient) -> None:
+    categories = (await client.get("/v1/posting-categories")).json()
+    assert {GOODS, "8f8664a0-fd86-11e1-a21f-0800200c9a66"} <= {c["id"] for c in categories}
+    profile = (await client.get("/v1/profile")).json()
+    assert {"taxType", "smallBusiness", "distanceSalesPrinciple", "businessFeatures"} <= set(profile)
+    assert (await client.get("/v1/countries")).status_code == 200
+    assert (await client.get("/v1/payment-conditions")).status_code == 200
