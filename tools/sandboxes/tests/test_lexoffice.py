@@ -348,3 +348,137 @@ async def test_reference_data(client: httpx.AsyncClient) -> None:
     assert {"taxType", "smallBusiness", "distanceSalesPrinciple", "businessFeatures"} <= set(profile)
     assert (await client.get("/v1/countries")).status_code == 200
     assert (await client.get("/v1/payment-conditions")).status_code == 200
+
+
+# -- bookkeeping vouchers, files, voucherlist -------------------------------------------------
+
+
+def multipart(name: str, content: bytes, content_type: str = "application/pdf") -> dict[str, Any]:
+    return {"files": {"file": (name, content, content_type)}}
+
+
+PDF = b"%PDF-1.4\n% a Stripe invoice\n%%EOF\n"
+
+
+async def test_voucher_create_read_and_update_with_version(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    created = await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_1"))
+    voucher_id = await created_id(created)
+    assert created.json()["version"] == 1
+    voucher = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
+    assert (voucher["voucherNumber"], voucher["voucherStatus"], voucher["files"]) == ("in_1", "open", [])
+
+    voucher["remark"] = "corrected"
+    assert (await client.put(f"/v1/vouchers/{voucher_id}", json=voucher)).json()["version"] == 2
+    assert (await client.put(f"/v1/vouchers/{voucher_id}", json=voucher)).status_code == 409
+
+    unchecked = await client.post(
+        "/v1/vouchers", json=voucher_body(contact_id, "in_2", voucherStatus="unchecked", version=1)
+    )
+    unchecked_id = await created_id(unchecked)
+    current = (await client.get(f"/v1/vouchers/{unchecked_id}")).json()
+    assert (await client.put(f"/v1/vouchers/{unchecked_id}", json=current | {"voucherStatus": "open"})).status_code == 200
+    back = (await client.get(f"/v1/vouchers/{unchecked_id}")).json()
+    assert back["voucherStatus"] == "open"
+    assert (await client.put(f"/v1/vouchers/{unchecked_id}", json=back | {"voucherStatus": "unchecked"})).status_code == 406
+
+
+async def test_voucher_validation_is_406_in_the_legacy_envelope(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    wrong_total = await client.post("/v1/vouchers", json=voucher_body(contact_id, totalGrossAmount=131.7))
+    wrong_tax = await client.post("/v1/vouchers", json=voucher_body(contact_id, totalTaxAmount=20.0))
+    body = voucher_body(contact_id)
+    body["voucherItems"][0]["categoryId"] = "00000000-0000-0000-0000-000000000000"
+    unknown_category = await client.post("/v1/vouchers", json=body)
+    net_unchecked = await client.post("/v1/vouchers", json=voucher_body(contact_id, taxType="net", voucherStatus="unchecked"))
+    paid_status = await client.post("/v1/vouchers", json=voucher_body(contact_id, voucherStatus="paid"))
+    version_0 = await client.post("/v1/vouchers", json=voucher_body(contact_id, version=0))
+    timestamp_date = await client.post("/v1/vouchers", json=voucher_body(contact_id, voucherDate="2026-03-01T00:00:00.000Z"))
+    unknown_contact = await client.post("/v1/vouchers", json=voucher_body("e9066f04-8cc7-4616-93f8-ac9ecc8479c8"))
+    assert legacy_sources(wrong_total) == ["totalGrossAmount"]
+    assert legacy_sources(wrong_tax) == ["totalTaxAmount"]
+    assert legacy_sources(unknown_category) == ["voucherItems[0].categoryId"]
+    assert "voucherStatus" in legacy_sources(net_unchecked)
+    assert legacy_sources(paid_status) == ["voucherStatus"]
+    assert legacy_sources(version_0) == ["version"]
+    assert legacy_sources(timestamp_date) == ["voucherDate"]
+    assert legacy_sources(unknown_contact) == ["contactId"]
+    net = voucher_body(contact_id, taxType="net", totalGrossAmount=130.7, totalTaxAmount=20.7)
+    net["voucherItems"] = [
+        {"amount": 100.0, "taxAmount": 19.0, "taxRatePercent": 19, "categoryId": GOODS},
+        {"amount": 10.0, "taxAmount": 1.7, "taxRatePercent": 7, "categoryId": GOODS},
+    ]
+    assert (await client.post("/v1/vouchers", json=net)).status_code == 201, "net items: gross = amount + tax"
+
+
+async def test_voucher_files_checksum_dedupe_and_limits(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    voucher_id = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id)))
+    first = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("in_1.pdf", PDF))
+    again = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("copy.pdf", PDF))
+    assert first.status_code == 202, first.text
+    assert again.json()["id"] == first.json()["id"], "same content → the existing file id"
+    assert len(lx.store.files) == 1
+    voucher = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
+    assert (voucher["files"], voucher["version"]) == ([first.json()["id"]], 2)
+
+    too_big = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("big.pdf", b"%PDF-" + b"0" * 5 * 1024 * 1024))
+    exe = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("tool.exe", b"MZ", "application/octet-stream"))
+    not_pdf = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("fake.pdf", b"hello"))
+    png = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("scan.png", b"\x89PNG\r\n", "image/png"))
+    no_file = await client.post(f"/v1/vouchers/{voucher_id}/files", data={"type": "voucher"}, files={"other": ("a", b"b")})
+    json_body = await client.post(f"/v1/vouchers/{voucher_id}/files", json={})
+    assert [too_big.status_code, exe.status_code, not_pdf.status_code, png.status_code] == [406, 406, 406, 202]
+    assert no_file.status_code == 500
+    assert json_body.status_code == 415
+    assert (await client.get(f"/v1/files/{first.json()['id']}")).content == PDF
+
+
+async def test_a_voucher_put_that_omits_file_ids_deletes_those_files(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    voucher_id = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id)))
+    file_id = (await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("in_1.pdf", PDF))).json()["id"]
+
+    keeping = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
+    assert (await client.put(f"/v1/vouchers/{voucher_id}", json=keeping | {"remark": "kept"})).status_code == 200
+    assert (await client.get(f"/v1/vouchers/{voucher_id}")).json()["files"] == [file_id]
+
+    dropping = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
+    del dropping["files"]
+    assert (await client.put(f"/v1/vouchers/{voucher_id}", json=dropping)).status_code == 200
+    assert (await client.get(f"/v1/vouchers/{voucher_id}")).json()["files"] == []
+    assert file_id not in lx.store.files
+    assert (await client.get(f"/v1/files/{file_id}")).status_code == 404
+
+
+async def test_files_endpoint_makes_an_unchecked_voucher(client: httpx.AsyncClient) -> None:
+    upload = await client.post("/v1/files", data={"type": "voucher"}, files={"file": ("receipt.pdf", PDF, "application/pdf")})
+    assert upload.status_code == 202, upload.text
+    voucher = (await client.get(f"/v1/vouchers/{upload.json()['voucherId']}")).json()
+    assert (voucher["voucherStatus"], voucher["files"]) == ("unchecked", [upload.json()["id"]])
+    no_type = await client.post("/v1/files", files={"file": ("receipt2.pdf", PDF + b" ", "application/pdf")})
+    assert no_type.status_code == 400
+
+
+async def test_voucherlist_filters_and_required_parameters(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    for number, date in (("in_1", "2026-03-01"), ("in_2", "2026-03-02"), ("in_3", "2026-03-03")):
+        await client.post("/v1/vouchers", json=voucher_body(contact_id, number, voucherDate=date))
+    await client.post("/v1/vouchers", json=voucher_body(contact_id, "cn_1", type="salescreditnote"))
+
+    async def numbers(**params: str) -> list[str]:
+        response = await client.get("/v1/voucherlist", params=params)
+        assert response.status_code == 200, response.text
+        return [item["voucherNumber"] for item in response.json()["content"]]
+
+    assert await numbers(voucherType="salesinvoice", voucherStatus="any", voucherNumber="in_2") == ["in_2"]
+    assert await numbers(voucherType="salesinvoice", voucherStatus="open", sort="voucherNumber,ASC") == ["in_1", "in_2", "in_3"]
+    assert await numbers(voucherType="salescreditnote,salesinvoice", voucherStatus="any", voucherDateFrom="2026-03-02", voucherDateTo="2026-03-02") == ["in_2"]
+    assert len(await numbers(voucherType="any", voucherStatus="any", contactId=contact_id)) == 4
+    assert await numbers(voucherType="salesinvoice", voucherStatus="paid") == []
+    assert await numbers(voucherType="salesinvoice", voucherStatus="open", size="1", page="2", sort="voucherNumber,ASC") == ["in_3"]
+    for params in ({"voucherType": "salesinvoice"}, {"voucherStatus": "any"}):
+        missing = await client.get("/v1/voucherlist", params=params)
+        assert missing.status_code == 400
+        assert missing.json()["status"] == 400
+    assert (await client.get("/v1/voucherlist", params={"voucherType": "any", "voucherStatus": "overdue,open"})).status_code == 400
