@@ -62,7 +62,9 @@ CHECKED: set[str] = set()
 
 
 def schema_for(method: str, path: str, status: int) -> str | None:
-    """The contract document an answer must match; None where the contract has none (PDF, 204, profile)."""
+    """The contract document an answer must match; None where the contract has none (PDF, 204, profile, control)."""
+    if not path.startswith("/v1/"):
+        return None
     if status >= 400:
         if status in GATEWAY_STATUSES and not (status == 500 and path.startswith(LEGACY_PREFIXES)):
             return "error.gateway"
@@ -377,10 +379,14 @@ async def test_voucher_create_read_and_update_with_version(client: httpx.AsyncCl
     )
     unchecked_id = await created_id(unchecked)
     current = (await client.get(f"/v1/vouchers/{unchecked_id}")).json()
-    assert (await client.put(f"/v1/vouchers/{unchecked_id}", json=current | {"voucherStatus": "open"})).status_code == 200
+    assert (
+        await client.put(f"/v1/vouchers/{unchecked_id}", json=current | {"voucherStatus": "open"})
+    ).status_code == 200
     back = (await client.get(f"/v1/vouchers/{unchecked_id}")).json()
     assert back["voucherStatus"] == "open"
-    assert (await client.put(f"/v1/vouchers/{unchecked_id}", json=back | {"voucherStatus": "unchecked"})).status_code == 406
+    assert (
+        await client.put(f"/v1/vouchers/{unchecked_id}", json=back | {"voucherStatus": "unchecked"})
+    ).status_code == 406
 
 
 async def test_voucher_validation_is_406_in_the_legacy_envelope(client: httpx.AsyncClient) -> None:
@@ -390,10 +396,14 @@ async def test_voucher_validation_is_406_in_the_legacy_envelope(client: httpx.As
     body = voucher_body(contact_id)
     body["voucherItems"][0]["categoryId"] = "00000000-0000-0000-0000-000000000000"
     unknown_category = await client.post("/v1/vouchers", json=body)
-    net_unchecked = await client.post("/v1/vouchers", json=voucher_body(contact_id, taxType="net", voucherStatus="unchecked"))
+    net_unchecked = await client.post(
+        "/v1/vouchers", json=voucher_body(contact_id, taxType="net", voucherStatus="unchecked")
+    )
     paid_status = await client.post("/v1/vouchers", json=voucher_body(contact_id, voucherStatus="paid"))
     version_0 = await client.post("/v1/vouchers", json=voucher_body(contact_id, version=0))
-    timestamp_date = await client.post("/v1/vouchers", json=voucher_body(contact_id, voucherDate="2026-03-01T00:00:00.000Z"))
+    timestamp_date = await client.post(
+        "/v1/vouchers", json=voucher_body(contact_id, voucherDate="2026-03-01T00:00:00.000Z")
+    )
     unknown_contact = await client.post("/v1/vouchers", json=voucher_body("e9066f04-8cc7-4616-93f8-ac9ecc8479c8"))
     assert legacy_sources(wrong_total) == ["totalGrossAmount"]
     assert legacy_sources(wrong_tax) == ["totalTaxAmount"]
@@ -422,11 +432,17 @@ async def test_voucher_files_checksum_dedupe_and_limits(lx: LexofficeSandbox, cl
     voucher = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
     assert (voucher["files"], voucher["version"]) == ([first.json()["id"]], 2)
 
-    too_big = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("big.pdf", b"%PDF-" + b"0" * 5 * 1024 * 1024))
-    exe = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("tool.exe", b"MZ", "application/octet-stream"))
+    too_big = await client.post(
+        f"/v1/vouchers/{voucher_id}/files", **multipart("big.pdf", b"%PDF-" + b"0" * 5 * 1024 * 1024)
+    )
+    exe = await client.post(
+        f"/v1/vouchers/{voucher_id}/files", **multipart("tool.exe", b"MZ", "application/octet-stream")
+    )
     not_pdf = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("fake.pdf", b"hello"))
     png = await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("scan.png", b"\x89PNG\r\n", "image/png"))
-    no_file = await client.post(f"/v1/vouchers/{voucher_id}/files", data={"type": "voucher"}, files={"other": ("a", b"b")})
+    no_file = await client.post(
+        f"/v1/vouchers/{voucher_id}/files", data={"type": "voucher"}, files={"other": ("a", b"b")}
+    )
     json_body = await client.post(f"/v1/vouchers/{voucher_id}/files", json={})
     assert [too_big.status_code, exe.status_code, not_pdf.status_code, png.status_code] == [406, 406, 406, 202]
     assert no_file.status_code == 500
@@ -434,7 +450,9 @@ async def test_voucher_files_checksum_dedupe_and_limits(lx: LexofficeSandbox, cl
     assert (await client.get(f"/v1/files/{first.json()['id']}")).content == PDF
 
 
-async def test_a_voucher_put_that_omits_file_ids_deletes_those_files(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+async def test_a_voucher_put_that_omits_file_ids_deletes_those_files(
+    lx: LexofficeSandbox, client: httpx.AsyncClient
+) -> None:
     contact_id = await new_contact(client)
     voucher_id = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id)))
     file_id = (await client.post(f"/v1/vouchers/{voucher_id}/files", **multipart("in_1.pdf", PDF))).json()["id"]
@@ -452,7 +470,9 @@ async def test_a_voucher_put_that_omits_file_ids_deletes_those_files(lx: Lexoffi
 
 
 async def test_files_endpoint_makes_an_unchecked_voucher(client: httpx.AsyncClient) -> None:
-    upload = await client.post("/v1/files", data={"type": "voucher"}, files={"file": ("receipt.pdf", PDF, "application/pdf")})
+    upload = await client.post(
+        "/v1/files", data={"type": "voucher"}, files={"file": ("receipt.pdf", PDF, "application/pdf")}
+    )
     assert upload.status_code == 202, upload.text
     voucher = (await client.get(f"/v1/vouchers/{upload.json()['voucherId']}")).json()
     assert (voucher["voucherStatus"], voucher["files"]) == ("unchecked", [upload.json()["id"]])
@@ -472,13 +492,196 @@ async def test_voucherlist_filters_and_required_parameters(client: httpx.AsyncCl
         return [item["voucherNumber"] for item in response.json()["content"]]
 
     assert await numbers(voucherType="salesinvoice", voucherStatus="any", voucherNumber="in_2") == ["in_2"]
-    assert await numbers(voucherType="salesinvoice", voucherStatus="open", sort="voucherNumber,ASC") == ["in_1", "in_2", "in_3"]
-    assert await numbers(voucherType="salescreditnote,salesinvoice", voucherStatus="any", voucherDateFrom="2026-03-02", voucherDateTo="2026-03-02") == ["in_2"]
+    assert await numbers(voucherType="salesinvoice", voucherStatus="open", sort="voucherNumber,ASC") == [
+        "in_1",
+        "in_2",
+        "in_3",
+    ]
+    assert await numbers(
+        voucherType="salescreditnote,salesinvoice",
+        voucherStatus="any",
+        voucherDateFrom="2026-03-02",
+        voucherDateTo="2026-03-02",
+    ) == ["in_2"]
     assert len(await numbers(voucherType="any", voucherStatus="any", contactId=contact_id)) == 4
     assert await numbers(voucherType="salesinvoice", voucherStatus="paid") == []
-    assert await numbers(voucherType="salesinvoice", voucherStatus="open", size="1", page="2", sort="voucherNumber,ASC") == ["in_3"]
+    assert await numbers(
+        voucherType="salesinvoice", voucherStatus="open", size="1", page="2", sort="voucherNumber,ASC"
+    ) == ["in_3"]
     for params in ({"voucherType": "salesinvoice"}, {"voucherStatus": "any"}):
         missing = await client.get("/v1/voucherlist", params=params)
         assert missing.status_code == 400
         assert missing.json()["status"] == 400
-    assert (await client.get("/v1/voucherlist", params={"voucherType": "any", "voucherStatus": "overdue,open"})).status_code == 400
+    assert (
+        await client.get("/v1/voucherlist", params={"voucherType": "any", "voucherStatus": "overdue,open"})
+    ).status_code == 400
+
+
+# -- invoices, PDF, credit notes, payments ----------------------------------------------------
+
+
+async def finalized_invoice(client: httpx.AsyncClient, contact_id: str, **overrides: Any) -> str:
+    response = await client.post(
+        "/v1/invoices", params={"finalize": "true"}, json=invoice_body(contact_id, **overrides)
+    )
+    return await created_id(response)
+
+
+async def test_invoice_finalize_numbers_and_gross_totals(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    first = await finalized_invoice(client, contact_id)
+    second = await finalized_invoice(client, contact_id)
+    draft = await created_id(await client.post("/v1/invoices", json=invoice_body(contact_id)))
+    invoice = (await client.get(f"/v1/invoices/{first}")).json()
+    assert (invoice["voucherStatus"], invoice["voucherNumber"]) == ("open", "RE10001")
+    assert (await client.get(f"/v1/invoices/{second}")).json()["voucherNumber"] == "RE10002"
+    assert (await client.get(f"/v1/invoices/{draft}")).json()["voucherStatus"] == "draft"
+    assert invoice["totalPrice"] == {
+        "currency": "EUR",
+        "totalNetAmount": 100.0,
+        "totalGrossAmount": 119.0,
+        "totalTaxAmount": 19.0,
+    }
+    assert invoice["taxAmounts"] == [{"taxRatePercentage": 19.0, "taxAmount": 19.0, "netAmount": 100.0}]
+    assert invoice["lineItems"][0]["lineItemAmount"] == 119.0
+    assert (await client.put(f"/v1/invoices/{first}", json=invoice)).status_code == 405, "no PUT for invoices"
+
+
+async def test_invoice_net_totals_with_two_rates_and_discount(client: httpx.AsyncClient) -> None:
+    body = example("invoice.create", "net-one-time-address-service-period")
+    body["lineItems"] = [
+        {"type": "custom", "name": "A", "quantity": 3, "unitName": "Stück",
+         "unitPrice": {"currency": "EUR", "netAmount": 9.99, "taxRatePercentage": 19}},
+        {"type": "custom", "name": "B", "quantity": 1, "unitName": "Stück", "discountPercentage": 10,
+         "unitPrice": {"currency": "EUR", "netAmount": 20.0, "taxRatePercentage": 7}},
+        {"type": "text", "name": "note"},
+    ]  # fmt: skip
+    invoice_id = await created_id(await client.post("/v1/invoices", params={"finalize": "true"}, json=body))
+    invoice = (await client.get(f"/v1/invoices/{invoice_id}")).json()
+    assert invoice["taxAmounts"] == [
+        {"taxRatePercentage": 7.0, "taxAmount": 1.26, "netAmount": 18.0},
+        {"taxRatePercentage": 19.0, "taxAmount": 5.69, "netAmount": 29.97},
+    ]
+    assert invoice["totalPrice"]["totalNetAmount"] == 47.97
+    assert invoice["totalPrice"]["totalTaxAmount"] == 6.95
+    assert invoice["totalPrice"]["totalGrossAmount"] == 54.92
+
+
+async def test_invoice_validation_is_406_with_field_paths(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+
+    async def fields_of(body: dict[str, Any]) -> list[str]:
+        response = await client.post("/v1/invoices", params={"finalize": "true"}, json=body)
+        assert response.status_code == 406, response.text
+        return regular_fields(response)
+
+    usd = invoice_body(contact_id, totalPrice={"currency": "USD"})
+    assert await fields_of(usd) == ["totalPrice.currency"]
+    assert "taxConditions.taxType" in await fields_of(invoice_body(contact_id, taxConditions={"taxType": "reverse"}))
+    assert await fields_of(invoice_body(contact_id, voucherDate="2026-03-01T12:00:00+01:00")) == ["voucherDate"]
+    rate = invoice_body(contact_id)
+    rate["lineItems"][0]["unitPrice"]["taxRatePercentage"] = 16
+    assert await fields_of(rate) == ["lineItems[0].unitPrice.taxRatePercentage"]
+    net_missing = invoice_body(contact_id, taxConditions={"taxType": "net"})
+    assert await fields_of(net_missing) == ["lineItems[0].unitPrice.netAmount"]
+    reverse_charge = example("invoice.create", "reverse-charge-13b")
+    reverse_charge["address"] = {"name": "ACME SARL", "countryCode": "FR"}
+    assert await fields_of(reverse_charge) == ["address.contactId"]
+    reverse_charge["address"] = {"contactId": contact_id}
+    reverse_charge["lineItems"][0]["unitPrice"]["taxRatePercentage"] = 19
+    assert await fields_of(reverse_charge) == ["lineItems[0].unitPrice.taxRatePercentage"]
+    period = invoice_body(
+        contact_id,
+        shippingConditions={"shippingType": "serviceperiod", "shippingDate": "2026-03-01T00:00:00.000+01:00"},
+    )
+    assert await fields_of(period) == ["shippingConditions.shippingEndDate"]
+    assert await fields_of(invoice_body(contact_id, title="x" * 26)) == ["title"]
+    material = invoice_body(contact_id)
+    material["lineItems"][0]["type"] = "material"
+    assert await fields_of(material) == ["lineItems[0].id"]
+    too_many = invoice_body(contact_id)
+    too_many["lineItems"] = [{"type": "text", "name": "t"}] * 301
+    assert await fields_of(too_many) == ["lineItems"]
+
+
+async def test_invoice_pdf(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    invoice_id = await finalized_invoice(client, contact_id)
+    draft_id = await created_id(await client.post("/v1/invoices", json=invoice_body(contact_id)))
+    pdf = await client.get(f"/v1/invoices/{invoice_id}/file", headers={"Accept": "application/pdf"})
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == 'attachment; filename="RE10001.pdf"'
+    assert int(pdf.headers["content-length"]) == len(pdf.content)
+    assert pdf.content.startswith(b"%PDF-1.4") and pdf.content.rstrip().endswith(b"%%EOF")
+    xref_at = int(pdf.content.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    assert pdf.content[xref_at:].startswith(b"xref"), "startxref points at the xref table"
+    assert (await client.get(f"/v1/invoices/{draft_id}/file")).status_code == 409
+    assert (
+        await client.get(f"/v1/invoices/{invoice_id}/file", headers={"Accept": "application/xml"})
+    ).status_code == 404
+    assert (await client.get(f"/v1/invoices/{invoice_id}/file", headers={"Accept": "text/html"})).status_code == 406
+    assert (await client.get("/v1/invoices/00000000-0000-0000-0000-000000000000/file")).status_code == 404
+
+
+async def test_credit_note_pays_off_its_invoice_and_only_one_per_invoice(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    invoice_id = await finalized_invoice(client, contact_id)
+    draft_id = await created_id(await client.post("/v1/invoices", json=invoice_body(contact_id)))
+    refund = example("credit-note.create", "refund-of-an-invoice")
+    refund["address"] = {"contactId": contact_id}
+
+    async def credit(predecessor: str) -> httpx.Response:
+        params = {"finalize": "true", "precedingSalesVoucherId": predecessor}
+        return await client.post("/v1/credit-notes", params=params, json=refund)
+
+    assert (await credit(draft_id)).status_code == 406, "a draft cannot be the predecessor"
+    credit_note_id = await created_id(await credit(invoice_id))
+    assert (await credit(invoice_id)).status_code == 406, "one credit note per invoice"
+
+    credit_note = (await client.get(f"/v1/credit-notes/{credit_note_id}")).json()
+    assert (credit_note["voucherStatus"], credit_note["voucherNumber"]) == ("paidoff", "GS10001")
+    assert credit_note["relatedVouchers"][0]["id"] == invoice_id
+    invoice = (await client.get(f"/v1/invoices/{invoice_id}")).json()
+    assert invoice["relatedVouchers"][0]["id"] == credit_note_id
+    refunded = refund["lineItems"][0]["unitPrice"]
+    payment = (await client.get(f"/v1/payments/{invoice_id}")).json()
+    assert payment["paymentItems"][0]["paymentItemType"] == "partPaymentCreditNote"
+    assert payment["openAmount"] == pytest.approx(119.0 - credit_note["totalPrice"]["totalGrossAmount"])
+    listed = await client.get("/v1/voucherlist", params={"voucherType": "invoice", "voucherStatus": "any"})
+    assert listed.json()["content"][0]["openAmount"] == payment["openAmount"]
+    assert refunded["currency"] == "EUR"
+    assert (await client.get(f"/v1/payments/{credit_note_id}")).status_code == 406
+
+
+async def test_payment_assigned_in_lexware(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    invoice_id = await finalized_invoice(client, contact_id)
+    voucher_id = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id)))
+    draft_id = await created_id(await client.post("/v1/invoices", json=invoice_body(contact_id)))
+    assert (await client.get(f"/v1/payments/{draft_id}")).status_code == 406
+    before = (await client.get(f"/v1/payments/{invoice_id}")).json()
+    assert (before["openAmount"], before["paymentStatus"], before["voucherStatus"]) == (119.0, "openRevenue", "open")
+
+    partial = await client.post(
+        f"/_sandbox/lexoffice/payments/{invoice_id}", json={"kind": "partial", "amount": "19.00"}
+    )
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["version"] == 2
+    half = (await client.get(f"/v1/payments/{invoice_id}")).json()
+    assert (half["openAmount"], half["voucherStatus"], half.get("paidDate")) == (100.0, "open", None)
+
+    await client.post(f"/_sandbox/lexoffice/payments/{invoice_id}", json={"kind": "full"})
+    paid = (await client.get(f"/v1/payments/{invoice_id}")).json()
+    assert (paid["openAmount"], paid["paymentStatus"], paid["voucherStatus"]) == (0.0, "balanced", "paid")
+    assert paid["paidDate"]
+    assert [item["amount"] for item in paid["paymentItems"]] == [19.0, 100.0]
+    assert (await client.get(f"/v1/invoices/{invoice_id}")).json()["version"] == 3
+    assert (await client.post(f"/_sandbox/lexoffice/payments/{invoice_id}", json={"kind": "full"})).status_code == 422
+
+    await client.post(f"/_sandbox/lexoffice/payments/{voucher_id}", json={"kind": "full"})
+    assert (await client.get(f"/v1/payments/{voucher_id}")).json()["voucherStatus"] == "paid"
+
+    reopened = await finalized_invoice(client, contact_id)
+    assert (await client.post(f"/_sandbox/lexoffice/invoices/{reopened}/draft")).status_code == 200
+    assert (await client.get(f"/v1/payments/{reopened}")).status_code == 406

@@ -12,11 +12,14 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ._time import api_timestamp
 
+API_PREFIX = "/v1/"
 LEGACY_PREFIXES = ("/v1/contacts", "/v1/files", "/v1/vouchers")
 UNAUTHORIZED = "Unauthorized"
 NOT_FOUND = "Die angeforderte Ressource wurde nicht gefunden."
@@ -93,10 +96,21 @@ def conflict(message: str) -> LexofficeError:
 
 
 def install_error_handler(api: FastAPI, now: Any) -> None:
-    """`now` is the sandbox clock's `now` (error timestamps follow the sandbox clock)."""
+    """`now` is the sandbox clock's `now` (error timestamps follow the sandbox clock). Routing errors under `/v1`
+    answer like Lexoffice: an unknown URL is the gateway's 403, a wrong method 405; elsewhere FastAPI's default."""
 
-    async def render(request: Request, exc: Exception) -> JSONResponse:
+    async def render(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if isinstance(exc, StarletteHTTPException):
+            if not path.startswith(API_PREFIX):
+                return await http_exception_handler(request, exc)
+            exc = (
+                gateway_error(403, f"Missing Authentication Token for {request.method} {path}")
+                if exc.status_code == 404
+                else LexofficeError(exc.status_code, message=str(exc.detail), headers=dict(exc.headers or {}))
+            )
         assert isinstance(exc, LexofficeError)
-        return JSONResponse(exc.body(request.url.path, now()), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(exc.body(path, now()), status_code=exc.status, headers=exc.headers)
 
     api.add_exception_handler(LexofficeError, render)
+    api.add_exception_handler(StarletteHTTPException, render)

@@ -29,7 +29,6 @@ def resource_body(resource: Resource) -> dict[str, Any]:
     if resource.voucher_number is not None:
         body["voucherNumber"] = resource.voucher_number
     body["relatedVouchers"] = [dict(related) for related in resource.related]
-    body["files"] = {"documentFileId": None}
     return body
 
 
