@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import os
 import re
 import socket
@@ -21,12 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import FastAPI, Request, Response
 from intplat_devstack.contracts import load_contract
 from intplat_sandboxes.framework import CommitThenStatusFault, serve_in_background
 from intplat_sandboxes.lexoffice import (
+    EVENT_TYPES,
     ORGANIZATION_ID,
     RETRY_DELAYS_SECONDS,
     SIGNATURE_HEADER,
@@ -685,3 +688,281 @@ async def test_payment_assigned_in_lexware(lx: LexofficeSandbox, client: httpx.A
     reopened = await finalized_invoice(client, contact_id)
     assert (await client.post(f"/_sandbox/lexoffice/invoices/{reopened}/draft")).status_code == 200
     assert (await client.get(f"/v1/payments/{reopened}")).status_code == 406
+
+
+# -- event subscriptions and callbacks --------------------------------------------------------
+
+
+async def subscribe(client: httpx.AsyncClient, event_type: str, url: str) -> str:
+    return await created_id(
+        await client.post("/v1/event-subscriptions", json={"eventType": event_type, "callbackUrl": url})
+    )
+
+
+async def test_event_subscription_crud(client: httpx.AsyncClient) -> None:
+    subscription_id = await subscribe(client, "payment.changed", "https://bridge.example/webhooks/lexoffice")
+    duplicate = await client.post(
+        "/v1/event-subscriptions",
+        json={"eventType": "payment.changed", "callbackUrl": "https://bridge.example/webhooks/lexoffice"},
+    )
+    assert duplicate.status_code == 409
+    read = (await client.get(f"/v1/event-subscriptions/{subscription_id}")).json()
+    assert (read["subscriptionId"], read["organizationId"], read["eventType"]) == (
+        subscription_id,
+        ORGANIZATION_ID,
+        "payment.changed",
+    )
+    assert len((await client.get("/v1/event-subscriptions")).json()["content"]) == 1
+    assert (await client.delete(f"/v1/event-subscriptions/{subscription_id}")).status_code == 204
+    assert (await client.delete(f"/v1/event-subscriptions/{subscription_id}")).status_code == 404
+    assert (await client.get("/v1/event-subscriptions")).json() == {"content": []}
+
+
+async def test_http_callback_urls_are_refused_unless_allowed() -> None:
+    lx = create_lexoffice_sandbox(api_keys=[KEY], allow_http_callbacks=False)
+    async with serve_in_background(lx.app) as url, http_client(url) as client:
+        refused = await client.post(
+            "/v1/event-subscriptions", json={"eventType": "payment.changed", "callbackUrl": "http://bridge.example/h"}
+        )
+    assert refused.status_code == 406
+    assert regular_fields(refused) == ["callbackUrl"]
+
+
+def verify(public_key_pem: str, received: Received) -> bool:
+    public_key = serialization.load_pem_public_key(public_key_pem.encode())
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    assert received.signature is not None
+    try:
+        public_key.verify(base64.b64decode(received.signature), received.body, padding.PKCS1v15(), hashes.SHA512())
+    except InvalidSignature:
+        return False
+    return True
+
+
+async def test_changes_send_signed_compact_callbacks(
+    lx: LexofficeSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await lx.stop()  # the test drives delivery with flush_callbacks()
+    for event_type in ("payment.changed", "invoice.status.changed", "voucher.created", "contact.created"):
+        await subscribe(client, event_type, hook_url)
+    contact_id = await new_contact(client)
+    invoice_id = await finalized_invoice(client, contact_id)
+    voucher_id = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id)))
+    await client.post(f"/_sandbox/lexoffice/payments/{invoice_id}", json={"kind": "full"})
+    assert (await client.post("/_sandbox/lexoffice/callbacks/flush")).json() == {"attempts": 4}
+
+    public_key_pem = (await client.get("/_sandbox/lexoffice/public-key")).text
+    assert public_key_pem.startswith("-----BEGIN PUBLIC KEY-----")
+    events = []
+    for received in hooks.received:
+        assert verify(public_key_pem, received)
+        assert b" " not in received.body and b"\n" not in received.body, "compact JSON"
+        payload = json.loads(received.body)
+        CONTRACT.check("event.callback", payload)
+        assert payload["organizationId"] == ORGANIZATION_ID
+        events.append((payload["eventType"], payload["resourceId"]))
+    assert events == [
+        ("contact.created", contact_id),
+        ("voucher.created", voucher_id),
+        ("payment.changed", invoice_id),
+        ("invoice.status.changed", invoice_id),
+    ]
+
+    forged = await client.post(
+        "/_sandbox/lexoffice/events",
+        json={
+            "eventType": "payment.changed",
+            "resourceId": invoice_id,
+            "signature": base64.b64encode(b"x" * 256).decode(),
+        },
+    )
+    assert forged.json() == {"queued": 1}
+    await lx.flush_callbacks()
+    assert not verify(public_key_pem, hooks.received[-1])
+
+
+async def test_callback_retry_schedule_on_the_sandbox_clock(
+    lx: LexofficeSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await lx.stop()
+    await subscribe(client, "payment.changed", hook_url)
+    hooks.statuses = [500, 503, 429, 401, 403, 502, 500]
+    assert lx.emit("payment.changed", "8f8e6109-7630-4a0b-aaeb-425c33dd7119") == 1
+    assert await lx.flush_callbacks() == 1
+    for delay in RETRY_DELAYS_SECONDS[:7]:
+        lx.clock.advance(delay - 1)
+        assert await lx.flush_callbacks() == 0, f"not yet due {delay - 1} s after the last attempt"
+        lx.clock.advance(1)
+        assert await lx.flush_callbacks() == 1
+    (delivery,) = lx.deliveries
+    assert delivery.state == "delivered"
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(delivery.attempts, delivery.attempts[1:], strict=False)]
+    assert gaps == pytest.approx([10, 20, 40, 80, 160, 1800, 7200], abs=1)
+    assert RETRY_DELAYS_SECONDS == (10, 20, 40, 80, 160, 1800, *([7200] * 20))
+
+
+async def test_callback_outcomes_410_404_and_other_4xx(
+    lx: LexofficeSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await lx.stop()
+    gone = await subscribe(client, "voucher.created", hook_url)
+    hooks.statuses = [410]
+    lx.emit("voucher.created", gone)
+    await lx.flush_callbacks()
+    assert gone not in lx.store.subscriptions, "410 deletes the subscription at once"
+
+    bad_request = await subscribe(client, "voucher.changed", hook_url)
+    hooks.statuses = [400]
+    lx.emit("voucher.changed", bad_request)
+    await lx.flush_callbacks()
+    lx.clock.advance(3600)
+    assert await lx.flush_callbacks() == 0, "other 4xx: no retry"
+    assert lx.deliveries[-1].state == "dropped"
+    assert bad_request in lx.store.subscriptions
+
+    missing = await subscribe(client, "payment.changed", hook_url)
+    hooks.statuses = [404] * len(RETRY_DELAYS_SECONDS) + [404]
+    lx.emit("payment.changed", missing)
+    await lx.flush_callbacks()
+    for delay in RETRY_DELAYS_SECONDS:
+        assert missing in lx.store.subscriptions
+        lx.clock.advance(delay)
+        await lx.flush_callbacks()
+    assert lx.deliveries[-1].state == "failed"
+    assert len(lx.deliveries[-1].attempts) == 1 + len(RETRY_DELAYS_SECONDS)
+    assert missing not in lx.store.subscriptions, "404 after the retries deletes the subscription"
+
+
+async def test_callbacks_are_sent_in_the_background_while_served(
+    lx: LexofficeSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await subscribe(client, "contact.created", hook_url)
+    await new_contact(client)
+    for _ in range(100):
+        if hooks.received:
+            break
+        await asyncio.sleep(0.05)
+    assert len(hooks.received) == 1
+
+
+# -- assertions, contract, console script -----------------------------------------------------
+
+
+async def test_documents_per_voucher_number_show_duplicates(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_1"))
+    await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_2"))
+    await finalized_invoice(client, contact_id)
+    clean = (await client.get("/_sandbox/lexoffice/documents")).json()
+    assert sorted(clean["byNumber"]) == ["RE10001", "in_1", "in_2"]
+    assert clean["duplicates"] == {}
+    await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_1"))
+    duplicated = (await client.get("/_sandbox/lexoffice/documents")).json()["duplicates"]
+    assert list(duplicated) == ["in_1"]
+    assert [d["voucherType"] for d in duplicated["in_1"]] == ["salesinvoice", "salesinvoice"]
+
+
+REQUEST_SCHEMAS = {
+    "contact.create": "/v1/contacts",
+    "voucher.create": "/v1/vouchers",
+    "invoice.create": "/v1/invoices",
+    "credit-note.create": "/v1/credit-notes",
+    "event-subscription.create": "/v1/event-subscriptions",
+}
+
+
+def with_contact(body: dict[str, Any], contact_id: str) -> dict[str, Any]:
+    if "contactId" in body:
+        body["contactId"] = contact_id
+    if "contactId" in (body.get("address") or {}):
+        body["address"]["contactId"] = contact_id
+    return body
+
+
+@pytest.mark.parametrize("name", sorted(REQUEST_SCHEMAS))
+async def test_the_contracts_example_requests_are_accepted_and_its_invalid_ones_refused(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    contact_id = await new_contact(client)
+    examples = CONTRACT.examples(name)
+    for label, body in examples.valid.items():
+        params = {"finalize": "true"}
+        if name == "credit-note.create":
+            params["precedingSalesVoucherId"] = await finalized_invoice(client, contact_id)
+        response = await client.post(
+            REQUEST_SCHEMAS[name], params=params, json=with_contact(copy.deepcopy(body), contact_id)
+        )
+        assert response.status_code == 201, f"{name} {label}: {response.text}"
+    for label, invalid in examples.invalid.items():
+        response = await client.post(
+            REQUEST_SCHEMAS[name], json=with_contact(copy.deepcopy(invalid.document), contact_id)
+        )
+        assert 400 <= response.status_code < 500, f"{name} {label} was accepted"
+
+
+def test_every_response_schema_was_checked_by_the_tests_above() -> None:
+    expected = {name for _, _, name in RESPONSE_SCHEMAS} | {"error.gateway", "error.legacy", "error.regular"}
+    if not CHECKED:
+        pytest.skip("runs after the API tests in the same session")
+    assert expected <= CHECKED
+
+
+def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = lexoffice_main.build_sandbox({})
+    assert lexoffice_main.port({}) == 8101
+    assert default.access.keys == {"lexoffice-dev-key"}
+    assert default.base_url == "http://127.0.0.1:8101"
+    custom = lexoffice_main.build_sandbox({"LEXOFFICE_API_KEYS": " a , b ", "LEXOFFICE_SANDBOX_PORT": "9101"})
+    assert (custom.access.keys, custom.base_url) == ({"a", "b"}, "http://127.0.0.1:9101")
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(lexoffice_main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
+    monkeypatch.setenv("LEXOFFICE_SANDBOX_PORT", "9103")
+    lexoffice_main.run()
+    assert (served["port"], served["app"].name) == (9103, "lexoffice")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_console_script_starts_and_answers_healthz() -> None:
+    (script,) = entry_points(group="console_scripts", name="lexoffice-sandbox")
+    assert script.value == "intplat_sandboxes.lexoffice.main:run"
+    assert script.dist is not None
+    assert script.dist.name == "intplat-sandboxes"
+    port = free_port()
+    executable = os.path.join(os.path.dirname(sys.executable), "lexoffice-sandbox")
+    process = subprocess.Popen(
+        [executable],
+        env={**os.environ, "LEXOFFICE_SANDBOX_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(200):
+                try:
+                    health = await http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("lexoffice-sandbox did not start")
+            assert health.json() == {"status": "ok", "sandbox": "lexoffice"}
+            profile = await http.get("/v1/profile", headers={"Authorization": "Bearer lexoffice-dev-key"})
+            assert profile.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_subscribable_event_types_are_the_contracts() -> None:
+    contract_types = CONTRACT.schemas["common"]["$defs"]["EventType"]["enum"]
+    assert set(contract_types) == EVENT_TYPES

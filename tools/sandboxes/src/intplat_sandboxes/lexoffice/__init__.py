@@ -7,7 +7,7 @@ sent on the sandbox clock (`flush_callbacks()`).
 """
 
 from ._access import BURST, RATE_PER_SECOND
-from ._callbacks import RETRY_DELAYS_SECONDS, SIGNATURE_HEADER, CallbackDelivery, CallbackSigner
+from ._callbacks import EVENT_TYPES, RETRY_DELAYS_SECONDS, SIGNATURE_HEADER, CallbackDelivery, CallbackSigner
 from ._errors import LexofficeError
 from ._factory import create_lexoffice_sandbox
 from ._fixtures import ORGANIZATION_ID, POSTING_CATEGORIES
@@ -16,6 +16,7 @@ from ._sandbox import LexofficeSandbox
 
 __all__ = [
     "BURST",
+    "EVENT_TYPES",
     "ORGANIZATION_ID",
     "POSTING_CATEGORIES",
     "RATE_PER_SECOND",

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Lxo-Signature"
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (10, 20, 40, 80, 160, 30 * 60, *([2 * 3600] * 20))
+_WITH_STATUS = ("invoice", "credit-note", "delivery-note", "down-payment-invoice", "order-confirmation", "quotation")
+_RESOURCES = ("article", "contact", *_WITH_STATUS, "dunning", "recurring-template", "voucher")
+EVENT_TYPES = frozenset(
+    {f"{resource}.{event}" for resource in _RESOURCES for event in ("created", "changed", "deleted")}
+    | {f"{resource}.status.changed" for resource in (*_WITH_STATUS, "voucher")}
+    | {"payment.changed", "token.revoked"}
+)
 SUCCESS = frozenset({200, 201, 202, 204})
 RETRIED = frozenset({401, 403, 404, 429})
 MAX_REDIRECTS = 3

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
 
 from ._access import BURST, RATE_PER_SECOND, AccessControl
-from ._callbacks import RETRY_DELAYS_SECONDS, CallbackDelivery, CallbackEmitter, CallbackSigner
+from ._callbacks import EVENT_TYPES, RETRY_DELAYS_SECONDS, CallbackDelivery, CallbackEmitter, CallbackSigner
 from ._contacts import is_customer, validate_contact
 from ._errors import Issue, LexofficeError, conflict, validation_error
 from ._fixtures import ORGANIZATION_ID, POSTING_CATEGORIES
@@ -270,6 +270,8 @@ class LexofficeSandbox:
         event_type, url = body.get("eventType"), body.get("callbackUrl")
         if not isinstance(event_type, str) or not isinstance(url, str) or not url:
             raise validation_error(Issue("NOTNULL", "eventType" if not isinstance(event_type, str) else "callbackUrl"))
+        if event_type not in EVENT_TYPES:
+            raise validation_error(Issue("INVALID", "eventType", "unbekannter Event-Typ"))
         if not url.startswith("https://") and not (self.allow_http_callbacks and url.startswith("http://")):
             raise validation_error(Issue("INVALID", "callbackUrl", "nur HTTPS"))
         if any(s.event_type == event_type and s.callback_url == url for s in self.store.subscriptions.values()):
