@@ -965,3 +965,74 @@ async def test_console_script_starts_and_answers_healthz() -> None:
 def test_subscribable_event_types_are_the_contracts() -> None:
     contract_types = CONTRACT.schemas["common"]["$defs"]["EventType"]["enum"]
     assert set(contract_types) == EVENT_TYPES
+
+
+async def test_tax_rates_follow_the_relevant_date(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    in_2020 = invoice_body(
+        contact_id,
+        voucherDate="2021-01-05T12:00:00.000+01:00",
+        shippingConditions={"shippingType": "service", "shippingDate": "2020-12-15T12:00:00.000+01:00"},
+    )
+    in_2020["lineItems"][0]["unitPrice"]["taxRatePercentage"] = 16
+    assert (await client.post("/v1/invoices", json=in_2020)).status_code == 201, "the shipping date decides"
+    in_2020["shippingConditions"] = {"shippingType": "none"}
+    refused = await client.post("/v1/invoices", json=in_2020)
+    assert regular_fields(refused) == ["lineItems[0].unitPrice.taxRatePercentage"], "without shipping: voucherDate"
+
+
+async def test_deprecated_document_route_and_files(client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    invoice_id = await finalized_invoice(client, contact_id)
+    draft_id = await created_id(await client.post("/v1/invoices", json=invoice_body(contact_id)))
+    assert (await client.get(f"/v1/invoices/{draft_id}/document")).status_code == 406
+    file_id = (await client.get(f"/v1/invoices/{invoice_id}/document")).json()["documentFileId"]
+    assert (await client.get(f"/v1/invoices/{invoice_id}/document")).json()["documentFileId"] == file_id
+    pdf = await client.get(f"/v1/files/{file_id}")
+    assert pdf.content == (await client.get(f"/v1/invoices/{invoice_id}/file")).content
+
+
+async def test_open_amount_as_a_string_quirk(client: httpx.AsyncClient) -> None:
+    invoice_id = await finalized_invoice(client, await new_contact(client))
+    await client.put("/_sandbox/lexoffice/quirks", json={"open_amount_as_string": True})
+    assert (await client.get(f"/v1/payments/{invoice_id}")).json()["openAmount"] == "119.00"
+
+
+async def test_callback_url_check_with_head(receiver: tuple[Receiver, str]) -> None:
+    _hooks, hook_url = receiver
+    lx = create_lexoffice_sandbox(api_keys=[KEY], check_callback_urls=True, callback_timeout=1)
+    async with serve_in_background(lx.app) as url, http_client(url) as client:
+        reachable = await client.post(
+            "/v1/event-subscriptions", json={"eventType": "payment.changed", "callbackUrl": hook_url}
+        )
+        unreachable = await client.post(
+            "/v1/event-subscriptions",
+            json={"eventType": "payment.changed", "callbackUrl": f"http://127.0.0.1:{free_port()}/h"},
+        )
+    assert reachable.status_code == 201
+    assert unreachable.status_code == 406
+
+
+async def test_callback_redirects_are_followed_at_most_three_times() -> None:
+    hits: list[str] = []
+    api = FastAPI()
+
+    @api.post("/hop/{n}")
+    async def hop(n: int) -> Response:
+        hits.append(f"hop{n}")
+        return Response(status_code=307, headers={"Location": f"/hop/{n + 1}"}) if n < 5 else Response(status_code=200)
+
+    lx = create_lexoffice_sandbox(api_keys=[KEY])
+    async with serve_in_background(api) as hook_base, serve_in_background(lx.app) as url, http_client(url) as client:
+        await lx.stop()
+        await subscribe(client, "payment.changed", f"{hook_base}/hop/3")
+        await subscribe(client, "voucher.changed", f"{hook_base}/hop/0")
+        lx.emit("payment.changed", ORGANIZATION_ID)
+        lx.emit("voucher.changed", ORGANIZATION_ID)
+        await lx.flush_callbacks()
+        lx.clock.advance(3600)
+        assert await lx.flush_callbacks() == 0, "3xx is never retried"
+    short, long = lx.deliveries
+    assert short.state == "delivered"
+    assert long.state == "dropped"
+    assert hits == ["hop3", "hop4", "hop5", "hop0", "hop1", "hop2", "hop3"]

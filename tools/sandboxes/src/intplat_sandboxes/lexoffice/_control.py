@@ -35,6 +35,12 @@ class EventRequest(BaseModel):
     signature: str | None = None
 
 
+class Quirks(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    open_amount_as_string: bool = False
+
+
 class RateLimitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +106,11 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
     async def rate_limit(settings: RateLimitSettings) -> RateLimitSettings:
         lx.access.limited = settings.enabled
         lx.access.retry_after_seconds = settings.retry_after_seconds
+        return settings
+
+    @router.put("/quirks")
+    async def quirks(settings: Quirks) -> Quirks:
+        lx.open_amount_as_string = settings.open_amount_as_string
         return settings
 
     @router.get("/stats")

@@ -21,13 +21,15 @@ def create_lexoffice_sandbox(
     burst: float = BURST,
     base_url: str = "http://127.0.0.1:8101",
     allow_http_callbacks: bool = True,
+    check_callback_urls: bool = False,
     callback_timeout: float = 5.0,
     callback_retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
     invoice_number_start: int = 10001,
     signer: CallbackSigner | None = None,
 ) -> LexofficeSandbox:
     """Build the sandbox. `base_url` goes into `resourceUri`/`Location`; http callback URLs are allowed unless
-    `allow_http_callbacks` is off (Lexoffice itself requires HTTPS)."""
+    `allow_http_callbacks` is off (Lexoffice itself requires HTTPS); `check_callback_urls` sends Lexoffice's HEAD
+    on subscribe (an unreachable URL is a 406)."""
     sandbox = LexofficeSandbox(
         api_keys=api_keys,
         clock=clock,
@@ -35,6 +37,7 @@ def create_lexoffice_sandbox(
         burst=burst,
         base_url=base_url,
         allow_http_callbacks=allow_http_callbacks,
+        check_callback_urls=check_callback_urls,
         callback_timeout=callback_timeout,
         callback_retry_delays=callback_retry_delays,
         invoice_number_start=invoice_number_start,

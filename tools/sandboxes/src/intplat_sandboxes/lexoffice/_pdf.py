@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._models import Resource
+
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
@@ -31,3 +33,10 @@ def document_pdf(title: str, lines: list[str]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def document_pdf_of(document: Resource) -> bytes:
+    """The PDF of an invoice or credit note: its kind, number, total and id."""
+    total = document.fields.get("totalPrice", {}).get("totalGrossAmount")
+    title = "Gutschrift" if document.kind == "credit-note" else "Rechnung"
+    return document_pdf(f"{title} {document.voucher_number}", [f"Betrag: {total} EUR", f"Id: {document.id}"])

@@ -32,11 +32,11 @@ def resource_body(resource: Resource) -> dict[str, Any]:
     return body
 
 
-def payment_body(resource: Resource) -> dict[str, Any]:
+def payment_body(resource: Resource, *, open_amount_as_string: bool = False) -> dict[str, Any]:
     open_amount = resource.open_amount
     payment_status = "balanced" if open_amount == 0 else OPEN_TYPES.get(resource.voucher_type, "openExpense")
     body: dict[str, Any] = {
-        "openAmount": float(open_amount),
+        "openAmount": f"{open_amount:.2f}" if open_amount_as_string else float(open_amount),
         "currency": "EUR",
         "paymentStatus": payment_status,
         "voucherType": resource.voucher_type,

@@ -10,7 +10,7 @@ from ._contacts import contact_filter
 from ._errors import Issue, LexofficeError, install_error_handler, not_found
 from ._fixtures import COUNTRIES, PAYMENT_CONDITIONS, POSTING_CATEGORIES, PROFILE
 from ._models import Resource, ResourceKind
-from ._pdf import document_pdf
+from ._pdf import document_pdf_of
 from ._render import resource_body, voucherlist_item
 from ._sandbox import LexofficeSandbox
 from ._store import comma_values, page
@@ -165,7 +165,7 @@ def api_router(lx: LexofficeSandbox) -> APIRouter:  # no __future__ annotations:
         if document.status == "draft":
             raise LexofficeError(409, message="Entwürfe haben kein Dokument")
         return Response(
-            _pdf_of(document),
+            document_pdf_of(document),
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{document.voucher_number}.pdf"'},
         )
@@ -178,6 +178,12 @@ def api_router(lx: LexofficeSandbox) -> APIRouter:  # no __future__ annotations:
     async def credit_note_file(document_id: str, request: Request, _key: ApiKey) -> Response:
         return document_file("credit-note", document_id, request.headers.get("Accept"))
 
+    @router.get("/invoices/{document_id}/document")
+    async def invoice_document(document_id: str, _key: ApiKey) -> JSONResponse:
+        """Deprecated since 13.08.2025 (reference §3 Invoice PDF), still served: then `GET /v1/files/{id}`."""
+        lx.store.get("invoice", document_id)
+        return JSONResponse({"documentFileId": lx.document_file(document_id).id})
+
     @router.get("/payments/{resource_id}")
     async def read_payment(resource_id: str, _key: ApiKey) -> JSONResponse:
         return JSONResponse(lx.payment(resource_id))
@@ -186,7 +192,7 @@ def api_router(lx: LexofficeSandbox) -> APIRouter:  # no __future__ annotations:
 
     @router.post("/event-subscriptions")
     async def create_subscription(request: Request, key: ApiKey) -> JSONResponse:
-        subscription = lx.create_subscription(await json_body(request), api_key=key)
+        subscription = await lx.create_subscription(await json_body(request), api_key=key)
         # The create answer calls the id `id`; reads call it `subscriptionId` (reference §4).
         uri = f"{lx.base_url}/v1/event-subscriptions/{subscription.id}"
         body = subscription.body(lx.organization_id)
@@ -213,12 +219,6 @@ def api_router(lx: LexofficeSandbox) -> APIRouter:  # no __future__ annotations:
         return Response(status_code=204)
 
     return router
-
-
-def _pdf_of(document: Resource) -> bytes:
-    total = document.fields.get("totalPrice", {}).get("totalGrossAmount")
-    title = "Gutschrift" if document.kind == "credit-note" else "Rechnung"
-    return document_pdf(f"{title} {document.voucher_number}", [f"Betrag: {total} EUR", f"Id: {document.id}"])
 
 
 def _voucherlist(lx: LexofficeSandbox, query: Any) -> list[Resource]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -34,6 +35,9 @@ VAT_FREE_TYPES = frozenset(
     }
 )
 TAX_RATES = frozenset({Decimal(0), Decimal(7), Decimal(19)})
+# Germany's temporary VAT cut (1 July to 31 December 2020): 5 and 16 % instead of 7 and 19 %.
+REDUCED_PERIOD = (date(2020, 7, 1), date(2020, 12, 31))
+REDUCED_TAX_RATES = frozenset({Decimal(0), Decimal(5), Decimal(16)})
 SHIPPING_TYPES = frozenset({"service", "serviceperiod", "delivery", "deliveryperiod", "none"})
 ITEM_TYPES = frozenset({"custom", "service", "material", "text"})
 MAX_LINE_ITEMS = 300
@@ -68,7 +72,7 @@ def validate_sales_document(body: dict[str, Any], *, credit_note: bool, customer
         check.missing("address.contactId", "für diese Steuerart ist ein Kontakt nötig")
     if (body.get("totalPrice") or {}).get("currency") != "EUR":
         check.invalid("totalPrice.currency", "nur EUR")
-    _check_items(check, body.get("lineItems"), tax_type)
+    _check_items(check, body.get("lineItems"), tax_type, valid_rates(body))
     if not credit_note:
         _check_shipping(check, body.get("shippingConditions"))
     for name, limit in TEXT_LIMITS.items():
@@ -77,7 +81,21 @@ def validate_sales_document(body: dict[str, Any], *, credit_note: bool, customer
     check.raise_if_any()
 
 
-def _check_items(check: Checker, items: Any, tax_type: Any) -> None:
+def valid_rates(body: dict[str, Any]) -> frozenset[Decimal]:
+    """The rates valid on the relevant date: the shipping end date for periods, the shipping date, or the voucher
+    date when there is no shipping (reference §3 Tax rates)."""
+    shipping = body.get("shippingConditions") or {}
+    relevant = None
+    for moment in (shipping.get("shippingEndDate"), shipping.get("shippingDate"), body.get("voucherDate")):
+        if (parsed := parse_timestamp(moment)) is not None:
+            relevant = parsed.date()
+            break
+    if relevant is not None and REDUCED_PERIOD[0] <= relevant <= REDUCED_PERIOD[1]:
+        return REDUCED_TAX_RATES
+    return TAX_RATES
+
+
+def _check_items(check: Checker, items: Any, tax_type: Any, rates: frozenset[Decimal]) -> None:
     if not isinstance(items, list) or not items:
         check.missing("lineItems")
         return
@@ -106,7 +124,7 @@ def _check_items(check: Checker, items: Any, tax_type: Any) -> None:
         amount_field = "grossAmount" if tax_type == "gross" else "netAmount"
         check.amount(price.get(amount_field), f"{where}unitPrice.{amount_field}")
         rate = check.amount(price.get("taxRatePercentage"), f"{where}unitPrice.taxRatePercentage")
-        if rate is not None and rate not in TAX_RATES:
+        if rate is not None and rate not in rates:
             check.invalid(f"{where}unitPrice.taxRatePercentage", "ungültiger Steuersatz")
         if rate is not None and rate != 0 and tax_type in VAT_FREE_TYPES:
             check.invalid(f"{where}unitPrice.taxRatePercentage", "muss 0 sein")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
+
+import httpx
 
 from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
 
@@ -16,7 +19,8 @@ from ._callbacks import EVENT_TYPES, RETRY_DELAYS_SECONDS, CallbackDelivery, Cal
 from ._contacts import is_customer, validate_contact
 from ._errors import Issue, LexofficeError, conflict, validation_error
 from ._fixtures import ORGANIZATION_ID, POSTING_CATEGORIES
-from ._models import PaymentItem, Resource, ResourceKind, StoredFile
+from ._models import PaymentItem, Resource, ResourceKind, StoredFile, Subscription
+from ._pdf import document_pdf_of
 from ._render import payment_body
 from ._sales import validate_sales_document, with_computed_totals
 from ._store import LexofficeStore
@@ -39,6 +43,7 @@ class LexofficeSandbox:
         burst: float = BURST,
         base_url: str = "http://127.0.0.1:8101",
         allow_http_callbacks: bool = True,
+        check_callback_urls: bool = False,
         callback_timeout: float = 5.0,
         callback_retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         invoice_number_start: int = 10001,
@@ -48,6 +53,10 @@ class LexofficeSandbox:
         self.organization_id = ORGANIZATION_ID
         self.base_url = base_url.rstrip("/")
         self.allow_http_callbacks = allow_http_callbacks
+        self.check_callback_urls = check_callback_urls
+        self.callback_timeout = callback_timeout
+        self.open_amount_as_string = False
+        """One official sample has `openAmount` as a string; a client must parse both."""
         self.access = AccessControl(self.app.clock, api_keys, rate=rate_per_second, burst=burst)
         self.store = LexofficeStore(invoice_number_start=invoice_number_start)
         self.categories = {c["id"] for c in POSTING_CATEGORIES}
@@ -212,6 +221,22 @@ class LexofficeSandbox:
             amount = min(credit_note.total, invoice.open_amount)
             self._pay(invoice, amount, "partPaymentCreditNote")
 
+    def document_file(self, document_id: str) -> StoredFile:
+        """The deprecated `GET /v1/invoices/{id}/document` route's file (draft → 406), made once per document."""
+        document = self.store.get(("invoice", "credit-note"), document_id)
+        if document.status == "draft":
+            raise LexofficeError(406, message="Entwürfe haben kein Dokument")
+        existing = next((f for f in self.store.files.values() if f.voucher_id == document.id), None)
+        if existing is not None:
+            return existing
+        content = document_pdf_of(document)
+        stored = StoredFile(
+            str(uuid.uuid4()), document.id, hashlib.sha256(content).hexdigest(), content, "application/pdf",
+            f"{document.voucher_number}.pdf",
+        )  # fmt: skip
+        self.store.files[stored.id] = stored
+        return stored
+
     # payments ("assigned in Lexware": there is no API for it)
 
     def assign_payment(
@@ -262,11 +287,11 @@ class LexofficeSandbox:
             raise LexofficeError(406, message="Für Entwürfe gibt es keine Zahlungsinformationen")
         if document.kind == "credit-note" and document.related:
             raise LexofficeError(406, message="Gutschrift ist mit einer Rechnung verknüpft")
-        return payment_body(document)
+        return payment_body(document, open_amount_as_string=self.open_amount_as_string)
 
     # event subscriptions and callbacks
 
-    def create_subscription(self, body: dict[str, Any], *, api_key: str) -> Any:
+    async def create_subscription(self, body: dict[str, Any], *, api_key: str) -> Subscription:
         event_type, url = body.get("eventType"), body.get("callbackUrl")
         if not isinstance(event_type, str) or not isinstance(url, str) or not url:
             raise validation_error(Issue("NOTNULL", "eventType" if not isinstance(event_type, str) else "callbackUrl"))
@@ -276,7 +301,17 @@ class LexofficeSandbox:
             raise validation_error(Issue("INVALID", "callbackUrl", "nur HTTPS"))
         if any(s.event_type == event_type and s.callback_url == url for s in self.store.subscriptions.values()):
             raise LexofficeError(409, message="Es existiert bereits ein Abonnement für diesen Event-Typ und diese URL")
+        if self.check_callback_urls:
+            await self._check_reachable(url)
         return self.store.add_subscription(event_type, url, now=self.now(), api_key=api_key)
+
+    async def _check_reachable(self, url: str) -> None:
+        """Lexoffice sends a HEAD to check the callback's TLS certificate; any answer will do, none is a 406."""
+        try:
+            async with httpx.AsyncClient(timeout=self.callback_timeout, trust_env=False) as client:
+                await client.head(url)
+        except httpx.HTTPError as exc:
+            raise validation_error(Issue("INVALID", "callbackUrl", f"nicht erreichbar: {type(exc).__name__}")) from exc
 
     def delete_subscription(self, subscription_id: str) -> bool:
         return self.store.subscriptions.pop(subscription_id, None) is not None
@@ -353,3 +388,4 @@ class LexofficeSandbox:
         self.store.clear()
         self.access.clear()
         self.callbacks.clear()
+        self.open_amount_as_string = False
