@@ -218,7 +218,6 @@ async def test_revoking_a_key_deletes_its_subscriptions(lx: LexofficeSandbox, cl
 
 async def test_token_bucket_allows_two_per_second_per_key_across_endpoints_and_429_has_no_side_effect() -> None:
     lx = create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY])
-    lx.clock.set(lx.clock.now())  # a fixed offset: real time still flows, so refill tokens are measured below
     async with serve_in_background(lx.app) as url, http_client(url) as client, http_client(url, OTHER_KEY) as other:
         contact = example("contact.create", "person-customer")
         first = await client.post("/v1/contacts", json=contact)
@@ -469,6 +468,22 @@ async def test_a_voucher_put_that_omits_file_ids_deletes_those_files(
     assert (await client.get(f"/v1/vouchers/{voucher_id}")).json()["files"] == []
     assert file_id not in lx.store.files
     assert (await client.get(f"/v1/files/{file_id}")).status_code == 404
+
+
+async def test_a_file_on_two_vouchers_survives_until_neither_keeps_it(
+    lx: LexofficeSandbox, client: httpx.AsyncClient
+) -> None:
+    contact_id = await new_contact(client)
+    first = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_1")))
+    second = await created_id(await client.post("/v1/vouchers", json=voucher_body(contact_id, "in_2")))
+    file_id = (await client.post(f"/v1/vouchers/{first}/files", **multipart("a.pdf", PDF))).json()["id"]
+    assert (await client.post(f"/v1/vouchers/{second}/files", **multipart("b.pdf", PDF))).json()["id"] == file_id
+    for voucher_id in (first, second):
+        current = (await client.get(f"/v1/vouchers/{voucher_id}")).json()
+        del current["voucherStatus"]  # absent on PUT: the status stays
+        assert (await client.put(f"/v1/vouchers/{voucher_id}", json=current | {"files": []})).status_code == 200
+        assert (await client.get(f"/v1/vouchers/{voucher_id}")).json()["voucherStatus"] == "open"
+        assert (file_id in lx.store.files) == (voucher_id == first)
 
 
 async def test_files_endpoint_makes_an_unchecked_voucher(client: httpx.AsyncClient) -> None:

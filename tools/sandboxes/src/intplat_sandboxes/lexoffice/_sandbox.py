@@ -131,13 +131,17 @@ class LexofficeSandbox:
         self._check_version(voucher, body)
         if voucher.status not in WRITABLE_STATUSES:
             raise validation_error(Issue("validation_failure", "voucherStatus", "Beleg ist nicht änderbar"))
-        draft = validate_voucher(body, categories=self.categories, customer_exists=self._customer_exists)
+        draft = validate_voucher(
+            body, categories=self.categories, customer_exists=self._customer_exists, default_status=voucher.status
+        )
         if draft.status != voucher.status and (voucher.status, draft.status) != ("unchecked", "open"):
             raise validation_error(Issue("validation_failure", "voucherStatus", "Statuswechsel nicht erlaubt"))
         kept = {str(file_id) for file_id in body.get("files") or []}
         for file_id in [f for f in voucher.files if f not in kept]:
             voucher.files.remove(file_id)
-            self.store.files.pop(file_id, None)
+            # A checksum-de-duplicated file can be on several vouchers; it is gone once none keeps it.
+            if not any(file_id in other.files for other in self.store.of_kind("voucher")):
+                self.store.files.pop(file_id, None)
         status_changed = draft.status != voucher.status
         voucher.fields = {k: v for k, v in body.items() if k not in ("id", "version", "organizationId", "files")}
         voucher.status, voucher.voucher_number, voucher.total = draft.status, draft.voucher_number, draft.total_gross

@@ -36,14 +36,18 @@ class VoucherDraft:
 
 
 def validate_voucher(
-    body: dict[str, Any], *, categories: Set[str], customer_exists: Callable[[str], bool]
+    body: dict[str, Any],
+    *,
+    categories: Set[str],
+    customer_exists: Callable[[str], bool],
+    default_status: str = "unchecked",
 ) -> VoucherDraft:
     """406 (legacy) for every rule the reference states; returns what the store keeps apart from the body."""
     check = Checker()
     voucher_type = body.get("type")
     if voucher_type not in VOUCHER_TYPES:
         check.missing("type") if voucher_type is None else check.invalid("type")
-    status = body.get("voucherStatus") or "unchecked"
+    status = body.get("voucherStatus") or default_status
     if status not in WRITABLE_STATUSES:
         check.invalid("voucherStatus", "nur open oder unchecked")
     tax_type = body.get("taxType")
