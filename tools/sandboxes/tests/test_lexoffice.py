@@ -653,6 +653,10 @@ async def test_credit_note_pays_off_its_invoice_and_only_one_per_invoice(client:
         return await client.post("/v1/credit-notes", params=params, json=refund)
 
     assert (await credit(draft_id)).status_code == 406, "a draft cannot be the predecessor"
+    pursued = await client.post(
+        "/v1/invoices", params={"precedingSalesVoucherId": invoice_id}, json=invoice_body(contact_id)
+    )
+    assert pursued.status_code == 406, "an invoice pursues a quotation, which the sandbox does not have"
     credit_note_id = await created_id(await credit(invoice_id))
     assert (await credit(invoice_id)).status_code == 406, "one credit note per invoice"
 
@@ -1051,3 +1055,16 @@ async def test_callback_redirects_are_followed_at_most_three_times() -> None:
     assert short.state == "delivered"
     assert long.state == "dropped"
     assert hits == ["hop3", "hop4", "hop5", "hop0", "hop1", "hop2", "hop3"]
+
+
+async def test_reset_clears_state_counters_and_quirks(lx: LexofficeSandbox, client: httpx.AsyncClient) -> None:
+    contact_id = await new_contact(client)
+    await subscribe(client, "contact.changed", "https://bridge.example/h")
+    await client.put("/_sandbox/lexoffice/quirks", json={"open_amount_as_string": True})
+    assert (await client.post("/_sandbox/reset")).status_code == 204
+    assert (await client.get(f"/v1/contacts/{contact_id}")).status_code == 404
+    assert (await client.get("/v1/event-subscriptions")).json() == {"content": []}
+    assert lx.open_amount_as_string is False
+    assert (await client.get("/_sandbox/lexoffice/stats")).json()["requestsPerKey"] == {KEY: 2}
+    new_id = await new_contact(client)
+    assert (await client.get(f"/v1/contacts/{new_id}")).json()["roles"]["customer"]["number"] == 10001

@@ -187,7 +187,10 @@ class LexofficeSandbox:
         self, kind: ResourceKind, body: dict[str, Any], *, finalize: bool, preceding_id: str | None, api_key: str
     ) -> Resource:
         credit_note = kind == "credit-note"
-        predecessor = self._predecessor(preceding_id, credit_note=credit_note)
+        predecessor = self._predecessor(preceding_id) if credit_note else None
+        if preceding_id is not None and not credit_note:
+            # Pursuing a quotation or order confirmation: the sandbox has neither.
+            raise validation_error(Issue("INVALID", "precedingSalesVoucherId", "Vorgänger nicht gefunden"))
         validate_sales_document(body, credit_note=credit_note, customer_exists=self._customer_exists)
         fields = with_computed_totals(body)
         document = self.store.add(kind, fields, now=self.now(), api_key=api_key, version=1)
@@ -201,7 +204,7 @@ class LexofficeSandbox:
             self._link(predecessor, document, finalized=finalize)
         return document
 
-    def _predecessor(self, preceding_id: str | None, *, credit_note: bool) -> Resource | None:
+    def _predecessor(self, preceding_id: str | None) -> Resource | None:
         if preceding_id is None:
             return None
         invoice = self.store.find("invoice", preceding_id)
@@ -209,7 +212,7 @@ class LexofficeSandbox:
             raise validation_error(
                 Issue("INVALID", "precedingSalesVoucherId", "Vorgänger muss eine offene Rechnung sein")
             )
-        if credit_note and any(r["voucherType"] == "creditnote" for r in invoice.related):
+        if any(r["voucherType"] == "creditnote" for r in invoice.related):
             raise validation_error(Issue("INVALID", "precedingSalesVoucherId", "nur eine Gutschrift je Rechnung"))
         return invoice
 
