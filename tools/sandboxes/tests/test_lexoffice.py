@@ -1068,3 +1068,20 @@ async def test_reset_clears_state_counters_and_quirks(lx: LexofficeSandbox, clie
     assert (await client.get("/_sandbox/lexoffice/stats")).json()["requestsPerKey"] == {KEY: 2}
     new_id = await new_contact(client)
     assert (await client.get(f"/v1/contacts/{new_id}")).json()["roles"]["customer"]["number"] == 10001
+
+
+async def test_replayed_and_out_of_order_events(
+    lx: LexofficeSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await lx.stop()
+    await subscribe(client, "payment.changed", hook_url)
+    resource_id = "8f8e6109-7630-4a0b-aaeb-425c33dd7119"
+    later = {"eventType": "payment.changed", "resourceId": resource_id, "eventDate": "2026-03-01T12:00:05.000+01:00"}
+    earlier = later | {"eventDate": "2026-03-01T12:00:00.000+01:00"}
+    for event in (later, earlier, later):
+        assert (await client.post("/_sandbox/lexoffice/events", json=event)).json() == {"queued": 1}
+    await lx.flush_callbacks()
+    dates = [json.loads(r.body)["eventDate"] for r in hooks.received]
+    assert dates == ["2026-03-01T12:00:05.000+01:00", "2026-03-01T12:00:00.000+01:00", "2026-03-01T12:00:05.000+01:00"]
+    assert hooks.received[0] == hooks.received[2], "a replay is byte-for-byte the same, signature included"

@@ -35,7 +35,7 @@ class Issue:
     message: str = "ungültiger Wert"
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions stay hashable
 class LexofficeError(Exception):
     status: int
     issues: list[Issue] = field(default_factory=list)
