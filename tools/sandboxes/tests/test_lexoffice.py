@@ -496,6 +496,15 @@ async def test_files_endpoint_makes_an_unchecked_voucher(client: httpx.AsyncClie
     no_type = await client.post("/v1/files", files={"file": ("receipt2.pdf", PDF + b" ", "application/pdf")})
     assert no_type.status_code == 400
 
+    await client.put("/_sandbox/lexoffice/quirks", json={"ocr_immediately": False})
+    pending = await client.post(
+        "/v1/files", data={"type": "voucher"}, files={"file": ("receipt3.pdf", PDF + b"3", "application/pdf")}
+    )
+    voucher_id = pending.json()["voucherId"]
+    assert (await client.get(f"/v1/vouchers/{voucher_id}")).json()["voucherStatus"] == "blank"
+    assert (await client.post(f"/_sandbox/lexoffice/vouchers/{voucher_id}/ocr")).json()["voucherStatus"] == "unchecked"
+    assert (await client.post(f"/_sandbox/lexoffice/vouchers/{voucher_id}/ocr")).status_code == 422
+
 
 async def test_voucherlist_filters_and_required_parameters(client: httpx.AsyncClient) -> None:
     contact_id = await new_contact(client)

@@ -39,6 +39,7 @@ class Quirks(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     open_amount_as_string: bool = False
+    ocr_immediately: bool = True
 
 
 class RateLimitSettings(BaseModel):
@@ -89,6 +90,15 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
 
+    @router.post("/vouchers/{voucher_id}/ocr")
+    async def finish_ocr(voucher_id: str) -> dict[str, Any]:
+        """OCR of an uploaded receipt is done: `blank` → `unchecked`, `voucher.created` fires."""
+        lookup(voucher_id)
+        try:
+            return resource_body(lx.finish_ocr(voucher_id))
+        except (ValueError, LexofficeError) as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+
     @router.post("/resources/{resource_id}/touch")
     async def edit_in_ui(resource_id: str) -> dict[str, Any]:
         """An edit in the Lexware UI: the version goes up, so a client's next PUT with the old one gets 409."""
@@ -111,6 +121,7 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
     @router.put("/quirks")
     async def quirks(settings: Quirks) -> Quirks:
         lx.open_amount_as_string = settings.open_amount_as_string
+        lx.ocr_immediately = settings.ocr_immediately
         return settings
 
     @router.get("/stats")

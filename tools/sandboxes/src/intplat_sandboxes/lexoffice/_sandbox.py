@@ -55,6 +55,7 @@ class LexofficeSandbox:
         self.allow_http_callbacks = allow_http_callbacks
         self.check_callback_urls = check_callback_urls
         self.callback_timeout = callback_timeout
+        self.ocr_immediately = True
         self.open_amount_as_string = False
         """One official sample has `openAmount` as a string; a client must parse both."""
         self.access = AccessControl(self.app.clock, api_keys, rate=rate_per_second, burst=burst)
@@ -170,16 +171,26 @@ class LexofficeSandbox:
         return stored
 
     def upload_voucher_file(self, upload: Upload, *, api_key: str) -> tuple[Resource, StoredFile]:
-        """`POST /v1/files`: a new voucher around the file. Lexoffice's OCR runs asynchronously (`blank`, then
-        `unchecked`); the sandbox skips straight to `unchecked` and emits `voucher.created`."""
+        """`POST /v1/files`: a new `blank` voucher around the file; Lexoffice's OCR then makes it `unchecked` and
+        emits `voucher.created` (at once unless `ocr_immediately` is off; then `finish_ocr` does it)."""
         existing = self.store.file_by_checksum(upload.checksum)
         if existing is not None:
             return self.store.get("voucher", existing.voucher_id), existing
         voucher = self.store.add("voucher", {"type": "purchaseinvoice"}, now=self.now(), api_key=api_key, version=1)
-        voucher.status = "unchecked"
+        voucher.status = "blank"
         stored = self.attach_file(voucher.id, upload)
-        self.emit("voucher.created", voucher.id)
+        if self.ocr_immediately:
+            self.finish_ocr(voucher.id)
         return voucher, stored
+
+    def finish_ocr(self, voucher_id: str) -> Resource:
+        voucher = self.store.get("voucher", voucher_id)
+        if voucher.status != "blank":
+            raise ValueError(f"voucher {voucher_id} is {voucher.status}, not blank")
+        voucher.status = "unchecked"
+        voucher.touch(self.now())
+        self.emit("voucher.created", voucher.id)
+        return voucher
 
     # invoices and credit notes
 
@@ -395,4 +406,5 @@ class LexofficeSandbox:
         self.store.clear()
         self.access.clear()
         self.callbacks.clear()
+        self.ocr_immediately = True
         self.open_amount_as_string = False
