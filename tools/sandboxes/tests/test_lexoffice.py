@@ -531,6 +531,7 @@ async def test_voucherlist_filters_and_required_parameters(client: httpx.AsyncCl
     ) == ["in_2"]
     assert len(await numbers(voucherType="any", voucherStatus="any", contactId=contact_id)) == 4
     assert await numbers(voucherType="salesinvoice", voucherStatus="paid") == []
+    assert await numbers(voucherType="salesinvoice", voucherStatus="any", archived="true") == []
     assert await numbers(
         voucherType="salesinvoice", voucherStatus="open", size="1", page="2", sort="voucherNumber,ASC"
     ) == ["in_3"]

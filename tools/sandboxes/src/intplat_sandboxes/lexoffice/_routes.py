@@ -265,6 +265,7 @@ def _voucherlist(lx: LexofficeSandbox, query: Any) -> list[Resource]:
         and (number is None or d.voucher_number == number)
         and ("contactId" not in query or voucherlist_item(d).get("contactId") == query["contactId"])
         and dates_match(d)
+        and query.get("archived", "false").lower() != "true"  # nothing is archived through the API
     ]
     sort_field, _, direction = query.get("sort", "voucherDate,DESC").partition(",")
     if sort_field not in SORT_FIELDS:
