@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import FastAPI, Request, Response
 from intplat_devstack.contracts import load_contract
-from intplat_sandboxes.framework import CommitThenStatusFault, serve_in_background
+from intplat_sandboxes.framework import CommitThenStatusFault, SandboxClock, serve_in_background
 from intplat_sandboxes.lexoffice import (
     EVENT_TYPES,
     ORGANIZATION_ID,
@@ -112,6 +113,17 @@ class Receiver:
         return api
 
 
+class FrozenClock(SandboxClock):
+    """Time moves only with `advance`, so a slow machine cannot refill the bucket between requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.offset_seconds)
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     hooks = Receiver()
@@ -121,8 +133,9 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 
 @pytest.fixture
 def lx() -> LexofficeSandbox:
-    """Rate limit out of the way; the rate-limit tests build their own sandbox."""
-    return create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY], rate_per_second=1000, burst=1000)
+    """On a clock that moves only when told (retry schedules stay exact on a slow machine); the rate limit out of
+    the way (the rate-limit test builds its own sandbox)."""
+    return create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY], clock=FrozenClock(), burst=100_000)
 
 
 @pytest.fixture
@@ -217,7 +230,7 @@ async def test_revoking_a_key_deletes_its_subscriptions(lx: LexofficeSandbox, cl
 
 
 async def test_token_bucket_allows_two_per_second_per_key_across_endpoints_and_429_has_no_side_effect() -> None:
-    lx = create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY])
+    lx = create_lexoffice_sandbox(api_keys=[KEY, OTHER_KEY], clock=FrozenClock())
     async with serve_in_background(lx.app) as url, http_client(url) as client, http_client(url, OTHER_KEY) as other:
         contact = example("contact.create", "person-customer")
         first = await client.post("/v1/contacts", json=contact)
