@@ -1,0 +1,35 @@
+"""`lexoffice-sandbox`: the fake Lexoffice server for `make run` (port 8101)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from intplat_sandboxes.framework import run_sandbox
+
+from ._factory import create_lexoffice_sandbox
+from ._sandbox import LexofficeSandbox
+
+DEFAULT_PORT = 8101
+DEFAULT_API_KEY = "lexoffice-dev-key"  # local development default, shared with the lexoffice-bridge
+
+
+def build_sandbox(env: Mapping[str, str]) -> LexofficeSandbox:
+    """API keys from `LEXOFFICE_API_KEYS` (comma separated) or `LEXOFFICE_API_KEY`."""
+    keys = env.get("LEXOFFICE_API_KEYS") or env.get("LEXOFFICE_API_KEY") or DEFAULT_API_KEY
+    return create_lexoffice_sandbox(
+        api_keys=[key.strip() for key in keys.split(",") if key.strip()],
+        base_url=f"http://127.0.0.1:{port(env)}",
+    )
+
+
+def port(env: Mapping[str, str]) -> int:
+    return int(env.get("LEXOFFICE_SANDBOX_PORT", str(DEFAULT_PORT)))
+
+
+def run() -> None:
+    run_sandbox(build_sandbox(os.environ).app, port(os.environ))
+
+
+if __name__ == "__main__":
+    run()
