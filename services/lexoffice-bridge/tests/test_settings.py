@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from intplat_common.credentials import CredentialSettings
@@ -11,8 +13,15 @@ from lexoffice_bridge.settings import DEV_API_KEY, LexofficeBridgeSettings
 
 from .conftest import make_settings
 
+WEBHOOK_KEY = (
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    .public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 PRODUCTION = {
     "INTPLAT_ENVIRONMENT": "production",
+    "LEXOFFICE_WEBHOOK_PUBLIC_KEY": WEBHOOK_KEY,
     "INTERNAL_API_KEYS": "a-real-internal-key",
     "CREDENTIALS_ENCRYPTION_KEYS": f"k1:{Fernet.generate_key().decode()}",
 }
@@ -54,6 +63,11 @@ def test_production_refuses_the_placeholder_key(key: str) -> None:
 def test_production_accepts_a_real_key() -> None:
     settings = make_settings(**PRODUCTION)
     assert settings.lexoffice_api_key.get_secret_value() == "test-lexoffice-key"
+
+
+def test_production_needs_the_webhook_key() -> None:
+    with pytest.raises(ValidationError, match="LEXOFFICE_WEBHOOK_PUBLIC_KEY"):
+        make_settings(**{**PRODUCTION, "LEXOFFICE_WEBHOOK_PUBLIC_KEY": ""})
 
 
 @pytest.mark.parametrize("margin", ["-0.1", "0.5"])

@@ -1,7 +1,8 @@
 """lexoffice-bridge, declared once (see `SERVICE`).
 
 Its components: the Lexoffice client, paced by a token bucket in PostgreSQL that every process and replica using
-the same API key shares. The booking consumer and the effect worker come next (docs/lexoffice-bridge.md).
+the same API key shares, and the verifier of Lexoffice's signed callbacks. The booking consumer and the effect
+worker come next.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from intplat_common import PgTokenBucket
 from intplat_common.service import Service, Worker, create_service_app
 
 from .client import LexofficeClient, lexoffice_http
+from .routes import webhooks
 from .settings import LexofficeBridgeSettings
 from .storage import MIGRATIONS
+from .webhook_signature import WebhookVerifier
 
 
 def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> PgTokenBucket:
@@ -51,11 +54,13 @@ class BridgeComponents:
     pool: asyncpg.Pool
     rate_limit: PgTokenBucket
     lexoffice: LexofficeClient
+    webhook_verifier: WebhookVerifier | None  # None: no key configured, every callback is refused
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
         bucket = rate_limit_bucket(pool, settings)
-        return cls(pool, bucket, lexoffice_client(settings, bucket))
+        key = settings.lexoffice_webhook_public_key
+        return cls(pool, bucket, lexoffice_client(settings, bucket), WebhookVerifier(key) if key else None)
 
     def workers(self) -> Mapping[str, Worker]:
         return {}
@@ -71,7 +76,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[],
+    routers=[webhooks.router],
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},
     database="lexoffice_bridge",
     consumer_groups=["lexoffice-bridge"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from intplat_common.credentials import CredentialSettings
+
+from .webhook_signature import WebhookVerifier
 
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
 
@@ -50,10 +52,26 @@ class LexofficeBridgeSettings(CredentialSettings):
         default=3600.0, ge=0, validation_alias="LEXOFFICE_POSTING_CATEGORIES_TTL_SECONDS"
     )
 
+    # The PEM public key Lexoffice signs its callbacks with (published at
+    # https://developers.lexware.io/webhookSignature/public/public_key.pub); `make run` sets the sandbox's. Without
+    # it every callback is refused.
+    lexoffice_webhook_public_key: str | None = Field(default=None, validation_alias="LEXOFFICE_WEBHOOK_PUBLIC_KEY")
+    webhook_max_body_bytes: int = Field(default=16_384, ge=1024, validation_alias="LEXOFFICE_WEBHOOK_MAX_BODY_BYTES")
+
+    @field_validator("lexoffice_webhook_public_key")
+    @classmethod
+    def _readable_key(cls, value: str | None) -> str | None:
+        if value:
+            WebhookVerifier(value)  # refuses what is not an RSA public key in PEM
+        return value or None
+
     @model_validator(mode="after")
-    def _real_key_in_production(self) -> LexofficeBridgeSettings:
-        if self.environment == "production" and self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
-            raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
+    def _real_values_in_production(self) -> LexofficeBridgeSettings:
+        if self.environment == "production":
+            if self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
+                raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
+            if self.lexoffice_webhook_public_key is None:
+                raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")
         return self
 
     @property
