@@ -194,7 +194,7 @@ class LexofficeClient:
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self.http.request(method, url, idempotent=None, **kwargs)
+            response = await self.http.request(method, url, **kwargs)
         except CircuitOpenError as exc:
             raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
         except AmbiguousOutcome as exc:
