@@ -187,6 +187,22 @@ async def test_rate_limiter_spaces_calls(sandbox) -> None:
     assert elapsed >= 0.3, "4 calls at 10/s with burst 1 need at least 0.3 s"
 
 
+async def test_a_given_limiter_paces_every_attempt(sandbox) -> None:
+    """A limiter shared across processes (e.g. `PgTokenBucket`) replaces the in-process one, retries included."""
+    app, base_url = sandbox
+    acquired: list[int] = []
+
+    class Shared:
+        async def acquire(self) -> None:
+            acquired.append(1)
+
+    app.faults.add(StatusFault(status=503, times=1))
+    config = ProviderConfig(name="widgets", base_url=base_url, timeout=2, rate_limit_per_second=0.001)
+    async with ResilientClient(config, sleep=Sleeps(), limiter=Shared()) as c:
+        assert (await c.request("GET", "/v1/widgets")).status_code == 200
+    assert len(acquired) == 2, "the 503 and the retry; the config's own 0.001/s limiter is not used"
+
+
 def test_parse_retry_after_forms() -> None:
     from datetime import UTC, datetime
 

@@ -178,7 +178,8 @@ async def test_unknown_worker_names_are_refused() -> None:
 
 def test_both_services_are_registered_through_their_entry_points() -> None:
     services = registered_services()
-    assert {"stripe-gateway", "notifier"} <= set(services)
+    assert {"stripe-gateway", "notifier", "lexoffice-bridge"} <= set(services)
+    assert "lexoffice-sandbox" in services["lexoffice-bridge"].sandboxes
     gateway, notifier = services["stripe-gateway"], services["notifier"]
     assert gateway.database == "stripe_gateway"
     assert "stripe-gateway-relay" in gateway.dev_processes

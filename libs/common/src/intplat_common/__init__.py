@@ -16,6 +16,7 @@ from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
 from ._gc import freeze_startup_objects
 from ._http import (
     AmbiguousOutcome,
+    Limiter,
     ProviderConfig,
     ProviderError,
     ResilientClient,
@@ -23,6 +24,7 @@ from ._http import (
 )
 from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics, producer_config
 from ._outbox import OutboxMessage, OutboxRelay, enqueue, insert_and_enqueue
+from ._pg_ratelimit import PgTokenBucket, token_bucket_table_ddl
 from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
 from ._redaction import redact_url
@@ -72,8 +74,10 @@ __all__ = [
     "IsoDateTime",
     "JsonLogFormatter",
     "KafkaProbe",
+    "Limiter",
     "OutboxMessage",
     "OutboxRelay",
+    "PgTokenBucket",
     "PoisonMessage",
     "ProviderConfig",
     "ProviderError",
@@ -114,5 +118,6 @@ __all__ = [
     "set_correlation_id",
     "setup_telemetry",
     "split_csv",
+    "token_bucket_table_ddl",
     "upgrade_database",
 ]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from opentelemetry import metrics
@@ -57,6 +57,10 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class Limiter(Protocol):
+    async def acquire(self) -> None: ...
+
+
 class ProviderError(Exception):
     """The provider could not give a usable answer after retries (5xx, 429, timeouts, connection errors)."""
 
@@ -95,7 +99,10 @@ class ResilientClient:
         transport: httpx.AsyncBaseTransport | None = None,
         breaker: AsyncCircuitBreaker | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limiter: Limiter | None = None,
     ) -> None:
+        """`limiter`: paces every attempt (e.g. a `PgTokenBucket` shared across processes) instead of the
+        in-process one `config.rate_limit_per_second` builds."""
         self.config = config
         self.breaker = breaker or AsyncCircuitBreaker(
             config.name,
@@ -103,7 +110,7 @@ class ResilientClient:
             reset_timeout=config.breaker_reset_timeout,
             first_reset_timeout=config.breaker_first_reset_timeout,
         )
-        self._limiter = (
+        self._limiter: Limiter | None = limiter or (
             RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None
         )
         self._sleep = sleep

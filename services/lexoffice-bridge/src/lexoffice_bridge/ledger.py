@@ -1,0 +1,118 @@
+"""The booking ledger (GoBD): one row per booking record or status change of a document, never changed or deleted.
+
+`booking_ledger` is append-only in the database itself (a trigger refuses UPDATE, DELETE and TRUNCATE); a
+document's current state is its latest row (the `booking_status` view). Retention: at least 10 years (books and
+records, §147 AO); nothing in this service deletes from it.
+
+The effect ledger of the calls to Lexoffice (`lexoffice_effects`, intplat_common.effects) is a different table: it
+is the work queue (claimed, leased, retried), this one is the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+
+from intplat_common.effects import EffectLedger, EffectTable
+
+Source = Literal["stripe_invoice", "stripe_checkout", "stripe_refund"]
+EntryKind = Literal[
+    "queued",
+    "booked",
+    "file_attached",
+    "failed",
+    "needs_manual_booking",
+    "booked_manually",
+    "retry_requested",
+    "payment_changed",
+    "status_changed",
+]
+DocumentType = Literal["voucher", "invoice", "credit_note"]
+
+EFFECTS_CHANNEL = "lexoffice_effects"
+_EFFECT_COLUMNS = (
+    "id",
+    "effect_key",
+    "kind",
+    "payload",
+    "status",
+    "needs_check",
+    "attempts",
+    "next_attempt_at",
+    "claim_token",
+    "provider_ref",
+    "error_code",
+    "error",
+    "answer",
+    "traceparent",
+    "created_at",
+    "updated_at",
+    "done_at",
+)
+EFFECTS_TABLE = EffectTable(
+    name="lexoffice_effects", channel=EFFECTS_CHANNEL, columns=_EFFECT_COLUMNS, dead_status="dead"
+)
+EFFECTS = EffectLedger(EFFECTS_TABLE)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    document_key: str  # the Stripe invoice, checkout session or refund id
+    source: Source
+    kind: EntryKind
+    document_type: DocumentType | None = None
+    lexoffice_id: str | None = None
+    voucher_number: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    actor: str = "lexoffice-bridge"
+
+
+_INSERT = """
+    INSERT INTO booking_ledger (document_key, source, kind, document_type, lexoffice_id, voucher_number, amount,
+                                currency, reason, details, actor)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
+    RETURNING id
+"""
+
+
+async def record(conn: asyncpg.Pool | asyncpg.Connection, entry: LedgerEntry) -> int:
+    """Appends one row (in the caller's transaction when given a connection); returns its id."""
+    row_id: int = await conn.fetchval(
+        _INSERT,
+        entry.document_key,
+        entry.source,
+        entry.kind,
+        entry.document_type,
+        entry.lexoffice_id,
+        entry.voucher_number,
+        entry.amount,
+        entry.currency,
+        entry.reason,
+        json.dumps(dict(entry.details)),
+        entry.actor,
+    )
+    return row_id
+
+
+async def history(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> list[asyncpg.Record]:
+    """Every row of a document, oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM booking_ledger WHERE document_key = $1 ORDER BY id", document_key
+    )
+    return rows
+
+
+async def current(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> asyncpg.Record | None:
+    """A document's latest row: its state now."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM booking_status WHERE document_key = $1", document_key
+    )
+    return row

@@ -1,0 +1,80 @@
+"""lexoffice-bridge settings: built once in `main` (or a test) and passed to the service kit."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from intplat_common.credentials import CredentialSettings
+
+from .webhook_signature import WebhookVerifier
+
+DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
+
+
+class LexofficeBridgeSettings(CredentialSettings):
+    service_name: str = "lexoffice-bridge"
+    port: int = Field(default=8002, validation_alias="LEXOFFICE_BRIDGE_PORT")
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:55432/lexoffice_bridge",
+        validation_alias="LEXOFFICE_BRIDGE_DATABASE_URL",
+    )
+    consumer_group: str = Field(
+        default="lexoffice-bridge", min_length=1, validation_alias="LEXOFFICE_BRIDGE_CONSUMER_GROUP"
+    )
+
+    lexoffice_api_base: str = Field(default="http://127.0.0.1:8101", validation_alias="LEXOFFICE_API_BASE")
+    lexoffice_api_key: SecretStr = Field(default=SecretStr(DEV_API_KEY), validation_alias="LEXOFFICE_API_KEY")
+    # Lexoffice allows this many requests per second per API key, across all endpoints and all our processes.
+    lexoffice_rate_limit_per_second: float = Field(
+        default=2.0, gt=0, le=100, validation_alias="LEXOFFICE_RATE_LIMIT_PER_SECOND"
+    )
+    # We pace at the limit minus this share of it: network jitter makes a client at exactly the limit get 429s.
+    lexoffice_rate_limit_margin: float = Field(
+        default=0.03, ge=0, lt=0.5, validation_alias="LEXOFFICE_RATE_LIMIT_MARGIN"
+    )
+    # Lexoffice's gateway gives up after 30 s with a 504 (the call may still have succeeded): waiting a little longer
+    # lets us read that 504 instead of cutting the call ourselves.
+    lexoffice_timeout_seconds: float = Field(default=35.0, gt=0, le=120, validation_alias="LEXOFFICE_TIMEOUT_SECONDS")
+    lexoffice_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="LEXOFFICE_CONNECT_TIMEOUT_SECONDS"
+    )
+    lexoffice_max_attempts: int = Field(default=5, ge=1, le=20, validation_alias="LEXOFFICE_MAX_ATTEMPTS")
+    lexoffice_backoff_base_seconds: float = Field(default=0.5, gt=0, validation_alias="LEXOFFICE_BACKOFF_BASE_SECONDS")
+    lexoffice_breaker_fail_max: int = Field(default=5, ge=1, validation_alias="LEXOFFICE_BREAKER_FAIL_MAX")
+    lexoffice_breaker_reset_seconds: float = Field(
+        default=60.0, gt=0, validation_alias="LEXOFFICE_BREAKER_RESET_SECONDS"
+    )
+    # The breaker's first open period; each failed trial doubles it up to LEXOFFICE_BREAKER_RESET_SECONDS.
+    lexoffice_breaker_first_reset_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="LEXOFFICE_BREAKER_FIRST_RESET_SECONDS"
+    )
+    lexoffice_posting_categories_ttl_seconds: float = Field(
+        default=3600.0, ge=0, validation_alias="LEXOFFICE_POSTING_CATEGORIES_TTL_SECONDS"
+    )
+
+    # The PEM public key Lexoffice signs its callbacks with (published at
+    # https://developers.lexware.io/webhookSignature/public/public_key.pub); `make run` sets the sandbox's. Without
+    # it every callback is refused.
+    lexoffice_webhook_public_key: str | None = Field(default=None, validation_alias="LEXOFFICE_WEBHOOK_PUBLIC_KEY")
+    webhook_max_body_bytes: int = Field(default=16_384, ge=1024, validation_alias="LEXOFFICE_WEBHOOK_MAX_BODY_BYTES")
+
+    @field_validator("lexoffice_webhook_public_key")
+    @classmethod
+    def _readable_key(cls, value: str | None) -> str | None:
+        if value:
+            WebhookVerifier(value)  # refuses what is not an RSA public key in PEM
+        return value or None
+
+    @model_validator(mode="after")
+    def _real_values_in_production(self) -> LexofficeBridgeSettings:
+        if self.environment == "production":
+            if self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
+                raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
+            if self.lexoffice_webhook_public_key is None:
+                raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")
+        return self
+
+    @property
+    def lexoffice_pace_per_second(self) -> float:
+        """The rate the shared token bucket paces at: the limit minus the margin."""
+        return self.lexoffice_rate_limit_per_second * (1 - self.lexoffice_rate_limit_margin)
