@@ -21,6 +21,9 @@ def make_settings(database: str = "postgresql://unused/none", **extra: Any) -> L
         "INTPLAT_ENVIRONMENT": "test",
         "LEXOFFICE_API_BASE": "http://lexoffice.test",
         "LEXOFFICE_API_KEY": API_KEY,
+        # The booking tests turn these on with Kafka and the sandbox; the others need neither.
+        "LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER": False,
+        "LEXOFFICE_BRIDGE_EMBEDDED_BOOKER": False,
     }
     values.update(extra)
     return LexofficeBridgeSettings(**values)

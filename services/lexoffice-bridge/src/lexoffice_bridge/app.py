@@ -1,24 +1,35 @@
 """lexoffice-bridge, declared once (see `SERVICE`).
 
 Its components: the Lexoffice client, paced by a token bucket in PostgreSQL that every process and replica using
-the same API key shares, and the verifier of Lexoffice's signed callbacks. The booking consumer and the effect
-worker come next.
+the same API key shares; the verifier of Lexoffice's signed callbacks; and three workers: `consumer` (billing
+events → effect rows and ledger rows), `booker` (effect rows → Lexoffice) and `relay` (the outbox → Kafka).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import PgTokenBucket
+from intplat_common import (
+    ConsumerRunner,
+    ConsumerSupervisor,
+    OutboxRelay,
+    PgTokenBucket,
+    create_producer,
+)
+from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
+from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
+from .consumers import EventContext, router
+from .pdfs import InvoicePdfs
 from .routes import webhooks
 from .settings import LexofficeBridgeSettings
 from .storage import MIGRATIONS
@@ -29,6 +40,25 @@ def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> 
     """Lexoffice limits per API key: the bucket is named after the key (a digest: the key itself is not stored)."""
     digest = hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
     return PgTokenBucket(pool, f"lexoffice:{digest}", rate=settings.lexoffice_pace_per_second)
+
+
+log = logging.getLogger(__name__)
+
+
+async def log_alert(kind: str, text: str) -> None:
+    """The ops alert hook: logged at error level until the bridge has its ops channel."""
+    log.error("ops alert", extra={"fields": {"kind": kind, "text": text}})
+
+
+def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
+    return EffectWorkerConfig(
+        batch_size=50,
+        poll_seconds=settings.booker_poll_seconds,
+        lease_seconds=settings.booker_lease_seconds,
+        retry_base_seconds=settings.retry_base_seconds,
+        retry_max_seconds=settings.retry_max_seconds,
+        reconcile_delay_seconds=settings.reconcile_delay_seconds,
+    )
 
 
 def lexoffice_client(settings: LexofficeBridgeSettings, bucket: PgTokenBucket) -> LexofficeClient:
@@ -55,19 +85,56 @@ class BridgeComponents:
     rate_limit: PgTokenBucket
     lexoffice: LexofficeClient
     webhook_verifier: WebhookVerifier | None  # None: no key configured, every callback is refused
+    pdfs: InvoicePdfs
+    booker: Booker
+    relay: OutboxRelay
+    consumer: ConsumerSupervisor
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
         bucket = rate_limit_bucket(pool, settings)
         key = settings.lexoffice_webhook_public_key
-        return cls(pool, bucket, lexoffice_client(settings, bucket), WebhookVerifier(key) if key else None)
+        lexoffice = lexoffice_client(settings, bucket)
+        pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
+        booker = Booker(
+            pool,
+            lexoffice,
+            pdfs,
+            posting_category=settings.lexoffice_posting_category,
+            config=booker_config(settings),
+            alert=log_alert,
+            # When Lexoffice's breaker closes again, every booking backing off is due at once.
+            breakers=[lexoffice.http.breaker],
+        )
+        relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "lexoffice-bridge-relay"))
+        context = EventContext(alert=log_alert)
+
+        def new_runner() -> ConsumerRunner:
+            return ConsumerRunner(
+                group=settings.consumer_group,
+                topics=settings.topics,
+                handler=router.handler(context),
+                pool=pool,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+            )
+
+        verifier = WebhookVerifier(key) if key else None
+        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, ConsumerSupervisor(new_runner))
 
     def workers(self) -> Mapping[str, Worker]:
-        return {}
+        # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
+        # and the relay publishes what the booker recorded last.
+        return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer}
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.lexoffice.aclose()
+        for client in (self.lexoffice, self.pdfs):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+def embedded_workers(settings: LexofficeBridgeSettings) -> list[str]:
+    names = ["relay", "booker"] if settings.embedded_booker else []
+    return [*names, "consumer"] if settings.embedded_consumer else names
 
 
 SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
@@ -77,6 +144,9 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
     routers=[webhooks.router],
+    event_router=router,
+    workers=["relay", "booker", "consumer"],
+    embedded=embedded_workers,
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},
     sandboxes={"lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox")},
     database="lexoffice_bridge",

@@ -10,14 +10,14 @@ is the work queue (claimed, leased, retried), this one is the record.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
 
+from intplat_common import OutboxMessage, enqueue
 from intplat_common.effects import EffectLedger, EffectTable
 
 Source = Literal["stripe_invoice", "stripe_checkout", "stripe_refund"]
@@ -78,7 +78,7 @@ class LedgerEntry:
 _INSERT = """
     INSERT INTO booking_ledger (document_key, source, kind, document_type, lexoffice_id, voucher_number, amount,
                                 currency, reason, details, actor)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     RETURNING id
 """
 
@@ -96,7 +96,7 @@ async def record(conn: asyncpg.Pool | asyncpg.Connection, entry: LedgerEntry) ->
         entry.amount,
         entry.currency,
         entry.reason,
-        json.dumps(dict(entry.details)),
+        dict(entry.details),  # the pool's jsonb codec encodes it
         entry.actor,
     )
     return row_id
@@ -114,5 +114,29 @@ async def current(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) ->
     """A document's latest row: its state now."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT * FROM booking_status WHERE document_key = $1", document_key
+    )
+    return row
+
+
+async def record_once(pool: asyncpg.Pool, entry: LedgerEntry, messages: Sequence[OutboxMessage] = ()) -> bool:
+    """Appends `entry` unless the document already has a row of its kind (a step learned twice, e.g. by a look-up
+    after an ambiguous call, is recorded once); `messages` go to the outbox in the same transaction. True when
+    recorded."""
+    async with pool.acquire() as conn, conn.transaction():
+        # Serialises the check and the insert per document (the table is append-only: no unique key per step).
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", entry.document_key)
+        if await conn.fetchval(
+            "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = $2", entry.document_key, entry.kind
+        ):
+            return False
+        await record(conn, entry)
+        await enqueue(conn, messages)
+        return True
+
+
+async def booked_voucher(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> asyncpg.Record | None:
+    """The document's `booked` row (its Lexoffice id and details), if it was booked."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM booking_ledger WHERE document_key = $1 AND kind = 'booked' ORDER BY id LIMIT 1", document_key
     )
     return row

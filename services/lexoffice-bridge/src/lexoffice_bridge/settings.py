@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from typing import Annotated
 
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from intplat_common import split_csv
 from intplat_common.credentials import CredentialSettings
 
+from .consumers import router
 from .webhook_signature import WebhookVerifier
 
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
@@ -51,12 +56,42 @@ class LexofficeBridgeSettings(CredentialSettings):
     lexoffice_posting_categories_ttl_seconds: float = Field(
         default=3600.0, ge=0, validation_alias="LEXOFFICE_POSTING_CATEGORIES_TTL_SECONDS"
     )
+    # The posting category (its name in GET /v1/posting-categories, type income) of booked Stripe sales.
+    lexoffice_posting_category: str = Field(
+        default="Dienstleistungen", min_length=1, validation_alias="LEXOFFICE_POSTING_CATEGORY"
+    )
+
+    # Stripe's invoice PDFs are fetched from this base instead of the event URL's scheme and host (the path is
+    # kept): `make run` and tests serve them locally. Unset: the event's URL, which must be Stripe's (https).
+    pdf_base: str | None = Field(default=None, validation_alias="LEXOFFICE_BRIDGE_PDF_BASE")
+    pdf_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=120, validation_alias="LEXOFFICE_BRIDGE_PDF_TIMEOUT_SECONDS"
+    )
+
+    topics: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(router.topics), validation_alias="LEXOFFICE_BRIDGE_TOPICS"
+    )
+    embedded_consumer: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER")
+    embedded_booker: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_BOOKER")
+    booker_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_POLL_SECONDS")
+    booker_lease_seconds: float = Field(default=600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS")
+    retry_base_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(default=900.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_MAX_SECONDS")
+    # After an ambiguous create, wait this long before looking the document up (voucherlist, contacts).
+    reconcile_delay_seconds: float = Field(
+        default=10.0, ge=0, validation_alias="LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS"
+    )
 
     # The PEM public key Lexoffice signs its callbacks with (published at
     # https://developers.lexware.io/webhookSignature/public/public_key.pub); `make run` sets the sandbox's. Without
     # it every callback is refused.
     lexoffice_webhook_public_key: str | None = Field(default=None, validation_alias="LEXOFFICE_WEBHOOK_PUBLIC_KEY")
     webhook_max_body_bytes: int = Field(default=16_384, ge=1024, validation_alias="LEXOFFICE_WEBHOOK_MAX_BODY_BYTES")
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return split_csv(value)
 
     @field_validator("lexoffice_webhook_public_key")
     @classmethod

@@ -1,0 +1,120 @@
+"""The intended Lexoffice calls of a booking, as rows of `lexoffice_effects` (the effect ledger).
+
+A paid invoice becomes up to three rows, each written once (their `effect_key` is unique):
+  contact:{stripe customer}   find or create the customer's contact (once per customer, whatever the invoice)
+  voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
+  file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
+A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
+whose precondition is not met yet is rescheduled without a call; the step that meets it makes its dependants due.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+from opentelemetry import propagate
+
+from .ledger import EFFECTS_CHANNEL, EFFECTS_TABLE
+from .planning import ContactPlan, SalePlan
+
+EffectKind = Literal["contact", "voucher", "voucher_file"]
+
+
+@dataclass(frozen=True)
+class Effect:
+    id: uuid.UUID
+    effect_key: str
+    kind: EffectKind
+    payload: dict[str, Any]
+    status: str
+    needs_check: bool
+    attempts: int
+    next_attempt_at: datetime
+    claim_token: uuid.UUID | None
+    provider_ref: str | None
+    error_code: int | None
+    error: str | None
+    answer: dict[str, Any] | None
+    traceparent: str | None
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Effect:
+        return cls(**dict(record))
+
+
+assert tuple(Effect.__dataclass_fields__) == tuple(EFFECTS_TABLE.columns), "Effect mirrors the claimed columns"
+
+
+def contact_key(customer_id: str) -> str:
+    return f"contact:{customer_id}"
+
+
+def voucher_key(invoice_number: str) -> str:
+    return f"voucher:{invoice_number}"
+
+
+def file_key(invoice_number: str) -> str:
+    return f"file:{invoice_number}"
+
+
+_INSERT = f"""
+    WITH inserted AS (
+        INSERT INTO lexoffice_effects (id, effect_key, kind, payload, traceparent)
+        SELECT gen_random_uuid(), key, kind, payload::jsonb, $4::text
+        FROM unnest($1::text[], $2::text[], $3::text[]) AS intent(key, kind, payload)
+        ON CONFLICT (effect_key) DO NOTHING
+        RETURNING effect_key
+    )
+    SELECT effect_key FROM inserted, (SELECT pg_notify('{EFFECTS_CHANNEL}', '')) AS wake
+"""  # noqa: S608 - a fixed channel name, no input
+
+
+async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: ContactPlan | None) -> set[str]:
+    """Write the sale's effects in the caller's transaction (the worker is woken at commit); returns the keys that
+    were new. `contact` is None when the customer's contact is already linked."""
+    intents: list[tuple[str, str, dict[str, Any]]] = []
+    if contact is not None:
+        intents.append((contact_key(contact.customer_id), "contact", contact.payload()))
+    intents.append((voucher_key(sale.invoice_number), "voucher", sale.payload()))
+    intents.append((file_key(sale.invoice_number), "voucher_file", sale.payload()))
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    records = await conn.fetch(
+        _INSERT,
+        [key for key, _, _ in intents],
+        [kind for _, kind, _ in intents],
+        [json.dumps(payload) for _, _, payload in intents],
+        carrier.get("traceparent"),
+    )
+    return {r["effect_key"] for r in records}
+
+
+async def make_due(pool: asyncpg.Pool | asyncpg.Connection, where: str, *args: Any) -> None:
+    """Rows waiting in the queue on a step that is now done become due (and the worker is woken)."""
+    await pool.execute(
+        f"""
+        WITH due AS (
+            UPDATE lexoffice_effects SET next_attempt_at = now(), updated_at = now()
+            WHERE status = 'queued' AND next_attempt_at > now() AND {where}
+            RETURNING id
+        )
+        SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM (SELECT count(*) FROM due) AS n
+        """,  # noqa: S608 - `where` is one of this module's fixed conditions
+        *args,
+    )
+
+
+async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None:
+    await make_due(pool, "kind = 'voucher' AND payload->>'customer_id' = $1", customer_id)
+
+
+async def file_due(pool: asyncpg.Pool, invoice_number: str) -> None:
+    await make_due(pool, "effect_key = $1", file_key(invoice_number))

@@ -1,0 +1,223 @@
+"""What a paid Stripe invoice becomes in Lexoffice, as pure functions: the contact, the voucher's items per tax rate,
+or the reason it needs a human (Lexoffice books only EUR; taxes that do not add up are never guessed).
+
+Amounts stay in Stripe's minor units (cents) until the voucher body is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from intplat_common.events import InvoicePaid
+
+# Lexoffice's day boundaries are German (voucherlist date filters are CET/CEST days).
+BOOKING_TIMEZONE = ZoneInfo("Europe/Berlin")
+
+
+@dataclass(frozen=True)
+class TaxGroup:
+    """One voucher item: everything taxed at one rate."""
+
+    rate: str  # a decimal string, e.g. "19" or "7"
+    net: int
+    tax: int
+
+    @property
+    def gross(self) -> int:
+        return self.net + self.tax
+
+
+@dataclass(frozen=True)
+class ManualBooking:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SalePlan:
+    """Everything the booker needs about one paid invoice; stored as the payload of its effect rows."""
+
+    invoice_id: str
+    invoice_number: str
+    customer_id: str
+    stripe_event_id: str
+    voucher_date: str  # yyyy-MM-dd, Berlin
+    currency: str
+    total: int
+    tax: int
+    groups: tuple[TaxGroup, ...]
+    pdf_url: str | None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "invoice_id": self.invoice_id,
+            "invoice_number": self.invoice_number,
+            "customer_id": self.customer_id,
+            "stripe_event_id": self.stripe_event_id,
+            "voucher_date": self.voucher_date,
+            "currency": self.currency,
+            "total": self.total,
+            "tax": self.tax,
+            "groups": [{"rate": g.rate, "net": g.net, "tax": g.tax} for g in self.groups],
+            "pdf_url": self.pdf_url,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SalePlan:
+        groups = tuple(TaxGroup(str(g["rate"]), int(g["net"]), int(g["tax"])) for g in payload["groups"])
+        return cls(**{**payload, "groups": groups})
+
+
+def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
+    """The voucher of a paid invoice, or why a human must book it. Requires `invoice_number` (checked by the
+    handler: a paid Stripe invoice always has one)."""
+    assert event.invoice_number is not None
+    if event.currency.lower() != "eur":
+        return ManualBooking(f"currency {event.currency.upper()}: Lexoffice books only EUR")
+    groups = tax_groups(event)
+    if isinstance(groups, ManualBooking):
+        return groups
+    when = event.paid_at or event.stripe_created
+    return SalePlan(
+        invoice_id=event.invoice_id,
+        invoice_number=event.invoice_number,
+        customer_id=event.customer_id,
+        stripe_event_id=event.stripe_event_id,
+        voucher_date=booking_date(when),
+        currency="EUR",
+        total=event.total,
+        tax=event.total_tax,
+        groups=tuple(groups),
+        pdf_url=event.invoice_pdf_url,
+    )
+
+
+def tax_groups(event: InvoicePaid) -> list[TaxGroup] | ManualBooking:
+    """One group per tax rate from the invoice's taxes; what no tax covers is a 0 % group. The groups add up to
+    the invoice total exactly, or the invoice needs a human."""
+    net: dict[Decimal, int] = {}
+    tax: dict[Decimal, int] = {}
+    for entry in event.taxes:
+        if entry.percentage is None or entry.taxable_amount is None:
+            return ManualBooking("a tax of the invoice has no rate or taxable amount")
+        rate = Decimal(entry.percentage).normalize()
+        net[rate] = net.get(rate, 0) + entry.taxable_amount
+        tax[rate] = tax.get(rate, 0) + entry.amount
+    if sum(tax.values()) != event.total_tax:
+        return ManualBooking(f"the invoice's taxes add up to {sum(tax.values())}, not its total_tax {event.total_tax}")
+    untaxed = event.total - sum(net.values()) - sum(tax.values())
+    if untaxed < 0:
+        return ManualBooking(f"the taxed amounts exceed the invoice total {event.total}")
+    if untaxed:
+        net[Decimal(0)] = net.get(Decimal(0), 0) + untaxed
+        tax.setdefault(Decimal(0), 0)
+    if not net:
+        return ManualBooking("the invoice has no amount to book")
+    return [TaxGroup(_rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
+
+
+def booking_date(when: datetime) -> str:
+    return when.astimezone(BOOKING_TIMEZONE).date().isoformat()
+
+
+def _rate_text(rate: Decimal) -> str:
+    return format(rate, "f")
+
+
+def voucher_body(plan: SalePlan, *, contact_id: str, category_id: str) -> dict[str, Any]:
+    """A `salesinvoice` voucher in gross mode: one item per tax rate; `voucherNumber` is the Stripe invoice number
+    (the key it is found by after an ambiguous create)."""
+    return {
+        "type": "salesinvoice",
+        "voucherStatus": "open",
+        "voucherNumber": plan.invoice_number,
+        "voucherDate": plan.voucher_date,
+        "shippingDate": plan.voucher_date,
+        "totalGrossAmount": _euros(plan.total),
+        "totalTaxAmount": _euros(plan.tax),
+        "taxType": "gross",
+        "contactId": contact_id,
+        "remark": f"Stripe invoice {plan.invoice_id}",
+        "voucherItems": [
+            {
+                "amount": _euros(group.gross),
+                "taxAmount": _euros(group.tax),
+                "taxRatePercent": _number(group.rate),
+                "categoryId": category_id,
+            }
+            for group in plan.groups
+        ],
+    }
+
+
+def euros(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+def _euros(cents: int) -> float:
+    """For the JSON body: Lexoffice reads amounts as numbers with two decimals."""
+    return float(euros(cents))
+
+
+def _number(text: str) -> int | float:
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    customer_id: str
+    email: str | None
+    name: str
+    country: str | None
+    company: bool
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "email": self.email,
+            "name": self.name,
+            "country": self.country,
+            "company": self.company,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ContactPlan:
+        return cls(**payload)
+
+
+def plan_contact(event: InvoicePaid) -> ContactPlan:
+    details = event.customer
+    email = details.email.strip().lower() if details and details.email else None
+    name = (details.name if details else None) or email or event.customer_id
+    country = details.address.country if details and details.address else None
+    # A customer with a tax id is a business: Lexoffice keeps it as a company (VAT id for reverse charge later).
+    company = bool(details and details.tax_ids)
+    return ContactPlan(event.customer_id, email, name.strip()[:255], country, company)
+
+
+def contact_body(plan: ContactPlan) -> dict[str, Any]:
+    """A customer contact (`version: 0`), a company or a person; at most one e-mail and one billing address."""
+    body: dict[str, Any] = {"version": 0, "roles": {"customer": {}}}
+    if plan.company:
+        body["company"] = {"name": plan.name}
+    else:
+        body["person"] = {"lastName": plan.name}
+    if plan.email:
+        body["emailAddresses"] = {"business": [plan.email]}
+    if plan.country:
+        body["addresses"] = {"billing": [{"countryCode": plan.country.upper()}]}
+    body["note"] = f"Stripe customer {plan.customer_id}"
+    return body
+
+
+def category_for(categories: Sequence[Mapping[str, Any]], name: str) -> str | None:
+    """The id of the income posting category called `name`."""
+    for category in categories:
+        if category.get("name") == name and category.get("type", "income") == "income":
+            return str(category["id"])
+    return None
