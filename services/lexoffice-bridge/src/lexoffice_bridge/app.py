@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 async def log_alert(kind: str, text: str) -> None:
     """The ops alert hook: logged at error level until the bridge has its ops channel."""
-    log.error("ops alert", extra={"fields": {"kind": kind, "text": text}})
+    log.error("ops alert %s: %s", kind, text, extra={"fields": {"kind": kind, "text": text}})
 
 
 def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
