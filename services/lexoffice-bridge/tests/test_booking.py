@@ -134,7 +134,12 @@ async def test_a_non_eur_invoice_needs_manual_booking_and_calls_nobody(
 @pytest.mark.parametrize(
     ("sandbox_options", "settings_extra"),
     # The sandbox admits 4 requests per second (burst 1); the bridge is told it may send 50: a 429 storm.
-    [({"rate_per_second": 4.0, "burst": 1.0}, {"LEXOFFICE_RATE_LIMIT_PER_SECOND": 50, "LEXOFFICE_MAX_ATTEMPTS": 2})],
+    [
+        (
+            {"rate_per_second": 4.0, "burst": 1.0},
+            {"LEXOFFICE_RATE_LIMIT_PER_SECOND": 50, "LEXOFFICE_MAX_ATTEMPTS": 6, "LEXOFFICE_BACKOFF_BASE_SECONDS": 0.2},
+        )
+    ],
     indirect=True,
 )
 async def test_a_429_storm_books_everything_once(platform: Platform) -> None:
