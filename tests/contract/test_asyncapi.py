@@ -102,7 +102,7 @@ def test_the_required_3_0_structure_and_every_reference_resolves(document: dict[
 
 
 def test_every_registered_topic_is_a_channel_with_its_contract_and_producer(document: dict[str, Any]) -> None:
-    assert set(TOPICS) | {"notifier.dlq", "probe.dlq"} == set(document["channels"])
+    assert set(TOPICS) | {"notifier.dlq", "lexoffice-bridge.dlq", "probe.dlq"} == set(document["channels"])
     for name, spec in TOPICS.items():
         assert spec.model is not None
         channel = document["channels"][name]
@@ -162,6 +162,7 @@ def test_routers_give_receive_operations_and_their_dead_letter_topic(document: d
     operations = document["operations"]
     receive = {op_id for op_id, op in operations.items() if op["action"] == "receive"}
     assert receive == {
+        "lexoffice-bridge.receive.billing.invoice.paid.v1",
         "notifier.receive.billing.checkout.completed.v1",
         "notifier.receive.billing.invoice.paid.v1",
         "notifier.receive.billing.payment.failed.v1",
@@ -187,6 +188,12 @@ def test_the_dead_letter_headers_are_those_the_consumer_writes() -> None:
 def test_one_router_per_service() -> None:
     with pytest.raises(ValueError, match="two event routers are registered for probe-service"):
         asyncapi_document([probe_router(), probe_router()])
+
+
+def test_the_bridge_registers_its_router_through_the_entry_point() -> None:
+    (bridge,) = (router for router in registered_routers() if router.service == "lexoffice-bridge")
+    assert bridge.group == "lexoffice-bridge"
+    assert set(bridge.topics) == {"billing.invoice.paid.v1"}
 
 
 def test_the_notifier_registers_its_router_through_the_entry_point() -> None:
