@@ -73,6 +73,7 @@ class Platform:
     sandbox_url: str
     pdf_url: str
     topic: str
+    group: str
     bootstrap: str
 
     @property
@@ -202,7 +203,7 @@ async def platform(
         )
         app = create_service_app(SERVICE, settings)
         async with serve_in_background(app):
-            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, kafka.bootstrap_servers)
+            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers)
 
 
 def paid_invoice(

@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from intplat_devstack.testing import eventually
+from intplat_devstack.testing import eventually, read_records
 from intplat_sandboxes.framework import CommitThenStatusFault
+
+from intplat_common import dlq_topic
 
 from .conftest import Platform, paid_invoice
 
@@ -155,3 +157,13 @@ async def test_a_429_storm_books_everything_once(platform: Platform) -> None:
     assert statuses[429] > 0, "the sandbox did throttle"
     for event in events:
         assert await platform.ledger_kinds(event.invoice_id) == ["queued", "booked", "file_attached"]
+
+
+async def test_a_paid_invoice_without_a_number_is_dead_lettered(platform: Platform) -> None:
+    event = paid_invoice(invoice_number=None)
+    await platform.publish(event)
+    (record,) = await read_records(platform.bootstrap, dlq_topic(platform.group), expect=1, timeout=30)
+    assert dict(record.headers)["dlq_reason"].decode().startswith("poison")
+    assert await platform.ledger(event.invoice_id) == []
+    assert await platform.effects() == {}
+    assert platform.requests() == []
