@@ -73,9 +73,7 @@ def test_secrets_come_from_the_ignored_env_file(compose, services) -> None:
                 assert reference["name"] in documented, f"{reference['name']} not in .env.example"
             if service is not None and is_secret(service, variable) and not variable.endswith("_DATABASE_URL"):
                 assert REQUIRED.fullmatch(str(value)), f"{name}: {variable} must be ${{{variable}:?...}} from .env"
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", str(COMPOSE_DIR / ".env")], cwd=ROOT, check=False
-    ).returncode
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(COMPOSE_DIR / ".env")], cwd=ROOT, check=False).returncode
     assert ignored == 0, "deploy/compose/.env must be git-ignored"
 
 

@@ -3,7 +3,7 @@
 devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
 devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
 devstack serve <component>     one supervised component (what the Procfile runs)
-devstack install               fetch what is missing (Kafka jars, stripe-mock, deploy/ checkers) without starting anything
+devstack install               fetch what is missing (Kafka jars, stripe-mock, kustomize, ...), start nothing
 devstack trace <trace id>      one trace of a `make run` (spans in var/traces), as a tree across services
 """
 
