@@ -3,7 +3,7 @@
 devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
 devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
 devstack serve <component>     one supervised component (what the Procfile runs)
-devstack install               fetch what is missing (Kafka jars, stripe-mock) without starting anything
+devstack install               fetch what is missing (Kafka jars, stripe-mock, kustomize, ...), start nothing
 devstack trace <trace id>      one trace of a `make run` (spans in var/traces), as a tree across services
 """
 
@@ -27,6 +27,7 @@ from intplat_common.events import TOPICS
 from intplat_common.service import registered_services
 
 from .asyncapi_schema import ensure_asyncapi_schema
+from .deploy_tools import ensure_compose_schema, ensure_kustomize
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
 from .postgres import LocalPostgres, ensure_databases, wait_for_postgres
@@ -135,6 +136,8 @@ def install() -> None:
     print(f"kafka jars: {ensure_kafka_jars()}")
     print(f"stripe-mock: {ensure_stripe_mock()}")
     print(f"AsyncAPI schema: {ensure_asyncapi_schema()}")
+    print(f"kustomize: {ensure_kustomize()}")
+    print(f"Compose specification schema: {ensure_compose_schema()}")
 
 
 def _write_procfile(components: list[str], *, services: bool) -> Path:
