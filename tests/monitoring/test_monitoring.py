@@ -230,3 +230,22 @@ def test_dashboards_are_current_and_well_formed() -> None:
 )  # fmt: skip
 def test_each_dashboard_links_its_providers_status_pages(board: str, pages: set[str]) -> None:
     assert {link["url"] for link in dashboards()[board]["links"]} == pages
+
+
+@pytest.mark.parametrize(
+    ("runbook", "status_page"),
+    [
+        ("stripe.md", "https://status.stripe.com"),
+        ("postmark.md", "https://status.postmarkapp.com"),
+        ("lexoffice.md", "https://status.lexware.de"),
+        ("instagram.md", "https://metastatus.com"),
+        ("kafka.md", None),
+        ("postgresql.md", None),
+    ],
+)
+def test_each_runbook_exists_with_its_providers_status_page(runbook: str, status_page: str | None) -> None:
+    text = (ROOT / "docs" / "runbooks" / runbook).read_text()
+    for section in ("## Escalation",):
+        assert section in text, f"{runbook}: no {section}"
+    if status_page:
+        assert status_page in text, runbook
