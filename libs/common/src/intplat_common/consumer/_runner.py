@@ -141,9 +141,10 @@ class ConsumerRunner:
         consumer = self._consumer
         if consumer is None:
             return {}
+        assigned = consumer.assignment()
         lags: dict[TopicPartition, int] = {}
         for tp, position in list(self._positions.items()):
-            if tp in consumer.assignment() and (highwater := consumer.highwater(tp)) is not None:
+            if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
                 lags[tp] = max(0, highwater - position)
         return lags
 
