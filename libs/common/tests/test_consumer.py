@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 from intplat_devstack.testing import read_records, unique_topic
 
-from intplat_common import ConsumedEvent, ConsumerRunner, PoisonMessage, RetryPolicy, dlq_topic
+from intplat_common import ConsumedEvent, ConsumerRunner, PoisonMessage, RetryPolicy, TransientError, dlq_topic
 
 from .kafka_helpers import new_topics, publish_events
+from .metrics_helpers import scrape
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +256,43 @@ async def test_kill_9_of_a_consumer_mid_batch_loses_nothing(kafka, pool, databas
             proc.kill()
     applied = await effects(pool)
     assert sorted(applied) == sorted(ids), "each event's effect exactly once: none lost, none doubled"
+
+
+async def test_lag_per_partition_is_exported_while_a_record_is_stuck_and_drops_to_zero(kafka, pool) -> None:
+    topic, group = unique_topic("c.lag"), unique_topic("g")
+    await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group), partitions=1)
+    await publish_events(kafka.bootstrap_servers, topic, [(f"evt_{i}", {}) for i in range(4)])
+    blocked = asyncio.Event()
+    blocked.set()
+
+    async def handler(conn: asyncpg.Connection, event: ConsumedEvent) -> None:
+        if blocked.is_set():
+            raise TransientError("provider down")  # retried without limit: the partition is stuck
+        await conn.execute("INSERT INTO applied_effects (event_id, consumer) VALUES ($1, $2)", event.event.id, group)
+
+    runner = ConsumerRunner(
+        group=group, topics=[topic], handler=handler, pool=pool, bootstrap_servers=kafka.bootstrap_servers,
+        retry=FAST_RETRY,
+    )  # fmt: skip
+    labels = (("group", group), ("partition", "0"), ("topic", topic))
+
+    async def stuck_with_lag() -> bool:
+        return scrape("consumer_lag_records").get(labels) == 4
+
+    async def caught_up() -> bool:
+        blocked.clear()
+        return len(await effects(pool)) == 4 and scrape("consumer_lag_records").get(labels) == 0
+
+    task = asyncio.create_task(runner.run())
+    try:
+        for condition in (stuck_with_lag, caught_up):
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await condition():
+                assert asyncio.get_running_loop().time() < deadline, f"{condition.__name__} not reached"
+                assert not task.done(), f"runner ended early: {task}"
+                await asyncio.sleep(0.1)
+    finally:
+        await runner.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert labels not in scrape("consumer_lag_records"), "a stopped runner reports no lag"

@@ -20,6 +20,7 @@ from intplat_common import (
 from intplat_common._outbox import RELAY_LOCK_ID
 
 from .kafka_helpers import new_topics
+from .metrics_helpers import scrape
 
 pytestmark = pytest.mark.integration
 
@@ -234,3 +235,44 @@ async def test_insert_and_enqueue_queues_only_the_messages_of_newly_inserted_row
         with pytest.raises(ValueError, match="one guard per message"):
             await insert_and_enqueue(conn, insert, [["d"]], [message("d", 6)], [])
         await listener.remove_listener("outbox", on_notify)
+
+
+async def test_the_leading_relay_exports_the_backlog_and_its_age_until_it_drains(kafka, pool) -> None:
+    topic = unique_topic("outbox.backlog")
+    await new_topics(kafka.bootstrap_servers, topic)
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, messages(topic, 3, 2))
+    await asyncio.sleep(0.2)  # an age above zero
+    # A broker nobody listens on: every batch fails, the rows wait, and the backlog must still be reported.
+    stuck = OutboxRelay(
+        pool, lambda: create_producer("127.0.0.1:1", "relay-stuck", request_timeout_ms=500), send_timeout=1,
+        backlog_interval=0.05,
+    )  # fmt: skip
+
+    async def backlog_reported() -> bool:
+        return scrape("outbox_pending") == {(): 3} and scrape("outbox_oldest_pending_age_seconds")[()] >= 0.2
+
+    await _run_relay_until(stuck, backlog_reported)
+    assert scrape("outbox_pending") == {}, "a relay that does not lead reports nothing"
+
+    relay = OutboxRelay(
+        pool, lambda: create_producer(kafka.bootstrap_servers, "relay-backlog"), poll_interval=0.05,
+        backlog_interval=0.05,
+    )  # fmt: skip
+
+    async def drained() -> bool:
+        return scrape("outbox_pending") == {(): 0} and scrape("outbox_oldest_pending_age_seconds") == {(): 0}
+
+    await _run_relay_until(relay, drained)
+    assert await unpublished(pool) == 0
+
+
+async def _run_relay_until(relay: OutboxRelay, condition: Any, timeout: float = 30.0) -> None:
+    task = asyncio.create_task(relay.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await condition():
+            assert asyncio.get_running_loop().time() < deadline, f"{condition.__name__} not reached"
+            await asyncio.sleep(0.05)
+    finally:
+        await relay.stop(task)

@@ -8,14 +8,17 @@ import functools
 import json
 import logging
 import random
+import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._tasks import finish_task
@@ -25,6 +28,26 @@ tracer = trace.get_tracer("intplat_common.outbox")
 meter = metrics.get_meter("intplat_common.outbox")
 _published = meter.create_counter("outbox_published_total", description="outbox rows published")
 _failures = meter.create_counter("outbox_publish_failures_total", description="failed publish rounds")
+# Observable callbacks run synchronously at export time: they report what each leading relay last measured.
+_RELAYS: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+
+def _observe(field_name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(getattr(r.backlog, field_name)) for r in list(_RELAYS) if r.stats.leader]
+
+    return observe
+
+
+meter.create_observable_gauge(
+    "outbox_pending", callbacks=[_observe("rows")], description="outbox rows not yet published (leading relay)"
+)
+meter.create_observable_gauge(
+    "outbox_oldest_pending_age_seconds",
+    callbacks=[_observe("oldest_seconds")],
+    unit="s",
+    description="age of the oldest unpublished outbox row (leading relay)",
+)
 
 NOTIFY_CHANNEL = "outbox"  # also spelled out in _ENQUEUE
 RELAY_LOCK_ID = 0x1A7E_0002
@@ -129,6 +152,12 @@ async def insert_and_enqueue(
 
 
 @dataclass
+class OutboxBacklog:
+    rows: int = 0
+    oldest_seconds: float = 0.0
+
+
+@dataclass
 class RelayStats:
     published: int = 0
     rounds_failed: int = 0
@@ -151,7 +180,9 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         send_timeout: float = 30.0,
         max_backoff: float = 5.0,
+        backlog_interval: float = 5.0,
     ) -> None:
+        """`backlog_interval`: how often the leader counts the waiting rows for the backlog gauges."""
         self._pool = pool
         self._producer_factory = producer_factory
         self._batch_size = batch_size
@@ -162,6 +193,10 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.stats = RelayStats()
+        self.backlog = OutboxBacklog()
+        self._backlog_interval = backlog_interval
+        self._backlog_at = -backlog_interval
+        _RELAYS.add(self)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -229,6 +264,8 @@ class OutboxRelay:
                 raise ConnectionError("leader connection lost")
             if self._pool.is_closing():  # the batches run on leader_conn: hand it back so the pool can close
                 raise ConnectionError("pool closing")
+            # Measured before the batch, so a broker outage (every batch failing) still shows a growing backlog.
+            await self._measure_backlog(leader_conn)
             self._wakeup.clear()
             try:
                 published = await self.publish_batch(leader_conn)
@@ -248,6 +285,18 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def _measure_backlog(self, conn: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._backlog_at < self._backlog_interval:
+            return
+        self._backlog_at = now
+        row = await conn.fetchrow(
+            "SELECT count(*) AS rows, coalesce(extract(epoch FROM now() - ("
+            "SELECT created_at FROM outbox ORDER BY seq LIMIT 1)), 0)::float8 AS oldest FROM outbox"
+        )
+        assert row is not None
+        self.backlog = OutboxBacklog(rows=row["rows"], oldest_seconds=max(0.0, row["oldest"]))
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -31,6 +31,7 @@ from .deploy_tools import ensure_compose_schema, ensure_kustomize
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
 from .postgres import LocalPostgres, ensure_databases, wait_for_postgres
+from .promtool import ensure_promtool
 from .stripe_mock import ensure_stripe_mock, stripe_mock_command
 
 KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
@@ -138,6 +139,7 @@ def install() -> None:
     print(f"AsyncAPI schema: {ensure_asyncapi_schema()}")
     print(f"kustomize: {ensure_kustomize()}")
     print(f"Compose specification schema: {ensure_compose_schema()}")
+    print(f"promtool: {ensure_promtool()}")
 
 
 def _write_procfile(components: list[str], *, services: bool) -> Path:

@@ -12,15 +12,17 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError, KafkaError
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .._correlation import reset_correlation_id, set_correlation_id
@@ -35,6 +37,23 @@ tracer = trace.get_tracer("intplat_common.consumer")
 meter = metrics.get_meter("intplat_common.consumer")
 _processed = meter.create_counter("consumer_records_total", description="records by outcome")
 _retries = meter.create_counter("consumer_retries_total", description="handler retries")
+_RUNNERS: weakref.WeakSet[ConsumerRunner] = weakref.WeakSet()
+
+
+def _observe_lag(_: CallbackOptions) -> Iterable[Observation]:
+    return [
+        Observation(lag, {"group": runner.group, "topic": tp.topic, "partition": str(tp.partition)})
+        for runner in list(_RUNNERS)
+        for tp, lag in runner.lag().items()
+    ]
+
+
+meter.create_observable_gauge(
+    "consumer_lag_records",
+    callbacks=[_observe_lag],
+    description="records not yet processed per assigned partition: the highwater of the last fetch minus the next"
+    " offset to process",
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,8 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._processing = asyncio.Lock()
         self._pending: dict[TopicPartition, int] = {}
+        # The next offset to process per assigned partition (unlike _pending, kept after the commit), for the lag.
+        self._positions: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.on_dead_letter: Callable[[ConsumedEvent | ConsumerRecord[Any, Any], str], Awaitable[None]] | None = None
 
@@ -115,7 +136,20 @@ class ConsumerRunner:
         config.update(self._overrides)
         return config
 
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records behind per assigned partition whose highwater is known (at least one fetch answered)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        assigned = consumer.assignment()
+        lags: dict[TopicPartition, int] = {}
+        for tp, position in list(self._positions.items()):
+            if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
+                lags[tp] = max(0, highwater - position)
+        return lags
+
     async def start(self) -> None:
+        _RUNNERS.add(self)
         self._consumer = AIOKafkaConsumer(**self._consumer_config())
         self._consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self._consumer.start()
@@ -132,6 +166,7 @@ class ConsumerRunner:
                     await self._commit(None)
                 await self._consumer.stop()
                 self._consumer = None
+        self._positions.clear()
         if self._own_dlq_producer and self._dlq_producer is not None:
             await self._dlq_producer.stop()
             self._dlq_producer = None
@@ -143,6 +178,7 @@ class ConsumerRunner:
         assert self._consumer is not None
         try:
             while not self._stopping.is_set():
+                await self._track_positions()
                 try:
                     batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 except ConsumerStoppedError:
@@ -157,10 +193,29 @@ class ConsumerRunner:
             if not self._stopping.is_set():
                 await self.stop()
 
+    async def _track_positions(self) -> None:
+        """Between rounds every record handed out is settled, so the consumer's position is the next offset to
+        process. Only partitions already fetched (a known highwater) are asked: their position is valid, so
+        `position()` answers without a round trip."""
+        assert self._consumer is not None
+        assigned = self._consumer.assignment()
+        for tp in list(self._positions):
+            if tp not in assigned:
+                del self._positions[tp]
+        for tp in assigned:
+            if self._consumer.highwater(tp) is not None:
+                with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                    self._positions[tp] = await self._consumer.position(tp)
+
+    def _settled(self, tp: TopicPartition, next_offset: int) -> None:
+        self._pending[tp] = next_offset
+        self._positions[tp] = next_offset
+
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> None:
         """Records in offset order: as many as possible in one transaction (one commit, one fsync, for the
         batch), and the first record that fails, alone with retries and the DLQ, before the batch goes on after
         it, so the partition's order holds."""
+        self._positions[tp] = records[0].offset
         i = 0
         while i < len(records):
             # Stop early on shutdown or when the partition was revoked meanwhile: the uncommitted rest is read
@@ -170,14 +225,14 @@ class ConsumerRunner:
             settled, poison = await self._apply_together(records[i:])
             if settled:
                 i += settled
-                self._pending[tp] = records[i - 1].offset + 1
+                self._settled(tp, records[i - 1].offset + 1)
                 continue
             if poison is not None:
                 # Invalid input fails the same way every time: straight to the DLQ, the handler is not run again.
                 await self._dead_letter(records[i], f"poison: {poison[1]}", attempts=1, event=poison[0])
             elif not await self._process(records[i]):
                 return
-            self._pending[tp] = records[i].offset + 1
+            self._settled(tp, records[i].offset + 1)
             i += 1
 
     async def _apply_together(
