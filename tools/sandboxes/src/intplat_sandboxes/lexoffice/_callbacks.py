@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from intplat_sandboxes.framework import SandboxClock
+from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
 
 from ._models import Subscription
 
@@ -117,10 +116,9 @@ class CallbackEmitter:
         self._delete_subscription = delete_subscription
         self._timeout = timeout
         self._retry_delays = tuple(retry_delays)
-        self._poll_interval = poll_interval
         self._deliveries: list[CallbackDelivery] = []
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._background = PeriodicFlush("lexoffice-sandbox-callbacks", self.flush, poll_interval)
 
     @property
     def deliveries(self) -> list[CallbackDelivery]:
@@ -191,20 +189,7 @@ class CallbackEmitter:
     # background emitter
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="lexoffice-sandbox-callbacks")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("lexoffice sandbox: callback delivery failed")
-            await asyncio.sleep(self._poll_interval)
+        await self._background.stop()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
 
-from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
+from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app, lifespan_of
 
 from ._access import BURST, RATE_PER_SECOND, AccessControl
 from ._callbacks import EVENT_TYPES, RETRY_DELAYS_SECONDS, CallbackDelivery, CallbackEmitter, CallbackSigner
@@ -70,7 +69,7 @@ class LexofficeSandbox:
             retry_delays=callback_retry_delays,
         )
         self.app.on_reset(self._clear)
-        self.app.api.router.lifespan_context = self._lifespan
+        self.app.api.router.lifespan_context = lifespan_of(self.start, self.stop)
 
     @property
     def clock(self) -> SandboxClock:
@@ -389,14 +388,6 @@ class LexofficeSandbox:
 
     async def stop(self) -> None:
         await self.callbacks.stop()
-
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: object) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
 
     def reset(self) -> None:
         """Clear every resource, subscription, callback, fault, the request log, the counters and the clock offset."""

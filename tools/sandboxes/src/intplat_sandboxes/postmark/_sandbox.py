@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
+from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app, lifespan_of
 
 from . import _events
 from ._models import MessageEvent, StoredMessage, Suppression, SuppressionOrigin, SuppressionReason, api_time
@@ -62,7 +61,7 @@ class PostmarkSandbox:
         self._bounce_ids = itertools.count(1)
         self.app.on_reset(self._clear)
         # Run the background emitter while the app is served (uvicorn's lifespan).
-        self.app.api.router.lifespan_context = self._lifespan
+        self.app.api.router.lifespan_context = lifespan_of(self.start, self.stop)
 
     @property
     def clock(self) -> SandboxClock:
@@ -233,14 +232,6 @@ class PostmarkSandbox:
 
     async def stop(self) -> None:
         await self.emitter.stop()
-
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, _app: object) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
 
     def reset(self) -> None:
         """Clear messages, suppressions, webhooks, faults, the request log and the clock offset."""

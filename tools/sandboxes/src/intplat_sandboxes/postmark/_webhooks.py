@@ -9,7 +9,6 @@ authenticated with Basic auth (explicit or `user:pass@` in the URL) and/or custo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
-from intplat_sandboxes.framework import SandboxClock
+from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +71,9 @@ class WebhookEmitter:
         self._auth = httpx.BasicAuth(*basic_auth) if basic_auth else None
         self._timeout = timeout
         self._retry_delays = tuple(retry_delays)
-        self._poll_interval = poll_interval
         self._deliveries: list[WebhookDelivery] = []
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._background = PeriodicFlush("postmark-sandbox-webhooks", self.flush, poll_interval)
 
     @property
     def deliveries(self) -> list[WebhookDelivery]:
@@ -149,20 +147,7 @@ class WebhookEmitter:
     # background emitter
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="postmark-sandbox-webhooks")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("postmark sandbox: webhook emission failed")
-            await asyncio.sleep(self._poll_interval)
+        await self._background.stop()
