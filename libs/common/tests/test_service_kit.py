@@ -176,6 +176,14 @@ async def test_unknown_worker_names_are_refused() -> None:
         WorkerSet({"loop": Loop()}, ["nope"])
 
 
+def test_a_service_with_consumer_groups_can_redrive_its_dead_letters() -> None:
+    notifier = registered_services()["notifier"]
+    args = build_parser(notifier).parse_args(["redrive-dlq", "--dry-run", "--limit", "5"])
+    assert (args.group, args.limit, args.dry_run) == ("notifier", 5, True)
+    with pytest.raises(SystemExit):
+        build_parser(demo_service([])).parse_args(["redrive-dlq"])  # no consumer group, no command
+
+
 def test_both_services_are_registered_through_their_entry_points() -> None:
     services = registered_services()
     assert {"stripe-gateway", "notifier", "lexoffice-bridge"} <= set(services)

@@ -6,6 +6,9 @@ Every command goes through one parser; settings are built once from the environm
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,10 +17,11 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
-from .._db import connect_and_migrate, upgrade_database
+from .._db import connect_and_migrate, create_pool, upgrade_database
 from .._gc import freeze_startup_objects
 from .._settings import ServiceSettings
 from .._telemetry import configure_logging, setup_telemetry
+from ..consumer import RedriveReport, redrive_dead_letters
 from ._app import build_components, create_service_app
 from ._spec import Service
 from ._workers import WorkerSet, run_until_signalled
@@ -33,6 +37,13 @@ def build_parser(service: Service[Any, Any]) -> argparse.ArgumentParser:
         worker.add_argument("names", nargs="+", choices=list(service.workers), metavar="NAME")
     for alias, names in service.worker_aliases.items():
         sub.add_parser(alias, help=f"the same as `worker {' '.join(names)}`")
+    if service.consumer_groups:
+        redrive = sub.add_parser(
+            "redrive-dlq", help="send the records of a dead-letter topic back to their topic (after the fix)"
+        )
+        redrive.add_argument("--group", choices=list(service.consumer_groups), default=service.consumer_groups[0])
+        redrive.add_argument("--limit", type=int, default=None, help="at most this many records")
+        redrive.add_argument("--dry-run", action="store_true", help="list them, change nothing")
     for command in service.commands:
         command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
         if command.configure is not None:
@@ -58,6 +69,10 @@ def run_cli(service: Service[Any, Any], argv: Sequence[str] | None = None) -> in
     if command == "serve":
         serve(service, settings)
         return 0
+    if command == "redrive-dlq":
+        report = asyncio.run(_redrive(settings, args.group, args.limit, args.dry_run))
+        print(json.dumps(dataclasses.asdict(report), indent=2))  # noqa: T201 - command output
+        return 0
     assert own_command is not None
     return own_command.run(args, settings)
 
@@ -72,6 +87,20 @@ async def run_workers(service: Service[Any, Any], settings: ServiceSettings, nam
             await run_until_signalled(WorkerSet(components.workers(), names))
         finally:
             await components.aclose()
+    finally:
+        await pool.close()
+
+
+async def _redrive(settings: ServiceSettings, group: str, limit: int | None, dry_run: bool) -> RedriveReport:
+    pool = await create_pool(settings.database_url)
+    try:
+        return await redrive_dead_letters(
+            group=group,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            pool=pool,
+            limit=limit,
+            dry_run=dry_run,
+        )
     finally:
         await pool.close()
 
