@@ -10,6 +10,7 @@ from ._asgi import SandboxConnectionDropped
 from ._background import PeriodicFlush, lifespan_of
 from ._clock import SandboxClock
 from ._control import ClockChange, ClockState
+from ._factory import sandbox_factory
 from ._faults import (
     ActiveFault,
     CommitThenResetFault,
@@ -46,5 +47,6 @@ __all__ = [
     "lifespan_of",
     "parse_fault_rule",
     "run_sandbox",
+    "sandbox_factory",
     "serve_in_background",
 ]

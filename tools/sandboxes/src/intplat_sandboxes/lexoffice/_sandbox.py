@@ -31,7 +31,12 @@ PaymentKind = Literal["full", "partial", "cashDiscount"]
 
 
 class LexofficeSandbox:
-    """A fake Lexoffice organization plus in-process helpers for what happens in the Lexware UI."""
+    """A fake Lexoffice organization plus in-process helpers for what happens in the Lexware UI (build it with
+    `create_lexoffice_sandbox`, which adds the HTTP routes).
+
+    `base_url` goes into `resourceUri`/`Location`; http callback URLs are allowed unless `allow_http_callbacks` is
+    off (Lexoffice itself requires HTTPS); `check_callback_urls` sends Lexoffice's HEAD on subscribe (an unreachable
+    URL is a 406)."""
 
     def __init__(
         self,

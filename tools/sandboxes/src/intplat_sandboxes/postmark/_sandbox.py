@@ -22,7 +22,9 @@ DEFAULT_STREAMS = ("outbound", "broadcast")
 
 class PostmarkSandbox:
     """A fake Postmark server plus in-process helpers that make provider-side events happen (build it with
-    `create_postmark_sandbox`, which adds the HTTP routes)."""
+    `create_postmark_sandbox`, which adds the HTTP routes). Templates are keyed by alias:
+    `{"welcome": {"Subject": "Hi {{name}}", ...}}` (optional `TemplateId`; otherwise ids count from 1000). Streams:
+    `outbound` is always present."""
 
     def __init__(
         self,
