@@ -9,16 +9,15 @@ UPDATE ran, across processes, with one round trip per call and no polling.
 from __future__ import annotations
 
 import asyncio
-import re
 
 import asyncpg
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+from ._sql import check_identifier
 
 
 def token_bucket_table_ddl(table: str = "rate_limit_buckets") -> tuple[str, ...]:
     """Statements for a migration: the table `PgTokenBucket` keeps its buckets in."""
-    _check_identifier(table)
+    check_identifier(table)
     return (
         f"""
         CREATE TABLE {table} (
@@ -41,7 +40,7 @@ class PgTokenBucket:
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
-        _check_identifier(table)
+        check_identifier(table)
         self._pool = pool
         self.name = name
         self.rate = rate
@@ -80,8 +79,3 @@ class PgTokenBucket:
         wait = await self.reserve()
         if wait > 0:
             await asyncio.sleep(wait)
-
-
-def _check_identifier(name: str) -> None:
-    if not _IDENTIFIER.fullmatch(name):
-        raise ValueError(f"not a plain SQL identifier: {name!r}")

@@ -18,11 +18,16 @@ DLQ_HEADER_PREFIX = "dlq_"
 MAX_REASON_CHARS = 2000
 
 
+def without_dlq_headers(headers: Any) -> list[tuple[str, bytes]]:
+    """A record's headers without those a dead-lettering added."""
+    return [h for h in (headers or ()) if not h[0].startswith(DLQ_HEADER_PREFIX)]
+
+
 def dead_letter_headers(
     record: ConsumerRecord[Any, Any], group: str, reason: str, attempts: int
 ) -> list[tuple[str, bytes]]:
     """The original headers (minus those of an earlier dead-lettering) plus the `dlq_*` ones."""
-    headers = [h for h in (record.headers or ()) if not h[0].startswith(DLQ_HEADER_PREFIX)]
+    headers = without_dlq_headers(record.headers)
     headers += [
         ("dlq_reason", reason[:MAX_REASON_CHARS].encode()),
         ("dlq_attempts", str(attempts).encode()),

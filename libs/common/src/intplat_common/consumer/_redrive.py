@@ -9,7 +9,6 @@ rest next time, and a record is never lost: at worst one is re-published twice, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from .._kafka import create_producer
 from ..events._registry import dlq_topic
-from ._dlq import DLQ_HEADER_PREFIX
+from ._dlq import without_dlq_headers
 
 _DELETE_DEAD_LETTERED = (
     "DELETE FROM inbox WHERE consumer = $1 AND source = $2 AND event_id = $3 AND outcome = 'dead_lettered'"
@@ -67,11 +66,12 @@ async def redrive_dead_letters(
             source, event_id = _header(record, "ce_source"), _header(record, "ce_id")
             if source is not None and event_id is not None:
                 await pool.execute(_DELETE_DEAD_LETTERED, group, source, event_id)
-            headers = [h for h in (record.headers or ()) if not h[0].startswith(DLQ_HEADER_PREFIX)]
+            headers = without_dlq_headers(record.headers)
             await producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
             report.redriven += 1
             report.by_topic[topic] = report.by_topic.get(topic, 0) + 1
-        done = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in _last_per_partition(records)}
+        # In offset order per partition: the last record of each partition sets its committed offset.
+        done = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
         await consumer.commit(done)
         return report
     finally:
@@ -93,14 +93,6 @@ async def _read_present(
         if limit is not None and len(records) >= limit:
             return sorted(records, key=lambda r: (r.partition, r.offset))[:limit]
     return sorted(records, key=lambda r: (r.partition, r.offset))
-
-
-def _last_per_partition(records: Sequence[ConsumerRecord[Any, Any]]) -> list[ConsumerRecord[Any, Any]]:
-    last: dict[int, ConsumerRecord[Any, Any]] = {}
-    for record in records:
-        if record.partition not in last or record.offset > last[record.partition].offset:
-            last[record.partition] = record
-    return list(last.values())
 
 
 def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:

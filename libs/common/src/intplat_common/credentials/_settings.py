@@ -41,7 +41,8 @@ class CredentialSettings(ServiceSettings):
         if self.environment == "production":
             if not self.credentials_encryption_keys:
                 raise ValueError("CREDENTIALS_ENCRYPTION_KEYS must be set in production")
-            dev_keys = [key_id for key_id in self.credential_cipher().key_ids if key_id.startswith(DEV_KEY_ID_PREFIX)]
+            keys = parse_encryption_keys(key.get_secret_value() for key in self.credentials_encryption_keys)
+            dev_keys = [key.key_id for key in keys if key.key_id.startswith(DEV_KEY_ID_PREFIX)]
             if dev_keys:
                 raise ValueError(f"CREDENTIALS_ENCRYPTION_KEYS holds generated development keys: {', '.join(dev_keys)}")
         return self

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+from .._sql import check_identifier
 
 
 class CredentialStatus(StrEnum):
@@ -28,8 +27,7 @@ class EncryptedColumns:
 
     def __post_init__(self) -> None:
         for name in (self.table, self.id_column, *self.columns):
-            if not _IDENTIFIER.fullmatch(name):
-                raise ValueError(f"not a plain SQL identifier: {name!r}")
+            check_identifier(name)
         if not self.columns:
             raise ValueError("at least one encrypted column")
 

@@ -12,7 +12,9 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from ._table import EffectTable
+from ._table import PENDING_STATUSES, EffectTable
+
+_PENDING = ", ".join(f"'{s}'" for s in PENDING_STATUSES)
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
@@ -146,7 +148,7 @@ class EffectLedger:
             f"""
             SELECT GREATEST(0, EXTRACT(EPOCH FROM
                 min(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) - now()))
-            FROM {self.table.name} WHERE status IN ('queued', 'unknown', 'sending', 'waiting')
+            FROM {self.table.name} WHERE status IN ({_PENDING})
             """  # noqa: S608
         )
         return float(value) if value is not None else None

@@ -24,7 +24,6 @@ import asyncpg
 from opentelemetry import propagate, trace
 
 from .._breaker import AsyncCircuitBreaker
-from .._ratelimit import RateLimiter
 from .._tasks import finish_task
 from . import _metrics
 from ._ledger import EffectLedger
@@ -62,7 +61,6 @@ class EffectWorker(Generic[RowT, CallT]):
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
-        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
@@ -70,7 +68,6 @@ class EffectWorker(Generic[RowT, CallT]):
         self.provider = provider
         self._config = config or EffectWorkerConfig()
         self._alert = alert
-        self._limiter = limiter
         self._breakers = list(breakers)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -165,7 +162,6 @@ class EffectWorker(Generic[RowT, CallT]):
     async def _found_earlier(self, row: RowT) -> bool:
         """Look a row that may have taken effect up at the provider. True when it was settled or rescheduled here."""
         try:
-            await self._throttle()
             found = await self.provider.find_existing(row)
         except ProviderUnavailable as exc:
             name = self.provider.name
@@ -183,7 +179,6 @@ class EffectWorker(Generic[RowT, CallT]):
 
     async def _attempt_one(self, row: RowT, call: CallT) -> None:
         try:
-            await self._throttle()
             outcome = await self.provider.attempt(row, call)
         except ProviderUnavailable as exc:
             outcome = Outcome.retry(str(exc), retry_after=exc.retry_after)
@@ -193,7 +188,6 @@ class EffectWorker(Generic[RowT, CallT]):
 
     async def _attempt_batch(self, chunk: Sequence[tuple[RowT, CallT]]) -> None:
         try:
-            await self._throttle()
             outcomes = list(await self.provider.attempt_batch(chunk))
         except ProviderUnavailable as exc:
             outcomes = [Outcome.retry(str(exc), retry_after=exc.retry_after)] * len(chunk)
@@ -206,15 +200,19 @@ class EffectWorker(Generic[RowT, CallT]):
             for row, call in chunk:
                 await self._attempt_one(row, call)
             return
-        results = list(zip((row for row, _ in chunk), outcomes, strict=True))
-        done = [(row, o) for row, o in results if o.kind == "done" and o.ref]
+        done: list[tuple[RowT, str]] = []
+        rest: list[tuple[RowT, Outcome]] = []
+        for (row, _), outcome in zip(chunk, outcomes, strict=True):
+            if outcome.kind == "done" and outcome.ref:
+                done.append((row, outcome.ref))
+            else:
+                rest.append((row, outcome))
         # One statement for every effect the provider accepted: the common case of a batch.
-        await self.ledger.mark_done(self._pool, [(row.id, o.ref) for row, o in done if o.ref])
+        await self.ledger.mark_done(self._pool, [(row.id, ref) for row, ref in done])
         for row, _ in done:
             self._count(row, self.ledger.table.done_status)
-        for row, outcome in results:
-            if not (outcome.kind == "done" and outcome.ref):
-                await self._settle(row, outcome)
+        for row, outcome in rest:
+            await self._settle(row, outcome)
 
     async def _settle(self, row: RowT, outcome: Outcome) -> None:
         if outcome.kind == "done" and outcome.ref:
@@ -286,10 +284,6 @@ class EffectWorker(Generic[RowT, CallT]):
     async def _send_alert(self, alert: Alert | None) -> None:
         if alert is not None and self._alert is not None:
             await self._alert(alert.kind, alert.text)
-
-    async def _throttle(self) -> None:
-        if self._limiter is not None:
-            await self._limiter.acquire()
 
     # --- recovery and metrics -----------------------------------------------------------------------------------
 
