@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from intplat_devstack.infra import KafkaServer, PostgresServer
@@ -18,9 +14,8 @@ from intplat_devstack.paths import free_port
 from intplat_common import TopicConfig, ensure_topics
 from intplat_common.events import TOPICS, CustomerDetails, InvoicePaid
 
-from ._infra import fresh_database
+from ._infra import fresh_database, start_process, wait_ready
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "postmark-bench-token"  # noqa: S105 - the sandbox's token for this run
 
 
@@ -42,7 +37,7 @@ async def running_notifier(kafka: KafkaServer, postgres: PostgresServer) -> Asyn
     """A fresh database, the sandbox, `notifier serve` and its sender worker; ready when it yields."""
     database = await fresh_database(postgres)
     sandbox_port, notifier_port = free_port(), free_port()
-    sandbox = _start(
+    sandbox = start_process(
         ["postmark-sandbox"],
         {
             "POSTMARK_SANDBOX_PORT": str(sandbox_port),
@@ -61,10 +56,9 @@ async def running_notifier(kafka: KafkaServer, postgres: PostgresServer) -> Asyn
     }
     # Production layout: the HTTP/consumer process and the sender loop each in a process of their own.
     sender = ["notifier", "worker", "sender", "breaker-watch"]
-    processes = [sandbox, _start(["notifier", "serve"], env), _start(sender, env)]
+    processes = [sandbox, start_process(["notifier", "serve"], env), start_process(sender, env)]
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            await _wait(http, f"http://127.0.0.1:{notifier_port}/readyz")
+        await wait_ready(f"http://127.0.0.1:{notifier_port}/readyz")
         yield RunningNotifier(f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{notifier_port}", database)
     finally:
         for proc in processes:
@@ -72,8 +66,22 @@ async def running_notifier(kafka: KafkaServer, postgres: PostgresServer) -> Asyn
             proc.wait(20)
 
 
+def recipient(i: int) -> str:
+    return f"billing-{i}@example.com"
+
+
+async def accepted_by_postmark(http: httpx.AsyncClient, sandbox_url: str) -> int:
+    """How many messages the Postmark sandbox accepted (its outbound search total)."""
+    response = await http.get(
+        f"{sandbox_url}/messages/outbound",
+        params={"count": 1, "offset": 0},
+        headers={"X-Postmark-Server-Token": TOKEN},
+    )
+    return int(response.json()["TotalCount"])
+
+
 def invoice(i: int) -> tuple[str, InvoicePaid]:
-    """The i-th benchmark invoice: its own customer and address (billing-{i}@example.com)."""
+    """The i-th benchmark invoice: its own customer and address (`recipient(i)`)."""
     event_id = f"evt_bench_{i:06d}"
     return event_id, InvoicePaid(
         stripe_event_id=event_id,
@@ -84,9 +92,7 @@ def invoice(i: int) -> tuple[str, InvoicePaid]:
         invoice_number=f"BENCH-{i:06d}",
         status="paid",
         customer_id=f"cus_bench_{i:06d}",
-        customer=CustomerDetails(
-            email=f"billing-{i}@example.com", name=f"Customer {i}", locale="de" if i % 2 else "en"
-        ),
+        customer=CustomerDetails(email=recipient(i), name=f"Customer {i}", locale="de" if i % 2 else "en"),
         currency="eur",
         amount_due=2380,
         amount_paid=2380,
@@ -97,18 +103,3 @@ def invoice(i: int) -> tuple[str, InvoicePaid]:
         hosted_invoice_url=f"https://invoice.stripe.com/i/bench_{i}",
         invoice_pdf_url=f"https://pay.stripe.com/invoice/bench_{i}/pdf",
     )
-
-
-def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
-
-
-async def _wait(http: httpx.AsyncClient, url: str) -> None:
-    for _ in range(240):
-        try:
-            if (await http.get(url)).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.25)
-    raise TimeoutError(url)

@@ -26,7 +26,7 @@ from intplat_common import create_producer
 from intplat_common.events import InvoicePaid, to_cloud_event, to_kafka_headers
 
 from ._infra import infrastructure
-from ._notifier import TOKEN, create_topics, invoice, running_notifier
+from ._notifier import accepted_by_postmark, create_topics, invoice, recipient, running_notifier
 from ._report import write
 
 RATE = 150  # events per second, as in the chaos run that measured the old recovery times
@@ -78,12 +78,7 @@ class Postmark:
         self._base = base_url
 
     async def accepted(self) -> int:
-        response = await self._http.get(
-            f"{self._base}/messages/outbound",
-            params={"count": 1, "offset": 0},
-            headers={"X-Postmark-Server-Token": TOKEN},
-        )
-        return int(response.json()["TotalCount"])
+        return await accepted_by_postmark(self._http, self._base)
 
     async def fault(self, rule: dict[str, Any]) -> str:
         response = await self._http.post(f"{self._base}/_sandbox/faults", json={"path_prefix": "/email", **rule})
@@ -203,7 +198,7 @@ async def main() -> None:
             await pool.close()
     keys = [m.get("Metadata", {}).get("dedupe_key") for m in messages]
     recipients = {r for m in messages for r in m.get("Recipients", [])}
-    expected = {f"billing-{i}@example.com" for i in range(load.published)}
+    expected = {recipient(i) for i in range(load.published)}
     write(
         "notifier_recovery",
         {

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from intplat_devstack.paths import free_port, port_open
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 from intplat_devstack.stripe_mock import stripe_mock_command
@@ -26,10 +25,9 @@ from intplat_devstack.stripe_mock import stripe_mock_command
 from intplat_common import TopicConfig, ensure_topics
 from intplat_common.events import TOPICS
 
-from ._infra import append_latencies_ms, fresh_database, infrastructure
+from ._infra import ROOT, append_latencies_ms, fresh_database, infrastructure, start_process, wait_ready
 from ._report import percentile, write
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_bench_" + uuid.uuid4().hex
 CONNECTIONS = (8, 64)
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -56,15 +54,15 @@ async def main() -> None:
             "STRIPE_GATEWAY_EMBEDDED_RELAY": "false",
             "LOG_LEVEL": "WARNING",
         }
-        gateway = _start(["stripe-gateway", "serve"], gateway_env)
-        naive = _start(
+        gateway = start_process(["stripe-gateway", "serve"], gateway_env)
+        naive = start_process(
             [sys.executable, "-m", "bench.naive_app"],
             {"NAIVE_DATABASE_URL": naive_db, "NAIVE_WEBHOOK_SECRET": SECRET, "NAIVE_PORT": str(naive_port)},
         )
         relay: subprocess.Popen[bytes] | None = None
         try:
-            await _wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
-            await _wait_ready(f"http://127.0.0.1:{naive_port}/docs")
+            await wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
+            await wait_ready(f"http://127.0.0.1:{naive_port}/docs")
             targets = {
                 "naive_construct_event": f"http://127.0.0.1:{naive_port}/construct",
                 "naive_verify_header": f"http://127.0.0.1:{naive_port}/verify",
@@ -76,7 +74,7 @@ async def main() -> None:
             for conns in CONNECTIONS:
                 for name, url in targets.items():
                     figures.update(_closed_loop(loadgen, url, template, conns, name))
-            relay = _start(["stripe-gateway", "relay"], gateway_env)
+            relay = start_process(["stripe-gateway", "relay"], gateway_env)
             await _drained(gateway_db)
             for conns in CONNECTIONS:
                 figures.update(_closed_loop(loadgen, targets["gateway"], template, conns, "gateway_with_relay"))
@@ -90,8 +88,10 @@ async def main() -> None:
             for workers, label in ((1, "paced"), (2, "paced_2_workers")):
                 gateway.terminate()
                 gateway.wait(20)
-                gateway = _start(["stripe-gateway", "serve"], {**gateway_env, "STRIPE_GATEWAY_WORKERS": str(workers)})
-                await _wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
+                gateway = start_process(
+                    ["stripe-gateway", "serve"], {**gateway_env, "STRIPE_GATEWAY_WORKERS": str(workers)}
+                )
+                await wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
                 await _drained(gateway_db)  # from an empty outbox: what the closed-loop rows left is not this latency
                 _loadgen(loadgen, targets["gateway"], template, 64, 2, f"evt_warm_{label}", rate=RATE)
                 prefix = f"evt_{label}_{uuid.uuid4().hex[:6]}"
@@ -143,22 +143,6 @@ async def _template(workdir: Path) -> Path:
     path = workdir / "invoice_paid.json"
     path.write_text(json.dumps(event))
     return path
-
-
-def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
-
-
-async def _wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(120):
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"{url} never became ready")
 
 
 def _closed_loop(loadgen: Path, url: str, template: Path, conns: int, name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ DOCKERFILE = DEPLOY / "docker/Dockerfile"
 IMAGE_PREFIX = "intplat/"
 
 
+@functools.cache  # the base and the overlay are rendered once a session (the objects are only read)
 def kustomize_build(directory: Path) -> list[dict[str, Any]]:
     rendered = subprocess.run(
         [str(ensure_kustomize()), "build", str(directory)], check=True, capture_output=True, text=True

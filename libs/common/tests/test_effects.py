@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from intplat_devstack.testing import eventually
 
 from intplat_common import AsyncCircuitBreaker, CircuitOpenError, create_pool
 from intplat_common.effects import (
@@ -145,15 +146,6 @@ async def rows(pool: asyncpg.Pool) -> dict[str, asyncpg.Record]:
     return {r["effect_key"]: r for r in await pool.fetch(f"SELECT * FROM {TABLE.name}")}  # noqa: S608
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, f"not reached within {timeout} s: {result!r}"
-        await asyncio.sleep(0.05)
-    return result
-
-
 async def test_each_effect_is_done_once_in_one_batch(pool: asyncpg.Pool) -> None:
     provider = FakeProvider(breaker())
     await insert(pool, "a", "b", "c")
@@ -209,7 +201,7 @@ async def test_unknown_outcome_is_looked_up_before_any_new_attempt(pool: asyncpg
     assert await effects.run_once() == 1
     row = (await rows(pool))["x"]
     assert (row["status"], row["needs_check"]) == ("unknown", True)
-    await eventually(effects.run_once)
+    await eventually(effects.run_once, timeout=20)
     row = (await rows(pool))["x"]
     assert (row["status"], row["provider_ref"], row["attempts"]) == ("done", "ref-x", 2)
     assert provider.attempts == ["x"], "found at the provider: not attempted again"

@@ -45,10 +45,7 @@ async def test_a_dead_letter_is_applied_after_the_fix_and_a_second_run_redrives_
         )
 
     async def dead_lettered() -> bool:
-        outcome = await pool.fetchval(
-            "SELECT outcome FROM inbox WHERE consumer = $1 AND event_id = 'evt_broken'", group
-        )
-        return outcome == "dead_lettered" and await effects(pool) == ["evt_fine"]
+        return await outcome(pool, group) == "dead_lettered" and await effects(pool) == ["evt_fine"]
 
     await run_until(runner(), dead_lettered)
 
@@ -65,8 +62,7 @@ async def test_a_dead_letter_is_applied_after_the_fix_and_a_second_run_redrives_
         return sorted(await effects(pool)) == ["evt_broken", "evt_fine"]
 
     await run_until(runner(), applied_after_the_fix)
-    outcome = await pool.fetchval("SELECT outcome FROM inbox WHERE consumer = $1 AND event_id = 'evt_broken'", group)
-    assert outcome == "processed"
+    assert await outcome(pool, group) == "processed"
     republished = [
         r
         for r in await read_records(kafka.bootstrap_servers, topic, expect=3)

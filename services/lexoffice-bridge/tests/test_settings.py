@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from intplat_common.credentials import CredentialSettings
 from lexoffice_bridge.settings import DEV_API_KEY, LexofficeBridgeSettings
 
 from .conftest import make_settings
+from .test_webhooks import LEXOFFICE_KEY, public_pem
 
-WEBHOOK_KEY = (
-    rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    .public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
 PRODUCTION = {
     "INTPLAT_ENVIRONMENT": "production",
-    "LEXOFFICE_WEBHOOK_PUBLIC_KEY": WEBHOOK_KEY,
+    "LEXOFFICE_WEBHOOK_PUBLIC_KEY": public_pem(LEXOFFICE_KEY),
     "INTERNAL_API_KEYS": "a-real-internal-key",
     "CREDENTIALS_ENCRYPTION_KEYS": f"k1:{Fernet.generate_key().decode()}",
 }

@@ -11,7 +11,8 @@ import pytest
 
 from lexoffice_bridge import contacts, ledger
 from lexoffice_bridge.contacts import ContactLink
-from lexoffice_bridge.ledger import EFFECTS, LedgerEntry
+from lexoffice_bridge.effects import EFFECTS
+from lexoffice_bridge.ledger import LedgerEntry
 
 BOOKED = LedgerEntry(
     document_key="in_1",

@@ -46,6 +46,7 @@ from ._web import (
     install_middleware_and_errors,
     instrument_app,
     problem,
+    read_limited_body,
     receive_with_deadline,
 )
 from .consumer import (
@@ -110,6 +111,7 @@ __all__ = [
     "problem",
     "producer_config",
     "prometheus_text",
+    "read_limited_body",
     "read_trace",
     "receive_with_deadline",
     "redact_url",

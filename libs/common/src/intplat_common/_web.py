@@ -47,6 +47,23 @@ IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 """A query or body date-time that must be written in ISO 8601, as the OpenAPI `date-time` format says."""
 
 
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes (from Content-Length, or
+    while it streams in): a large body is never buffered whole."""
+    too_large = StarletteHTTPException(413, f"body larger than {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def problem(status: int, error: str, detail: Any = None) -> JSONResponse:
     body: dict[str, Any] = {"error": error}
     if detail is not None:

@@ -23,7 +23,7 @@ from intplat_common.events import BookkeepingDocumentSynced, CloudEvent, to_kafk
 
 from . import contacts, effects, ledger
 from .contacts import ContactLink
-from .effects import Effect
+from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import ContactPlan, SalePlan, category_for, contact_body, euros, voucher_body
@@ -90,7 +90,7 @@ class LexofficeBooking:
         files = [str(f) for f in voucher.get("files") or []]
         if not files:
             return None
-        await self._attached(sale, booked, files[0])
+        await self._attached(sale, str(booked["lexoffice_id"]), booked["details"].get("contact_id"), files[0])
         return files[0]
 
     # --- what to send -------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class LexofficeBooking:
                 await self._booked(sale, created.id, call.contact_id, found=False)
                 return Outcome.done(created.id)
             assert call.voucher_id is not None
-            return await self._attach(row, sale, call.voucher_id)
+            return await self._attach(row, sale, call.voucher_id, call.contact_id)
         except LexofficeError as exc:
             answer = exc.body if isinstance(exc.body, dict) else {"body": exc.body}
             if row.kind == "contact":
@@ -169,7 +169,7 @@ class LexofficeBooking:
         await effects.vouchers_of_customer_due(self._pool, plan.customer_id)
         return link
 
-    async def _attach(self, row: Effect, sale: SalePlan, voucher_id: str) -> Outcome:
+    async def _attach(self, row: Effect, sale: SalePlan, voucher_id: str, contact_id: str | None) -> Outcome:
         try:
             content = await self._pdfs.fetch(sale.pdf_url)
             file_id = await self._api.upload_voucher_file(voucher_id, content, filename=f"{sale.invoice_number}.pdf")
@@ -179,9 +179,7 @@ class LexofficeBooking:
             return await self._failed(row, sale, str(exc))
         except FileTooLarge as exc:
             return await self._failed(row, sale, str(exc))
-        booked = await ledger.booked_voucher(self._pool, sale.invoice_id)
-        assert booked is not None
-        await self._attached(sale, booked, file_id)
+        await self._attached(sale, voucher_id, contact_id, file_id)
         return Outcome.done(file_id)
 
     # --- the record -----------------------------------------------------------------------------------------------
@@ -201,9 +199,7 @@ class LexofficeBooking:
         await ledger.record_once(self._pool, entry)
         await effects.file_due(self._pool, sale.invoice_number)
 
-    async def _attached(self, sale: SalePlan, booked: asyncpg.Record, file_id: str) -> None:
-        voucher_id = str(booked["lexoffice_id"])
-        contact_id = booked["details"].get("contact_id")
+    async def _attached(self, sale: SalePlan, voucher_id: str, contact_id: str | None, file_id: str) -> None:
         entry = LedgerEntry(
             document_key=sale.invoice_id,
             source="stripe_invoice",
@@ -285,6 +281,4 @@ class Booker(EffectWorker[Effect, Step]):
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
         provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category)
-        super().__init__(
-            "lexoffice-bridge", pool, ledger.EFFECTS, provider, config=config, alert=alert, breakers=breakers
-        )
+        super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

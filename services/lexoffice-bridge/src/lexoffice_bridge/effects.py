@@ -19,7 +19,8 @@ from typing import Any, Literal
 import asyncpg
 from opentelemetry import propagate
 
-from .ledger import EFFECTS_CHANNEL, EFFECTS_TABLE
+from intplat_common.effects import EffectLedger, EffectTable
+
 from .planning import ContactPlan, SalePlan
 
 EffectKind = Literal["contact", "voucher", "voucher_file"]
@@ -50,7 +51,12 @@ class Effect:
         return cls(**dict(record))
 
 
-assert tuple(Effect.__dataclass_fields__) == tuple(EFFECTS_TABLE.columns), "Effect mirrors the claimed columns"
+EFFECTS_CHANNEL = "lexoffice_effects"
+# The claimed columns are the fields of `Effect`, which is built from each claimed record.
+EFFECTS_TABLE = EffectTable(
+    name="lexoffice_effects", channel=EFFECTS_CHANNEL, columns=tuple(Effect.__dataclass_fields__)
+)
+EFFECTS = EffectLedger(EFFECTS_TABLE)
 
 
 def contact_key(customer_id: str) -> str:

@@ -4,7 +4,7 @@
 document's current state is its latest row (the `booking_status` view). Retention: at least 10 years (books and
 records, §147 AO); nothing in this service deletes from it.
 
-The effect ledger of the calls to Lexoffice (`lexoffice_effects`, intplat_common.effects) is a different table: it
+The effect ledger of the calls to Lexoffice (`lexoffice_effects`, in effects.py) is a different table: it
 is the work queue (claimed, leased, retried), this one is the record.
 """
 
@@ -18,7 +18,6 @@ from typing import Any, Literal
 import asyncpg
 
 from intplat_common import OutboxMessage, enqueue
-from intplat_common.effects import EffectLedger, EffectTable
 
 Source = Literal["stripe_invoice", "stripe_checkout", "stripe_refund"]
 EntryKind = Literal[
@@ -33,31 +32,6 @@ EntryKind = Literal[
     "status_changed",
 ]
 DocumentType = Literal["voucher", "invoice", "credit_note"]
-
-EFFECTS_CHANNEL = "lexoffice_effects"
-_EFFECT_COLUMNS = (
-    "id",
-    "effect_key",
-    "kind",
-    "payload",
-    "status",
-    "needs_check",
-    "attempts",
-    "next_attempt_at",
-    "claim_token",
-    "provider_ref",
-    "error_code",
-    "error",
-    "answer",
-    "traceparent",
-    "created_at",
-    "updated_at",
-    "done_at",
-)
-EFFECTS_TABLE = EffectTable(
-    name="lexoffice_effects", channel=EFFECTS_CHANNEL, columns=_EFFECT_COLUMNS, dead_status="dead"
-)
-EFFECTS = EffectLedger(EFFECTS_TABLE)
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
 from opentelemetry import propagate
 
-from intplat_common.effects import EffectLedger, EffectTable
+from intplat_common.effects import PENDING_STATUSES, EffectLedger, EffectTable
 
 NOTIFY_CHANNEL = "notifier_ledger"
 WAITING_FOR_ADDRESS = "waiting for an e-mail address"
@@ -49,7 +49,7 @@ Status = Literal[
     "suppressed",
     "waiting",
 ]
-PENDING: tuple[Status, ...] = ("queued", "sending", "unknown", "waiting")
+PENDING = cast(tuple[Status, ...], PENDING_STATUSES)
 
 _COLUMNS = (
     "id, dedupe_key, metadata_key, origin, source_ref, request_hash, template, locale, recipient, recipient_name,"

@@ -39,9 +39,10 @@ KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
 POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "55432"))
 STRIPE_MOCK_PORT = int(os.environ.get("STRIPE_MOCK_PORT", "12111"))
 
-# Services declared to the kit (`intplat.services` entry points); the databases of services still to come are
-# created too, so their variables (INTERFACES.md: *_DATABASE_URL) point at something from the first run.
-PLANNED_DATABASES = ("lexoffice_bridge", "instagram_sync")
+# Services declared to the kit (`intplat.services` entry points); the database and consumer group of a service still
+# to come exist too, so its variables (INTERFACES.md: *_DATABASE_URL) and its DLQ are there from the first run.
+PLANNED_DATABASES = ("instagram_sync",)
+PLANNED_CONSUMER_GROUPS = ("instagram-sync",)
 
 
 def service_databases() -> list[str]:
@@ -52,7 +53,7 @@ def service_databases() -> list[str]:
 def consumer_groups() -> list[str]:
     """Consumer groups whose dead-letter topics exist from the start."""
     groups = {g for s in registered_services().values() for g in s.consumer_groups}
-    return sorted(groups | {"lexoffice-bridge", "instagram-sync"})
+    return sorted(groups | set(PLANNED_CONSUMER_GROUPS))
 
 
 def topic_configs() -> list[TopicConfig]:
@@ -119,9 +120,10 @@ def serve_postgres() -> int:
 
     def provision() -> None:
         wait_for_postgres(server.dsn(), 60)
-        asyncio.run(ensure_databases(server.dsn(), service_databases()))
+        databases = service_databases()
+        asyncio.run(ensure_databases(server.dsn(), databases))
         print(
-            f"[postgres] ready on 127.0.0.1:{server.port}; databases: {', '.join(service_databases())}",
+            f"[postgres] ready on 127.0.0.1:{server.port}; databases: {', '.join(databases)}",
             flush=True,
         )
 

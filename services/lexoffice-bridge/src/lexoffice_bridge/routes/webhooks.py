@@ -15,6 +15,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
+from intplat_common import read_limited_body
 from intplat_common.service import Pool
 
 from ..settings import LexofficeBridgeSettings
@@ -61,9 +62,7 @@ async def lexoffice_callback(
     verifier: Verifier,
     x_lxo_signature: Annotated[str | None, Header(max_length=2048)] = None,
 ) -> CallbackAnswer:
-    body = await request.body()
-    if len(body) > settings.webhook_max_body_bytes:
-        raise HTTPException(413, f"body larger than {settings.webhook_max_body_bytes} bytes")
+    body = await read_limited_body(request, settings.webhook_max_body_bytes)
     if verifier is None or not verifier.verify(body, x_lxo_signature):
         raise HTTPException(401, "missing or wrong X-Lxo-Signature")
     event = _callback(body)

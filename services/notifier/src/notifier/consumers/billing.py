@@ -69,10 +69,12 @@ async def record_mail(
 ) -> ledger.InsertResult:
     """Record the mail; without an address it waits `recipient_wait_seconds` for one when the customer is known."""
     undeliverable = None
-    if not contact.email and customer_id and recipient_wait_seconds:
+    can_wait = bool(customer_id and recipient_wait_seconds)
+    if not contact.email and can_wait:
+        assert customer_id is not None
         contact = replace(contact, email=await customers.expect_address(conn, customer_id))
     if not contact.email:
-        if not (customer_id and recipient_wait_seconds):
+        if not can_wait:
             who = f"customer {customer_id}" if customer_id else "this event"
             undeliverable = f"no e-mail address known for {who} (not in the event, our records or Stripe)"
     elif not valid_address(contact.email):

@@ -18,6 +18,8 @@ import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
+from intplat_common import read_limited_body
+
 from ..tracking import apply_webhook
 from .deps import Pool, Settings
 
@@ -94,12 +96,7 @@ async def postmark_webhook(
 ) -> WebhookAnswer:
     if not _credentials_match(authorization, settings.webhook_user, settings.webhook_password.get_secret_value()):
         raise HTTPException(401, "missing or wrong credentials", headers={"WWW-Authenticate": 'Basic realm="postmark"'})
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.webhook_max_body_bytes:
-        raise HTTPException(413, f"body larger than {settings.webhook_max_body_bytes} bytes")
-    body = await request.body()
-    if len(body) > settings.webhook_max_body_bytes:
-        raise HTTPException(413, f"body larger than {settings.webhook_max_body_bytes} bytes")
+    body = await read_limited_body(request, settings.webhook_max_body_bytes)
     try:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):

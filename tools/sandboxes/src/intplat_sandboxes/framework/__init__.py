@@ -7,7 +7,7 @@ outermost ASGI app) with `serve_in_background` in tests or `run_sandbox` from a 
 
 from ._app import SandboxApp, create_sandbox_app, get_sandbox
 from ._asgi import SandboxConnectionDropped
-from ._background import PeriodicFlush, lifespan_of
+from ._background import PeriodicFlush
 from ._clock import SandboxClock
 from ._control import ClockChange, ClockState
 from ._factory import sandbox_factory
@@ -44,7 +44,6 @@ __all__ = [
     "StatusFault",
     "create_sandbox_app",
     "get_sandbox",
-    "lifespan_of",
     "parse_fault_rule",
     "run_sandbox",
     "sandbox_factory",

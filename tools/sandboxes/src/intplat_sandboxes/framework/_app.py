@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.types import Receive, Scope, Send
 
 from ._asgi import handle_provider_request
+from ._background import lifespan_of
 from ._clock import SandboxClock
 from ._control import CONTROL_PREFIX, control_router
 from ._faults import FaultStore
@@ -52,6 +53,10 @@ class SandboxApp:
 
     def include_router(self, router: APIRouter, **kwargs: Any) -> None:
         self.api.include_router(router, **kwargs)
+
+    def while_served(self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+        """Background work (the provider's webhooks or callbacks) that runs while the app is served."""
+        self.api.router.lifespan_context = lifespan_of(start, stop)
 
     def on_reset(self, hook: ResetHook) -> ResetHook:
         """Register a hook (usable as a decorator) that clears provider state on reset."""

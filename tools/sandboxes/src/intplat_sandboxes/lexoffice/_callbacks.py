@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,8 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
 
 from ._models import Subscription
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Lxo-Signature"
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (10, 20, 40, 80, 160, 30 * 60, *([2 * 3600] * 20))

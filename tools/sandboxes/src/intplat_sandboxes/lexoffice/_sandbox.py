@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
-from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app, lifespan_of
+from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
 
 from ._access import BURST, RATE_PER_SECOND, AccessControl
 from ._callbacks import EVENT_TYPES, RETRY_DELAYS_SECONDS, CallbackDelivery, CallbackEmitter, CallbackSigner
@@ -74,7 +74,7 @@ class LexofficeSandbox:
             retry_delays=callback_retry_delays,
         )
         self.app.on_reset(self._clear)
-        self.app.api.router.lifespan_context = lifespan_of(self.start, self.stop)
+        self.app.while_served(self.start, self.stop)
 
     @property
     def clock(self) -> SandboxClock:
@@ -89,7 +89,7 @@ class LexofficeSandbox:
         if body.get("version") != 0:
             raise validation_error(Issue("validation_failure", "version", "muss 0 sein"))
         validate_contact(body)
-        fields = {k: v for k, v in body.items() if k not in ("id", "version", "organizationId")}
+        fields = _writable(body)
         if "customer" in fields["roles"]:
             fields["roles"] = {**fields["roles"], "customer": {"number": self.store.next_customer_number()}}
         contact = self.store.add("contact", fields, now=self.now(), api_key=api_key, version=0)
@@ -100,7 +100,7 @@ class LexofficeSandbox:
         contact = self.store.get("contact", contact_id)
         self._check_version(contact, body)
         validate_contact(body)
-        fields = {k: v for k, v in body.items() if k not in ("id", "version", "organizationId")}
+        fields = _writable(body)
         # The customer number is read-only.
         if "customer" in fields["roles"] and "customer" in contact.fields["roles"]:
             fields["roles"] = {**fields["roles"], "customer": contact.fields["roles"]["customer"]}
@@ -124,7 +124,7 @@ class LexofficeSandbox:
         if body.get("version") not in (None, 1):
             raise validation_error(Issue("validation_failure", "version", "fehlt oder 1"))
         draft = validate_voucher(body, categories=self.categories, customer_exists=self._customer_exists)
-        fields = {k: v for k, v in body.items() if k not in ("id", "version", "organizationId", "files")}
+        fields = _writable(body, "files")
         voucher = self.store.add("voucher", fields, now=self.now(), api_key=api_key, version=1)
         voucher.status, voucher.voucher_number, voucher.total = draft.status, draft.voucher_number, draft.total_gross
         self.emit("voucher.created", voucher.id)
@@ -148,7 +148,7 @@ class LexofficeSandbox:
             if not any(file_id in other.files for other in self.store.of_kind("voucher")):
                 self.store.files.pop(file_id, None)
         status_changed = draft.status != voucher.status
-        voucher.fields = {k: v for k, v in body.items() if k not in ("id", "version", "organizationId", "files")}
+        voucher.fields = _writable(body, "files")
         voucher.status, voucher.voucher_number, voucher.total = draft.status, draft.voucher_number, draft.total_gross
         voucher.touch(self.now())
         self.emit("voucher.changed", voucher.id)
@@ -287,7 +287,7 @@ class LexofficeSandbox:
         self.emit("payment.changed", document.id)
         if document.status != status_before:
             self.emit(
-                f"{document.kind}.status.changed" if document.kind != "voucher" else "voucher.status.changed",
+                f"{document.kind}.status.changed",
                 document.id,
             )
 
@@ -404,3 +404,9 @@ class LexofficeSandbox:
         self.callbacks.clear()
         self.ocr_immediately = True
         self.open_amount_as_string = False
+
+
+def _writable(body: dict[str, Any], *read_only: str) -> dict[str, Any]:
+    """A request body without the fields the server keeps for itself (ignored on write, as Lexoffice does)."""
+    ignored = {"id", "version", "organizationId", *read_only}
+    return {k: v for k, v in body.items() if k not in ignored}

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app, lifespan_of
+from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
 
 from . import _events
 from ._models import MessageEvent, StoredMessage, Suppression, SuppressionOrigin, SuppressionReason, api_time
@@ -63,7 +63,7 @@ class PostmarkSandbox:
         self._bounce_ids = itertools.count(1)
         self.app.on_reset(self._clear)
         # Run the background emitter while the app is served (uvicorn's lifespan).
-        self.app.api.router.lifespan_context = lifespan_of(self.start, self.stop)
+        self.app.while_served(self.start, self.stop)
 
     @property
     def clock(self) -> SandboxClock:

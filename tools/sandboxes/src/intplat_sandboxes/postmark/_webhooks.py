@@ -9,7 +9,6 @@ authenticated with Basic auth (explicit or `user:pass@` in the URL) and/or custo
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,6 @@ from typing import Any, Literal
 import httpx
 
 from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
-
-log = logging.getLogger(__name__)
 
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (60, 300, 600, 600, 600, 900)
 RETRYABLE_STATUSES = frozenset({408, 429})
