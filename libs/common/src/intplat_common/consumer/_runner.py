@@ -164,7 +164,7 @@ class ConsumerRunner:
             if self._consumer is not None:
                 with contextlib.suppress(KafkaError):
                     await self._commit(None)
-                await self._consumer.stop()
+                await _stop_client(self._consumer)
                 self._consumer = None
         self._positions.clear()
         if self._own_dlq_producer and self._dlq_producer is not None:
@@ -432,3 +432,15 @@ def _consumed(record: ConsumerRecord[Any, Any], event: CloudEvent) -> ConsumedEv
         key=record.key.decode() if isinstance(record.key, bytes) else record.key,
         headers=dict(record.headers or ()),
     )
+
+
+async def _stop_client(consumer: AIOKafkaConsumer) -> None:
+    """Stop aiokafka's consumer. When the broker went away first (Ctrl-C stops it with everything else), its fetcher
+    re-raises the cancellation of its own fetch task from `stop()`; only a cancellation of this task is passed on."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("consumer stopped with its fetch task cancelled (the broker was gone)")
