@@ -26,6 +26,8 @@ from intplat_common import (
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
+from . import admin
+from .admin.command import HASH_PASSWORD
 from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
@@ -143,7 +145,8 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router],
+    routers=[webhooks.router, admin.router],
+    commands=[HASH_PASSWORD],
     event_router=router,
     workers=["relay", "booker", "consumer"],
     embedded=embedded_workers,

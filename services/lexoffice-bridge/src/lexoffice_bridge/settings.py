@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from intplat_common import split_csv
-from intplat_common.credentials import CredentialSettings
+from intplat_common.credentials import CredentialSettings, parse_password_hash
 
 from .consumers import router
 from .webhook_signature import WebhookVerifier
@@ -88,10 +88,32 @@ class LexofficeBridgeSettings(CredentialSettings):
     lexoffice_webhook_public_key: str | None = Field(default=None, validation_alias="LEXOFFICE_WEBHOOK_PUBLIC_KEY")
     webhook_max_body_bytes: int = Field(default=16_384, ge=1024, validation_alias="LEXOFFICE_WEBHOOK_MAX_BODY_BYTES")
 
+    # Who may use the admin page (basic auth): `name:hash` pairs, comma-separated, each hash from
+    # `lexoffice-bridge hash-password`. None: the page refuses everyone.
+    admin_users: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias="LEXOFFICE_BRIDGE_ADMIN_USERS"
+    )
+
     @field_validator("topics", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return split_csv(value)
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _user_hashes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = split_csv(value)
+        assert isinstance(entries, list)
+        users: dict[str, str] = {}
+        for entry in entries:
+            name, _, stored = entry.partition(":")
+            if not name or not stored:
+                raise ValueError("LEXOFFICE_BRIDGE_ADMIN_USERS holds `name:hash` pairs, comma-separated")
+            parse_password_hash(stored)  # refuses what `hash-password` did not make
+            users[name] = stored
+        return users
 
     @field_validator("lexoffice_webhook_public_key")
     @classmethod
@@ -99,6 +121,12 @@ class LexofficeBridgeSettings(CredentialSettings):
         if value:
             WebhookVerifier(value)  # refuses what is not an RSA public key in PEM
         return value or None
+
+    @model_validator(mode="after")
+    def _admin_page_signs_its_forms(self) -> LexofficeBridgeSettings:
+        if self.admin_users and not self.credentials_encryption_keys:
+            raise ValueError("the admin page signs its forms with CREDENTIALS_ENCRYPTION_KEYS: set them too")
+        return self
 
     @model_validator(mode="after")
     def _real_values_in_production(self) -> LexofficeBridgeSettings:
