@@ -96,7 +96,7 @@ async def document_list(
     )
 
 
-@router.get("/documents/{document_key}", response_class=HTMLResponse)
+@router.get("/documents/{document_key:path}", response_class=HTMLResponse)
 async def document_page(pool: Pool, user: AdminUser, csrf: Csrf, document_key: str, notice: str = "") -> HTMLResponse:
     history = await document_history(pool, document_key)
     if history is None:
@@ -127,7 +127,7 @@ def _back(document_key: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"/admin/documents/{quote(document_key, safe='')}?notice={notice}", status_code=303)
 
 
-@router.post("/documents/{document_key}/retry")
+@router.post("/documents/{document_key:path}/retry")
 async def retry(request: Request, pool: Pool, user: AdminUser, csrf: Csrf, document_key: str) -> RedirectResponse:
     await _form(request, user, csrf)
     try:
@@ -137,7 +137,7 @@ async def retry(request: Request, pool: Pool, user: AdminUser, csrf: Csrf, docum
     return _back(document_key, "retried")
 
 
-@router.post("/documents/{document_key}/booked-manually")
+@router.post("/documents/{document_key:path}/booked-manually")
 async def booked_manually(
     request: Request, pool: Pool, user: AdminUser, csrf: Csrf, document_key: str
 ) -> RedirectResponse:
