@@ -104,3 +104,9 @@ async def kinds(pool: asyncpg.Pool, invoice_id: str) -> list[tuple[str, str]]:
 async def statuses(pool: asyncpg.Pool) -> dict[str, str]:
     rows = await pool.fetch("SELECT effect_key, status FROM lexoffice_effects")
     return {row["effect_key"]: row["status"] for row in rows}
+
+
+async def latest(pool: asyncpg.Pool, invoice_id: str) -> asyncpg.Record:
+    row = await ledger.current(pool, invoice_id)
+    assert row is not None, f"{invoice_id} has ledger rows"
+    return row

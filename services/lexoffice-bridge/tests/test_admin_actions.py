@@ -15,7 +15,7 @@ from lexoffice_bridge.admin.actions import ActionRefused, ManualBooking, mark_bo
 from lexoffice_bridge.admin.queries import BERLIN, DocumentFilter, document_history, documents
 from lexoffice_bridge.effects import EFFECTS, EFFECTS_CHANNEL
 
-from .admin_seed import ANSWER, booked_document, failed_document, kinds, manual_document, statuses
+from .admin_seed import ANSWER, booked_document, failed_document, kinds, latest, manual_document, statuses
 
 
 async def keys(pool: asyncpg.Pool, where: DocumentFilter, page: int = 1, size: int = 50) -> list[str]:
@@ -50,7 +50,7 @@ async def test_free_text_finds_a_stripe_id_or_a_voucher_number_literally(pool: a
 
 async def test_the_date_range_is_of_the_latest_change_in_german_days(pool: asyncpg.Pool) -> None:
     await failed_document(pool, "in_today", "INV-1")
-    changed = (await ledger.current(pool, "in_today"))["recorded_at"].astimezone(BERLIN).date()
+    changed = (await latest(pool, "in_today"))["recorded_at"].astimezone(BERLIN).date()
 
     assert await keys(pool, DocumentFilter(since=changed, until=changed)) == ["in_today"]
     assert await keys(pool, DocumentFilter(since=changed + timedelta(days=1))) == []
@@ -111,7 +111,7 @@ async def test_retry_queues_the_dead_steps_again_and_records_who_asked(pool: asy
         ("failed", "lexoffice-bridge"),
         ("retry_requested", "erika"),
     ]
-    retried = await ledger.current(pool, "in_1")
+    retried = await latest(pool, "in_1")
     assert (retried["voucher_number"], retried["details"]) == ("INV-1", {"effects": ["voucher:INV-1"]})
     claimed = {row["effect_key"] for row in await EFFECTS.claim(pool, limit=10, lease_seconds=30)}
     assert "voucher:INV-1" in claimed, "due at once"
@@ -151,7 +151,7 @@ async def test_booked_manually_ends_every_open_step_so_lexoffice_is_never_called
     assert now["contact:cus_ada"] == "done", "the customer's contact is shared with other documents"
     await pool.execute("UPDATE lexoffice_effects SET next_attempt_at = now() - interval '1 minute'")
     assert await EFFECTS.claim(pool, limit=10, lease_seconds=30) == [], "the worker never takes a manual step"
-    row = await ledger.current(pool, "in_1")
+    row = await latest(pool, "in_1")
     assert (row["kind"], row["actor"], row["reason"]) == ("booked_manually", "erika", "booked in Lexware by hand")
     assert row["details"] == {"lexoffice_document_number": "RE-0042", "effects_ended": ended}
     assert [kind for kind, _ in await kinds(pool, "in_1")] == ["queued", "failed", "booked_manually"]
@@ -161,7 +161,7 @@ async def test_a_manual_booking_item_is_marked_booked(pool: asyncpg.Pool) -> Non
     await manual_document(pool, "in_usd", "INV-9")
 
     assert await mark_booked_manually(pool, "in_usd", ManualBooking("RE-7", "USD invoice booked"), actor="erika") == []
-    row = await ledger.current(pool, "in_usd")
+    row = await latest(pool, "in_usd")
     assert (row["kind"], row["currency"], row["amount"]) == ("booked_manually", "USD", 99)
 
 
