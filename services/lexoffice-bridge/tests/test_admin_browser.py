@@ -113,6 +113,6 @@ async def test_an_operator_retries_a_failed_document_and_books_a_manual_one(data
         await asyncio.to_thread(operator_session, browser, url)
 
         assert (await kinds(pool, "in_failed"))[-1] == ("retry_requested", "erika")
-        assert await kinds(pool, "in_usd") == [("needs_manual_booking", "lexoffice-bridge"), ("booked_manually", "erika")]
+        assert [kind for kind, _ in await kinds(pool, "in_usd")] == ["needs_manual_booking", "booked_manually"]
         effects = await statuses(pool)
         assert (effects["voucher:INV-3001"], effects["voucher:INV-3002"]) == ("queued", "dead")
