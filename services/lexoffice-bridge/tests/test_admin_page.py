@@ -3,6 +3,8 @@ CSRF token and answer with a redirect back to the document."""
 
 from __future__ import annotations
 
+import argparse
+import io
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -12,7 +14,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from intplat_common.credentials import verify_password
 from intplat_common.service import create_service_app
+from lexoffice_bridge.admin.command import HASH_PASSWORD
 from lexoffice_bridge.app import SERVICE
 
 from .admin_app import PASSWORDS, admin_settings, admin_users
@@ -143,3 +147,20 @@ def test_admin_users_are_name_and_hash_pairs() -> None:
         admin_settings("postgresql://unused/none", LEXOFFICE_BRIDGE_ADMIN_USERS="erika:secret")
     with pytest.raises(ValidationError, match="CREDENTIALS_ENCRYPTION_KEYS"):
         make_settings(LEXOFFICE_BRIDGE_ADMIN_USERS=admin_users())
+
+
+def test_hash_password_prints_a_users_entry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings()
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+
+    assert HASH_PASSWORD.run(argparse.Namespace(user="erika", stdin=True), settings) == 0
+
+    entry = capsys.readouterr().out.strip()
+    parsed = admin_settings("postgresql://unused/none", LEXOFFICE_BRIDGE_ADMIN_USERS=entry).admin_users
+    assert list(parsed) == ["erika"]
+    assert verify_password("a long enough password", parsed["erika"])
+    monkeypatch.setattr("sys.stdin", io.StringIO("too short\n"))
+    assert HASH_PASSWORD.run(argparse.Namespace(user="erika", stdin=True), settings) == 2
+    assert capsys.readouterr().out == ""
