@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from intplat_common import read_limited_body
 from intplat_common.service import Pool
 
+from ..ledger import Source
 from .actions import ActionRefused, ManualBooking, can_mark_booked, mark_booked_manually, retry_document, retryable
 from .auth import AdminUser, Csrf
 from .queries import DocumentFilter, StateFilter, document_history, documents
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 
 PAGE_SIZE = 50
 FORM_MAX_BYTES = 8192
-SOURCES = ("stripe_invoice", "stripe_checkout", "stripe_refund")
+SOURCES: tuple[str, ...] = get_args(Source)
 NOTICES = {
     "retried": "Retry requested: the failed steps are queued again.",
     "booked_manually": "Recorded as booked manually; nothing will be sent to Lexoffice for it any more.",
