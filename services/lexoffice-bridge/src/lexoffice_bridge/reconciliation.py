@@ -223,9 +223,9 @@ def _plain(value: Any) -> Any:
 
 # --- gathering ----------------------------------------------------------------------------------------------------
 
-# A sale is recorded when its event arrives, normally minutes after the payment: ledger rows and effects this far
-# around the month are read, and the booking date decides.
-_WINDOW = timedelta(days=31)
+# A sale is recorded when its event arrives, normally minutes after the payment: ledger rows and effects recorded up
+# to a quarter around the month are read (bounding the scan of ten years of ledger), and the booking date decides.
+_WINDOW = timedelta(days=92)
 
 _SALES = """
     WITH sales AS (
