@@ -24,8 +24,12 @@ _GATES: weakref.WeakSet[AccessGate] = weakref.WeakSet()
 
 
 def _observe(_: CallbackOptions) -> Iterable[Observation]:
-    # Observable callbacks run synchronously at export time: they report what each gate last read.
-    return [Observation(int(gate.revoked), {"credential": gate.credential}) for gate in list(_GATES)]
+    # Observable callbacks run synchronously at export time: they report what the gates last read, one value per
+    # credential (revoked when any gate of the process saw it revoked).
+    revoked: dict[str, int] = {}
+    for gate in list(_GATES):
+        revoked[gate.credential] = max(revoked.get(gate.credential, 0), int(gate.revoked))
+    return [Observation(value, {"credential": credential}) for credential, value in revoked.items()]
 
 
 metrics.get_meter("lexoffice_bridge.access").create_observable_gauge(

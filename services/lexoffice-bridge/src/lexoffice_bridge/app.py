@@ -1,8 +1,9 @@
 """lexoffice-bridge, declared once (see `SERVICE`).
 
 Its components: the Lexoffice client, paced by a token bucket in PostgreSQL that every process and replica using
-the same API key shares; the verifier of Lexoffice's signed callbacks; and three workers: `consumer` (billing
-events → effect rows and ledger rows), `booker` (effect rows → Lexoffice) and `relay` (the outbox → Kafka).
+the same API key shares; the verifier of Lexoffice's signed callbacks; three booking workers: `consumer` (billing
+events → effect rows and ledger rows), `booker` (effect rows → Lexoffice) and `relay` (the outbox → Kafka); and the
+payment-status workers (status_workers.py).
 """
 
 from __future__ import annotations

@@ -151,8 +151,8 @@ class CallbackProcessor(PeriodicWorker):
             BATCH,
             self._lease,
         )
-        events = [StoredEvent(**dict(row)) for row in rows]
-        return sorted(events, key=lambda e: e.event_date)
+        # In any order: each event reads the document's current state, so an older one never undoes a newer one.
+        return [StoredEvent(**dict(row)) for row in rows]
 
     async def _done(self, event: StoredEvent, outcome: str) -> None:
         await self._pool.execute(
