@@ -12,11 +12,14 @@ import httpx
 import pytest
 from intplat_devstack.testing import eventually
 
+from lexoffice_bridge import ledger
 from lexoffice_bridge.access import AccessGate, AccessRevoked
+from lexoffice_bridge.ledger import LedgerEntry
 from lexoffice_bridge.status_workers import StatusWorkers
 from lexoffice_bridge.subscriptions import SUBSCRIBED_EVENTS
 
-from .conftest import Platform, paid_invoice
+from .conftest import API_KEY, Platform, paid_invoice
+from .fake_lexoffice import example
 
 STATUS = {"LEXOFFICE_BRIDGE_EMBEDDED_STATUS": True, "LEXOFFICE_BRIDGE_CALLBACKS_POLL_SECONDS": 0.2}
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("settings_extra", [STATUS], indirect=True)]
@@ -109,6 +112,38 @@ async def test_a_payment_assigned_in_lexoffice_is_recorded_once(platform: Platfo
     assert [r["kind"] for r in await platform.ledger(invoice_id)] == [r["kind"] for r in rows]
     payments = [p for m, p, _ in platform.requests() if m == "GET" and p.startswith("/v1/payments/")]
     assert payments == [f"/v1/payments/{voucher_id}"] * 3, "one read per callback of a booked document"
+
+
+async def test_an_invoice_back_to_draft_is_a_status_change_without_payment_information(platform: Platform) -> None:
+    await subscribed(platform)
+    invoice = platform.sandbox.create_sales_document(
+        "invoice",
+        example("invoice.create", "net-one-time-address-service-period"),
+        finalize=True,
+        preceding_id=None,
+        api_key=API_KEY,
+    )
+    booked = LedgerEntry(
+        document_key="cs_draft",
+        source="stripe_checkout",
+        kind="booked",
+        document_type="invoice",
+        lexoffice_id=invoice.id,
+        voucher_number=invoice.voucher_number,
+    )
+    await ledger.record(platform.pool, booked)
+    async with httpx.AsyncClient(base_url=platform.sandbox_url) as http:
+        answer = await http.post(f"/_sandbox/lexoffice/invoices/{invoice.id}/draft")
+        assert answer.status_code == 200, answer.text
+
+    events = await all_processed(platform, 2)  # payment.changed (payments then answer 406), invoice.status.changed
+    assert sorted(e["event_type"] for e in events) == ["invoice.status.changed", "payment.changed"]
+    rows = await platform.ledger("cs_draft")
+    assert [r["kind"] for r in rows] == ["booked", "status_changed"]
+    assert rows[1]["details"]["voucherStatus"] == "draft"
+    assert rows[1]["details"]["read"]["id"] == invoice.id
+    reads = [(p, s) for m, p, s in platform.requests() if m == "GET" and invoice.id in p]
+    assert reads[:2] == [(f"/v1/payments/{invoice.id}", 406), (f"/v1/invoices/{invoice.id}", 200)]
 
 
 async def test_a_vanished_subscription_is_recreated(platform: Platform) -> None:
