@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 from intplat_common import finish_task
 
 log = logging.getLogger(__name__)
 
 
-class PeriodicWorker:
+class PeriodicWorker(ABC):
     """Subclasses implement `run_once`. A round that fails is logged and tried again after `retry_seconds`."""
 
     name = "periodic"
@@ -22,8 +23,9 @@ class PeriodicWorker:
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
 
+    @abstractmethod
     async def run_once(self) -> int:
-        raise NotImplementedError
+        """One round; returns how much it did (for logs and tests)."""
 
     def wake(self) -> None:
         self._wakeup.set()
