@@ -106,6 +106,12 @@ class VoucherListItem:
 
 
 @dataclass(frozen=True)
+class VoucherListPage:
+    items: list[VoucherListItem]
+    last: bool  # no page after this one
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: str
     event_type: str
@@ -139,6 +145,11 @@ class LexofficeApi(Protocol):
 
     async def find_vouchers(self, voucher_number: str, *, voucher_type: str = "salesinvoice") -> list[VoucherListItem]:
         """The vouchers with exactly this number (the dedupe key after an ambiguous create)."""
+        ...
+
+    async def voucherlist(self, filters: Mapping[str, str], *, page: int) -> VoucherListPage:
+        """One page (0-based, the largest size) of `GET /v1/voucherlist` with these filters (voucherType and
+        voucherStatus are mandatory)."""
         ...
 
     # sales documents issued by Lexoffice
@@ -185,4 +196,5 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "VoucherListItem",
+    "VoucherListPage",
 ]

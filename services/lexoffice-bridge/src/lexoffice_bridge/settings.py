@@ -94,6 +94,23 @@ class LexofficeBridgeSettings(CredentialSettings):
         default_factory=dict, validation_alias="LEXOFFICE_BRIDGE_ADMIN_USERS"
     )
 
+    # Payment status. The public URL of our `POST /webhooks/lexoffice` that the event subscriptions point at (HTTPS
+    # for Lexoffice); unset outside production, the bridge's own route on its port (the sandbox allows http).
+    callback_url: str | None = Field(default=None, validation_alias="LEXOFFICE_BRIDGE_CALLBACK_URL")
+    embedded_status: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_STATUS")
+    subscriptions_interval_seconds: float = Field(
+        default=3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_SUBSCRIPTIONS_INTERVAL_SECONDS"
+    )
+    callbacks_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_CALLBACKS_POLL_SECONDS")
+    # The voucherlist reconciliation is a safety net under the callbacks: Lexoffice asks not to poll.
+    status_reconcile_interval_seconds: float = Field(
+        default=6 * 3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_STATUS_RECONCILE_INTERVAL_SECONDS"
+    )
+    # How far back its first round after a start looks for changes (later rounds start where the last one did).
+    status_reconcile_lookback_days: int = Field(
+        default=35, ge=1, le=366, validation_alias="LEXOFFICE_BRIDGE_STATUS_RECONCILE_LOOKBACK_DAYS"
+    )
+
     @field_validator("topics", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -135,7 +152,16 @@ class LexofficeBridgeSettings(CredentialSettings):
                 raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
             if self.lexoffice_webhook_public_key is None:
                 raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")
+            if self.callback_url is not None and not self.callback_url.startswith("https://"):
+                raise ValueError("LEXOFFICE_BRIDGE_CALLBACK_URL must be https (Lexoffice calls only HTTPS)")
         return self
+
+    @property
+    def subscription_callback_url(self) -> str | None:
+        """Where the event subscriptions point: the configured URL; outside production the bridge's own route."""
+        if self.callback_url is not None or self.environment == "production":
+            return self.callback_url
+        return f"http://127.0.0.1:{self.port}/webhooks/lexoffice"
 
     @property
     def lexoffice_pace_per_second(self) -> float:
