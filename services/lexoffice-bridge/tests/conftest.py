@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from fastapi import FastAPI, Request, Response
+from intplat_devstack.paths import free_port
 from intplat_devstack.testing import eventually, read_records
 from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandbox
@@ -21,6 +22,7 @@ from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic,
 from intplat_common.events import (
     Address,
     BookkeepingDocumentSynced,
+    CheckoutCompleted,
     CustomerDetails,
     InvoicePaid,
     InvoiceTax,
@@ -75,13 +77,16 @@ class Platform:
     topic: str
     group: str
     bootstrap: str
+    url: str  # the bridge's own
 
     @property
     def pool(self) -> asyncpg.Pool:
         pool: asyncpg.Pool = self.app.state.pool
         return pool
 
-    async def publish(self, event: InvoicePaid, *, event_id: str | None = None, times: int = 1) -> None:
+    async def publish(
+        self, event: InvoicePaid | CheckoutCompleted, *, event_id: str | None = None, times: int = 1
+    ) -> None:
         cloud = to_cloud_event(
             event, id=event_id or event.stripe_event_id, source="/stripe-gateway", time=event.stripe_created
         )
@@ -181,6 +186,7 @@ async def platform(
     configs = [TopicConfig(topic, 3), TopicConfig(dlq_topic(group), 1), TopicConfig(BookkeepingDocumentSynced.TOPIC, 3)]
     await ensure_topics(kafka.bootstrap_servers, configs, replication_factor=1)
     sandbox = create_lexoffice_sandbox(api_keys=[API_KEY], **sandbox_options)
+    port = free_port()
     async with serve_in_background(sandbox.app) as sandbox_url:
         settings = make_settings(
             database,
@@ -198,12 +204,13 @@ async def platform(
                 "LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS": 0.2,
                 "LEXOFFICE_BACKOFF_BASE_SECONDS": 0.05,
                 "LEXOFFICE_TIMEOUT_SECONDS": 5,
+                "LEXOFFICE_BRIDGE_URL": f"http://127.0.0.1:{port}",
                 **settings_extra,
             },
         )
         app = create_service_app(SERVICE, settings)
-        async with serve_in_background(app):
-            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers)
+        async with serve_in_background(app, port=port) as url:
+            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers, url)
 
 
 def paid_invoice(

@@ -30,7 +30,7 @@ from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
 from .pdfs import InvoicePdfs
-from .routes import webhooks
+from .routes import documents, webhooks
 from .settings import LexofficeBridgeSettings
 from .storage import MIGRATIONS
 from .webhook_signature import WebhookVerifier
@@ -101,6 +101,7 @@ class BridgeComponents:
             lexoffice,
             pdfs,
             posting_category=settings.lexoffice_posting_category,
+            bridge_url=settings.bridge_url,
             config=booker_config(settings),
             alert=log_alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.
@@ -143,7 +144,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router],
+    routers=[webhooks.router, documents.router],
     event_router=router,
     workers=["relay", "booker", "consumer"],
     embedded=embedded_workers,
