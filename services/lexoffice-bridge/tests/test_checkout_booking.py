@@ -218,6 +218,28 @@ async def test_a_504_before_anything_was_committed_creates_the_invoice_after_the
     assert calls.index(("GET", "/v1/voucherlist", 200)) < calls.index(("POST", INVOICES, 201)), "looked up first"
 
 
+async def test_a_504_after_commit_that_cannot_be_looked_up_is_left_to_a_human(platform: Platform) -> None:
+    platform.sandbox.app.faults.add(
+        CommitThenStatusFault(
+            method="POST", path_prefix=INVOICES, times=1, body={"message": "Endpoint request timed out"}
+        )
+    )
+    refused = {"message": "Maximum search window size exceeded"}
+    platform.sandbox.app.faults.add(StatusFault(method="GET", path_prefix="/v1/voucherlist", status=400, body=refused))
+    event = paid_checkout()
+    await platform.publish(event)
+
+    async def decided() -> list[str] | None:
+        kinds = await platform.ledger_kinds(event.checkout_session_id)
+        return kinds if "needs_manual_booking" in kinds else None
+
+    assert await eventually(decided, timeout=60, what="manual decision") == ["queued", "needs_manual_booking"]
+    effects = await platform.effects()
+    assert effects[f"invoice:{event.checkout_session_id}"] == "manual"
+    assert len(await invoices_of(platform, event.checkout_session_id)) == 1, "the one Lexoffice committed"
+    assert [s for m, p, s in platform.requests() if (m, p) == ("POST", INVOICES)] == [504], "never created blindly"
+
+
 async def test_a_guest_checkout_is_invoiced_to_a_one_time_address(platform: Platform) -> None:
     event = paid_checkout(customer_id=None, email="guest@example.com")
     await platform.publish(event)

@@ -11,12 +11,13 @@ Exactly once without idempotency keys (a second finalized invoice for one sale i
 UStG): Lexoffice numbers invoices itself, so after an ambiguous create (timeout, 504 after commit, reset) the
 invoice is looked up by what we sent: the voucherlist's invoices of its date (and contact) with its total, then
 each candidate's `remark`, which carries the checkout session id (`invoicing.marker`). Only when none carries it
-is the invoice created again.
+is the invoice created again; a look-up Lexoffice refuses (e.g. more than 10,000 results) leaves the row `manual`
+with a `needs_manual_booking` ledger row and an alert.
 """
 
 from __future__ import annotations
 
-import logging
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from intplat_common import OutboxMessage
-from intplat_common.effects import Outcome
+from intplat_common.effects import Alert, Outcome
 from intplat_common.events import BookkeepingDocumentSynced
 
 from . import contacts, document_files, effects, ledger
@@ -35,8 +36,6 @@ from .ledger import EntryKind, LedgerEntry
 from .planning import ContactPlan, euros
 from .ports import Document, LexofficeApi, LexofficeError
 from .synced_events import synced_outbox_message
-
-log = logging.getLogger(__name__)
 
 KINDS: frozenset[str] = frozenset({"invoice", "invoice_file"})
 WAIT_SECONDS = 5.0  # as the booker's: the step that meets the precondition makes the row due at once
@@ -68,6 +67,9 @@ class InvoiceBooking:
         self._pool = pool
         self._api = api
         self._bridge_url = bridge_url.rstrip("/")
+        # Rows whose look-up could not settle whether the invoice exists (set by find_existing, taken by prepare in
+        # the same round): a human decides, the invoice is never created blindly.
+        self._undecided: dict[uuid.UUID, str] = {}
 
     async def find_existing(self, row: Effect) -> str | None:
         sale = CheckoutSale.from_payload(row.payload)
@@ -82,7 +84,11 @@ class InvoiceBooking:
         contact_id = await self._contact_id(sale)
         if sale.customer_id is not None and contact_id is None:
             return None  # an invoice for a customer is created only once its contact is linked
-        found = await self._find_invoice(sale, contact_id)
+        try:
+            found = await self._find_invoice(sale, contact_id)
+        except LexofficeError as exc:
+            self._undecided[row.id] = f"cannot tell whether the invoice was created: the look-up was refused: {exc}"
+            return None
         if found is not None:
             await self._booked(sale, found, contact_id, found=True)
         return found
@@ -104,6 +110,8 @@ class InvoiceBooking:
         if row.kind == "invoice":
             if booked is not None:
                 return Outcome.done(booked["lexoffice_id"])
+            if (reason := self._undecided.pop(row.id, None)) is not None:
+                return await self._manual(sale, reason)
             contact_id = await self._contact_id(sale)
             if sale.customer_id is not None and contact_id is None:
                 return Outcome.retry(f"waiting for the contact of {sale.customer_id}", retry_after=WAIT_SECONDS)
@@ -170,6 +178,12 @@ class InvoiceBooking:
         details = {"contact_id": contact_id, "found_after_ambiguous_create": found}
         await ledger.record_once(self._pool, self._entry(sale, "booked", lexoffice_id=invoice_id, details=details))
         await effects.make_due(self._pool, "effect_key = $1", invoice_file_key(sale.session_id))
+
+    async def _manual(self, sale: CheckoutSale, reason: str) -> Outcome:
+        """A create that may have taken effect and cannot be found for certain: never created again automatically."""
+        await ledger.record(self._pool, self._entry(sale, "needs_manual_booking", reason=reason))
+        text = f"Stripe checkout {sale.session_id}: {reason}; check Lexoffice and book it manually"
+        return Outcome.dead(reason, status="manual", alert=Alert("lexoffice_manual_booking", text))
 
     async def _failed(
         self,
