@@ -181,7 +181,6 @@ def invoice_body(sale: CheckoutSale, *, contact_id: str | None) -> dict[str, Any
         "totalPrice": {"currency": "EUR"},
         "taxConditions": {"taxType": "gross"},
         "shippingConditions": {"shippingType": "service", "shippingDate": sale.voucher_time},
-        "language": "de" if (sale.locale or "").lower().startswith("de") else "en",
         "remark": marker(sale.session_id),
     }
 
