@@ -22,6 +22,7 @@ from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic,
 from intplat_common.events import (
     Address,
     BookkeepingDocumentSynced,
+    CheckoutCompleted,
     CustomerDetails,
     InvoicePaid,
     InvoiceTax,
@@ -77,13 +78,16 @@ class Platform:
     topic: str
     group: str
     bootstrap: str
+    url: str  # the bridge's own
 
     @property
     def pool(self) -> asyncpg.Pool:
         pool: asyncpg.Pool = self.app.state.pool
         return pool
 
-    async def publish(self, event: InvoicePaid, *, event_id: str | None = None, times: int = 1) -> None:
+    async def publish(
+        self, event: InvoicePaid | CheckoutCompleted, *, event_id: str | None = None, times: int = 1
+    ) -> None:
         cloud = to_cloud_event(
             event, id=event_id or event.stripe_event_id, source="/stripe-gateway", time=event.stripe_created
         )
@@ -202,13 +206,14 @@ async def platform(
                 "LEXOFFICE_BACKOFF_BASE_SECONDS": 0.05,
                 "LEXOFFICE_TIMEOUT_SECONDS": 5,
                 "LEXOFFICE_WEBHOOK_PUBLIC_KEY": sandbox.signer.public_key_pem,
+                "LEXOFFICE_BRIDGE_URL": f"http://127.0.0.1:{port}",
                 "LEXOFFICE_BRIDGE_CALLBACK_URL": f"http://127.0.0.1:{port}/webhooks/lexoffice",
                 **settings_extra,
             },
         )
         app = create_service_app(SERVICE, settings)
-        async with serve_in_background(app, port=port):
-            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers)
+        async with serve_in_background(app, port=port) as url:
+            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers, url)
 
 
 def paid_invoice(

@@ -35,7 +35,7 @@ from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
 from .pdfs import InvoicePdfs
 from .reconcile_cli import reconcile_command
-from .routes import webhooks
+from .routes import documents, webhooks
 from .settings import LexofficeBridgeSettings
 from .status_workers import STATUS_WORKERS, StatusWorkers
 from .storage import MIGRATIONS
@@ -119,6 +119,7 @@ class BridgeComponents:
             lexoffice,
             pdfs,
             posting_category=settings.lexoffice_posting_category,
+            bridge_url=settings.bridge_url,
             config=booker_config(settings),
             alert=log_alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.
@@ -163,7 +164,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router, admin.router],
+    routers=[webhooks.router, documents.router, admin.router],
     event_router=router,
     workers=["relay", "booker", "consumer", *STATUS_WORKERS],
     embedded=embedded_workers,

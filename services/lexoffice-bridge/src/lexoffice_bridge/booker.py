@@ -4,7 +4,8 @@
 earlier call that may have taken effect is found (`find_existing`: the contact by e-mail, the voucher by its number
 in the voucherlist, the file on the voucher) before anything is created again. Every call goes through the client,
 paced by the shared token bucket. Each step done is recorded once in `booking_ledger`; the attached file also
-publishes `bookkeeping.document.synced.v1` through the outbox, in the same transaction.
+publishes `bookkeeping.document.synced.v1` through the outbox, in the same transaction. The rows of booking path 2
+(a Lexoffice invoice per paid checkout) are handed to `checkout.InvoiceBooking`.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ import asyncpg
 
 from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
-from intplat_common.events import BookkeepingDocumentSynced, CloudEvent, to_kafka_headers
+from intplat_common.events import BookkeepingDocumentSynced
 
-from . import contacts, effects, ledger
+from . import checkout, contacts, effects, ledger
+from .checkout import InvoiceBooking
 from .contacts import ContactLink
 from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import ContactPlan, SalePlan, category_for, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
+from .synced_events import synced_outbox_message
 
 log = logging.getLogger(__name__)
 
-SOURCE = "/lexoffice-bridge"
 # A row whose precondition (the contact, the voucher) is not met yet looks again this soon at the latest; the step
 # that meets it makes it due at once.
 WAIT_SECONDS = 5.0
@@ -52,11 +54,14 @@ class LexofficeBooking:
     name = "lexoffice"
     max_batch = 1  # Lexoffice has no batch calls
 
-    def __init__(self, pool: asyncpg.Pool, api: LexofficeApi, pdfs: InvoicePdfs, *, posting_category: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, api: LexofficeApi, pdfs: InvoicePdfs, *, posting_category: str, bridge_url: str
+    ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
         self._category = posting_category
+        self._invoices = InvoiceBooking(pool, api, bridge_url=bridge_url)  # booking path 2 (checkout.py)
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -67,6 +72,8 @@ class LexofficeBooking:
     # --- look-up after an ambiguous outcome -----------------------------------------------------------------------
 
     async def find_existing(self, row: Effect) -> str | None:
+        if row.kind in checkout.KINDS:
+            return await self._invoices.find_existing(row)
         if row.kind == "contact":
             plan = ContactPlan.from_payload(row.payload)
             link = await contacts.find(self._pool, plan.customer_id)
@@ -107,6 +114,9 @@ class LexofficeBooking:
         return prepared
 
     async def _prepare(self, row: Effect) -> Step | Outcome:
+        if row.kind in checkout.KINDS:
+            prepared = await self._invoices.prepare(row)
+            return prepared if isinstance(prepared, Outcome) else Step(body=prepared)
         if row.kind == "contact":
             link = await contacts.find(self._pool, row.payload["customer_id"])
             if link is not None:
@@ -133,6 +143,8 @@ class LexofficeBooking:
     # --- the calls ----------------------------------------------------------------------------------------------
 
     async def attempt(self, row: Effect, call: Step) -> Outcome:
+        if row.kind in checkout.KINDS:
+            return await self._invoices.attempt(row, call.body)
         try:
             if row.kind == "contact":
                 return await self._ensure_contact(ContactPlan.from_payload(row.payload), call)
@@ -252,18 +264,7 @@ def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> O
         pdf_attached=True,
         synced_at=now,
     )
-    # One document, one event id: a step recorded twice (it cannot be, see record_once) would still dedupe.
-    cloud = CloudEvent(
-        id=f"voucher-{voucher_id}", source=SOURCE, type=event.EVENT_TYPE, time=now, subject=sale.invoice_id
-    )
-    return OutboxMessage(
-        topic=event.TOPIC,
-        key=event.partition_key(),
-        type=event.EVENT_TYPE,
-        aggregatetype="bookkeeping",
-        payload=event.model_dump_json(),
-        headers={name: value.decode() for name, value in to_kafka_headers(cloud)},
-    )
+    return synced_outbox_message(event, event_id=f"voucher-{voucher_id}", now=now)
 
 
 class Booker(EffectWorker[Effect, Step]):
@@ -276,9 +277,10 @@ class Booker(EffectWorker[Effect, Step]):
         pdfs: InvoicePdfs,
         *,
         posting_category: str,
+        bridge_url: str,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category)
+        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category, bridge_url=bridge_url)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

@@ -4,14 +4,17 @@ A paid invoice becomes up to three rows, each written once (their `effect_key` i
   contact:{stripe customer}   find or create the customer's contact (once per customer, whatever the invoice)
   voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
   file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
-A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
-whose precondition is not met yet is rescheduled without a call; the step that meets it makes its dependants due.
+A paid checkout without a Stripe invoice (path 2, checkout.py) becomes `contact`, `invoice:{session}` and
+`invoice_file:{session}` rows. A redelivered event, or a second event for the same invoice number, finds its keys
+taken and adds nothing. A row whose precondition is not met yet is rescheduled without a call; the step that meets
+it makes its dependants due.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +26,8 @@ from intplat_common.effects import EffectLedger, EffectTable
 
 from .planning import ContactPlan, SalePlan
 
-EffectKind = Literal["contact", "voucher", "voucher_file"]
+# invoice, invoice_file: booking path 2 (checkout.py).
+EffectKind = Literal["contact", "voucher", "voucher_file", "invoice", "invoice_file"]
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,18 @@ _INSERT = f"""
 async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: ContactPlan | None) -> set[str]:
     """Write the sale's effects in the caller's transaction (the worker is woken at commit); returns the keys that
     were new. `contact` is None when the customer's contact is already linked."""
-    intents: list[tuple[str, str, dict[str, Any]]] = []
+    intents: list[tuple[str, EffectKind, dict[str, Any]]] = []
     if contact is not None:
         intents.append((contact_key(contact.customer_id), "contact", contact.payload()))
     intents.append((voucher_key(sale.invoice_number), "voucher", sale.payload()))
     intents.append((file_key(sale.invoice_number), "voucher_file", sale.payload()))
+    return await record_intents(conn, intents)
+
+
+async def record_intents(
+    conn: asyncpg.Connection, intents: Sequence[tuple[str, EffectKind, Mapping[str, Any]]]
+) -> set[str]:
+    """Write effect rows (key, kind, payload) in the caller's transaction; returns the keys that were new."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     records = await conn.fetch(
@@ -119,7 +130,8 @@ async def make_due(pool: asyncpg.Pool | asyncpg.Connection, where: str, *args: A
 
 
 async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None:
-    await make_due(pool, "kind = 'voucher' AND payload->>'customer_id' = $1", customer_id)
+    """The customer's vouchers and invoices, which wait for its contact."""
+    await make_due(pool, "kind IN ('voucher', 'invoice') AND payload->>'customer_id' = $1", customer_id)
 
 
 async def file_due(pool: asyncpg.Pool, invoice_number: str) -> None:

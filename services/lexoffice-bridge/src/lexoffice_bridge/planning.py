@@ -6,14 +6,14 @@ Amounts stay in Stripe's minor units (cents) until the voucher body is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from intplat_common.events import InvoicePaid
+from intplat_common.events import CustomerDetails, InvoicePaid, InvoiceTax
 
 # Lexoffice's day boundaries are German (voucherlist date filters are CET/CEST days).
 BOOKING_TIMEZONE = ZoneInfo("Europe/Berlin")
@@ -99,19 +99,24 @@ def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
 def tax_groups(event: InvoicePaid) -> list[TaxGroup] | ManualBooking:
     """One group per tax rate from the invoice's taxes; what no tax covers is a 0 % group. The groups add up to
     the invoice total exactly, or the invoice needs a human."""
+    return group_taxes(event.taxes, total=event.total, total_tax=event.total_tax)
+
+
+def group_taxes(taxes: Iterable[InvoiceTax], *, total: int, total_tax: int) -> list[TaxGroup] | ManualBooking:
+    """`tax_groups` for any sale: its taxes (rate, taxable amount, tax), its total and its total tax."""
     net: dict[Decimal, int] = {}
     tax: dict[Decimal, int] = {}
-    for entry in event.taxes:
+    for entry in taxes:
         if entry.percentage is None or entry.taxable_amount is None:
             return ManualBooking("a tax of the invoice has no rate or taxable amount")
         rate = Decimal(entry.percentage).normalize()
         net[rate] = net.get(rate, 0) + entry.taxable_amount
         tax[rate] = tax.get(rate, 0) + entry.amount
-    if sum(tax.values()) != event.total_tax:
-        return ManualBooking(f"the invoice's taxes add up to {sum(tax.values())}, not its total_tax {event.total_tax}")
-    untaxed = event.total - sum(net.values()) - sum(tax.values())
+    if sum(tax.values()) != total_tax:
+        return ManualBooking(f"the invoice's taxes add up to {sum(tax.values())}, not its total_tax {total_tax}")
+    untaxed = total - sum(net.values()) - sum(tax.values())
     if untaxed < 0:
-        return ManualBooking(f"the taxed amounts exceed the invoice total {event.total}")
+        return ManualBooking(f"the taxed amounts exceed the invoice total {total}")
     if untaxed:
         net[Decimal(0)] = net.get(Decimal(0), 0) + untaxed
         tax.setdefault(Decimal(0), 0)
@@ -191,13 +196,17 @@ class ContactPlan:
 
 
 def plan_contact(event: InvoicePaid) -> ContactPlan:
-    details = event.customer
+    return contact_of(event.customer_id, event.customer)
+
+
+def contact_of(customer_id: str, details: CustomerDetails | None) -> ContactPlan:
+    """The contact of a Stripe customer, from the details a billing event carries."""
     email = details.email.strip().lower() if details and details.email else None
-    name = (details.name if details else None) or email or event.customer_id
+    name = (details.name if details else None) or email or customer_id
     country = details.address.country if details and details.address else None
     # A customer with a tax id is a business: Lexoffice keeps it as a company (VAT id for reverse charge later).
     company = bool(details and details.tax_ids)
-    return ContactPlan(event.customer_id, email, name.strip()[:255], country, company)
+    return ContactPlan(customer_id, email, name.strip()[:255], country, company)
 
 
 def contact_body(plan: ContactPlan) -> dict[str, Any]:

@@ -68,6 +68,9 @@ class LexofficeBridgeSettings(CredentialSettings):
         default=20.0, gt=0, le=120, validation_alias="LEXOFFICE_BRIDGE_PDF_TIMEOUT_SECONDS"
     )
 
+    # Where the other services reach this one: the synced event's `document_file_url` points here.
+    bridge_url: str = Field(default="http://127.0.0.1:8002", validation_alias="LEXOFFICE_BRIDGE_URL")
+
     topics: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(router.topics), validation_alias="LEXOFFICE_BRIDGE_TOPICS"
     )

@@ -148,6 +148,25 @@ class LexofficeClient:
     async def get_invoice(self, invoice_id: str) -> Document:
         return await self._json("GET", f"/v1/invoices/{invoice_id}")
 
+    async def find_invoices(self, voucher_date: str, *, contact_id: str | None) -> list[VoucherListItem]:
+        params = {
+            "voucherType": "invoice",
+            "voucherStatus": "any",
+            "voucherDateFrom": voucher_date,
+            "voucherDateTo": voucher_date,
+            "size": PAGE_SIZE,
+        }
+        if contact_id is not None:
+            params["contactId"] = contact_id
+        found: list[VoucherListItem] = []
+        page_number = 0
+        while True:
+            page = await self._json("GET", "/v1/voucherlist", params={**params, "page": page_number})
+            found.extend(_list_item(item) for item in page.get("content") or [])
+            page_number += 1
+            if page.get("last", True) or page_number >= int(page.get("totalPages") or 0):
+                return found
+
     async def invoice_pdf(self, invoice_id: str) -> bytes:
         response = await self._send("GET", f"/v1/invoices/{invoice_id}/file", headers={"Accept": "application/pdf"})
         return response.content

@@ -60,25 +60,26 @@ async def on_invoice_paid(
 
 
 async def _needs_manual_booking(conn: asyncpg.Connection, event: InvoicePaid, reason: str, ctx: EventContext) -> None:
+    entry = LedgerEntry(
+        document_key=event.invoice_id,
+        source="stripe_invoice",
+        kind="needs_manual_booking",
+        document_type="voucher",
+        voucher_number=event.invoice_number,
+        amount=euros(event.total),
+        currency=event.currency.upper(),
+        reason=reason,
+        details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
+    )
+    text = f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}"
+    await record_manual_booking(conn, entry, ctx, text)
+
+
+async def record_manual_booking(conn: asyncpg.Connection, entry: LedgerEntry, ctx: EventContext, alert: str) -> None:
+    """A `needs_manual_booking` row (once per document, whatever is redelivered) and the ops alert."""
     if await conn.fetchval(
-        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", event.invoice_id
+        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", entry.document_key
     ):
         return
-    await ledger.record(
-        conn,
-        LedgerEntry(
-            document_key=event.invoice_id,
-            source="stripe_invoice",
-            kind="needs_manual_booking",
-            document_type="voucher",
-            voucher_number=event.invoice_number,
-            amount=euros(event.total),
-            currency=event.currency.upper(),
-            reason=reason,
-            details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
-        ),
-    )
-    await ctx.alert(
-        "lexoffice_manual_booking",
-        f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}",
-    )
+    await ledger.record(conn, entry)
+    await ctx.alert("lexoffice_manual_booking", alert)
