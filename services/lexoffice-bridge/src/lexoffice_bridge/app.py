@@ -17,18 +17,23 @@ import asyncpg
 from fastapi import FastAPI
 
 from intplat_common import (
+    Authorization,
+    BearerToken,
     ConsumerRunner,
     ConsumerSupervisor,
     OutboxRelay,
     PgTokenBucket,
     create_producer,
 )
+from intplat_common.credentials import rotate_credentials_command
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
 from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
+from .oauth import LexofficeOAuth, partner_mode
+from .oauth import router as oauth_routes
 from .pdfs import InvoicePdfs
 from .routes import webhooks
 from .settings import LexofficeBridgeSettings
@@ -37,8 +42,13 @@ from .webhook_signature import WebhookVerifier
 
 
 def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> PgTokenBucket:
-    """Lexoffice limits per API key: the bucket is named after the key (a digest: the key itself is not stored)."""
-    digest = hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
+    """Lexoffice limits per API key (partner mode: per client): the bucket is named after it (a digest: the key itself
+    is not stored)."""
+    if settings.lexoffice_auth_mode == "oauth":
+        client = f"oauth:{settings.lexoffice_oauth_client_id}"
+    else:
+        client = settings.lexoffice_api_key.get_secret_value()
+    digest = hashlib.sha256(client.encode()).hexdigest()[:16]
     return PgTokenBucket(pool, f"lexoffice:{digest}", rate=settings.lexoffice_pace_per_second)
 
 
@@ -61,10 +71,13 @@ def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
     )
 
 
-def lexoffice_client(settings: LexofficeBridgeSettings, bucket: PgTokenBucket) -> LexofficeClient:
+def lexoffice_client(
+    settings: LexofficeBridgeSettings, bucket: PgTokenBucket, authorization: Authorization | None = None
+) -> LexofficeClient:
+    """`authorization`: partner mode's (see `oauth`); by default the API key as Bearer."""
     http = lexoffice_http(
         api_base=settings.lexoffice_api_base,
-        api_key=settings.lexoffice_api_key.get_secret_value(),
+        authorization=authorization or BearerToken(settings.lexoffice_api_key.get_secret_value()),
         limiter=bucket,
         timeout=settings.lexoffice_timeout_seconds,
         connect_timeout=settings.lexoffice_connect_timeout_seconds,
@@ -89,12 +102,14 @@ class BridgeComponents:
     booker: Booker
     relay: OutboxRelay
     consumer: ConsumerSupervisor
+    oauth: LexofficeOAuth | None  # partner mode's connection (None with an API key)
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
         bucket = rate_limit_bucket(pool, settings)
         key = settings.lexoffice_webhook_public_key
-        lexoffice = lexoffice_client(settings, bucket)
+        oauth = partner_mode(settings, pool)
+        lexoffice = lexoffice_client(settings, bucket, oauth.authorization if oauth else None)
         pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
         booker = Booker(
             pool,
@@ -119,7 +134,7 @@ class BridgeComponents:
             )
 
         verifier = WebhookVerifier(key) if key else None
-        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, ConsumerSupervisor(new_runner))
+        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, ConsumerSupervisor(new_runner), oauth)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
@@ -127,9 +142,10 @@ class BridgeComponents:
         return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer}
 
     async def aclose(self) -> None:
-        for client in (self.lexoffice, self.pdfs):
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        for client in (self.lexoffice, self.pdfs, self.oauth):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
 
 def embedded_workers(settings: LexofficeBridgeSettings) -> list[str]:
@@ -143,7 +159,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router],
+    routers=[webhooks.router, oauth_routes],
     event_router=router,
     workers=["relay", "booker", "consumer"],
     embedded=embedded_workers,
@@ -151,6 +167,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     sandboxes={"lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox")},
     database="lexoffice_bridge",
     consumer_groups=["lexoffice-bridge"],
+    commands=[rotate_credentials_command()],
 )
 
 

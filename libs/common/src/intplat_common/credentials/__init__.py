@@ -12,6 +12,7 @@ from ._cipher import (
     key_id_of,
     parse_encryption_keys,
 )
+from ._command import rotate_credentials_command
 from ._oauth import OAuth2ClientConfig, OAuth2Flow, OAuthGrantError, ReconnectRequired, TokenSet
 from ._rotation import RotationReport, rotate_credentials
 from ._settings import CredentialSettings
@@ -39,4 +40,5 @@ __all__ = [
     "key_id_of",
     "parse_encryption_keys",
     "rotate_credentials",
+    "rotate_credentials_command",
 ]
