@@ -4,7 +4,9 @@ one refresh for every process, a 401 answered by one refresh, revocation, and `r
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,8 +18,9 @@ import httpx
 import pytest
 from intplat_sandboxes.framework import StatusFault, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, OAuthServerConfig, create_lexoffice_sandbox
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from intplat_common import create_pool
+from intplat_common import configure_logging, create_pool
 from intplat_common.credentials import CredentialCipher, EncryptionKey, OAuth2Flow, TokenSet
 from intplat_common.service import create_service_app
 from lexoffice_bridge.app import SERVICE, BridgeComponents, lexoffice_client, rate_limit_bucket
@@ -348,3 +351,65 @@ def test_rotate_credentials_re_encrypts_every_row_under_the_first_key(
         assert (row["refresh_token_encrypted"] and new.decrypt(row["refresh_token_encrypted"])) == refresh
     assert run(["rotate-credentials"]) == 0
     assert json.loads(capsys.readouterr().out)["rotated"] == 0, "a second run finds nothing to do"
+
+
+# --- secrets in telemetry -----------------------------------------------------------------------------------------
+
+
+async def test_no_secret_reaches_the_logs_the_spans_or_the_table(
+    bridge: Bridge, lexoffice: Lexoffice, spans: InMemorySpanExporter
+) -> None:
+    """Partner mode with known secrets, everything logged at DEBUG: connect, a call, a 401 with its refresh, an
+    internal key sent in the query and a wrong one in the header. None of the values appears in a log line, an
+    exported span (the service's exporters are wrapped in RedactingSpanExporter) or the credentials table."""
+    lines = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("lexoffice-bridge", "DEBUG", stream=lines)  # as the service's process does
+    store = bridge.components.oauth.store if bridge.components.oauth else None
+    assert store is not None
+    try:
+        connect = await bridge.get("/v1/lexoffice/connect", headers={"X-Internal-Api-Key": OPS_KEY})
+        logging.disable(logging.CRITICAL)  # the operator's browser at Lexoffice: not the service's log
+        try:
+            back = await browser_approves(connect.headers["Location"])
+        finally:
+            logging.disable(logging.NOTSET)
+        assert (await bridge.get("/v1/lexoffice/callback", params=back)).status_code == 200
+        first = await store.read()
+        await bridge.components.lexoffice.posting_categories()
+        lexoffice.sandbox.clock.advance(3601)
+        await bridge.components.lexoffice.list_subscriptions()  # 401, refresh, again
+        second = await store.read()
+        assert (await bridge.get("/v1/lexoffice/connect", params={"api_key": OPS_KEY})).status_code == 401
+        wrong = await bridge.get("/v1/lexoffice/connect", headers={"X-Internal-Api-Key": OPS_KEY + "-old"})
+        assert wrong.status_code == 401
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert first is not None and second is not None and first.refresh_token and second.refresh_token
+    assert lexoffice.token_requests() == [200, 200], "the run did refresh"
+    secrets = {
+        "internal API key": OPS_KEY,
+        "OAuth client secret": CLIENT_SECRET,
+        "credential encryption key": KEY_A.entry().partition(":")[2],
+        "authorization code": back["code"],
+        "first access token": first.access_token,
+        "first refresh token": first.refresh_token,
+        "refreshed access token": second.access_token,
+        "refreshed refresh token": second.refresh_token,
+    }
+    logged = lines.getvalue()
+    exported = "\n".join(span.to_json() for span in spans.get_finished_spans())
+    table = json.dumps(
+        [dict(r) for r in await bridge.components.pool.fetch("SELECT * FROM integration_credentials")], default=str
+    )
+    assert logged.count("\n") > 10 and "external call" in logged, "the run was logged"
+    assert "/api/oauth2/token" in exported, "the run was traced"
+    leaks = [
+        (what, where)
+        for what, value in secrets.items()
+        for where, text in (("log", logged), ("span", exported), ("table", table))
+        if value in text
+    ]
+    assert leaks == []
