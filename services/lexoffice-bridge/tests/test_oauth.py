@@ -24,6 +24,7 @@ from intplat_common import configure_logging, create_pool
 from intplat_common.credentials import CredentialCipher, EncryptionKey, OAuth2Flow, TokenSet
 from intplat_common.service import create_service_app
 from lexoffice_bridge.app import SERVICE, BridgeComponents, lexoffice_client, rate_limit_bucket
+from lexoffice_bridge.client import LexofficeClient
 from lexoffice_bridge.main import run
 from lexoffice_bridge.oauth import (
     LexofficeOAuth,
@@ -228,24 +229,38 @@ async def test_two_processes_share_one_refresh_of_a_due_token(
             await flow.aclose()
 
 
+@dataclass
+class BridgeProcesses:
+    """Bridge processes in partner mode on one database: each its own client, flow and token cache."""
+
+    settings: LexofficeBridgeSettings
+    pool: asyncpg.Pool
+    started: list[tuple[LexofficeClient, LexofficeOAuth]]
+
+    def start(self) -> tuple[LexofficeClient, LexofficeOAuth]:
+        oauth = partner_mode(self.settings, self.pool)
+        assert oauth is not None
+        client = lexoffice_client(self.settings, rate_limit_bucket(self.pool, self.settings), oauth.authorization)
+        self.started.append((client, oauth))
+        return client, oauth
+
+
 @pytest.fixture
-async def oauth_client(
-    database: str, pool: asyncpg.Pool, lexoffice: Lexoffice
-) -> AsyncIterator[tuple[Any, LexofficeOAuth]]:
+async def bridges(database: str, pool: asyncpg.Pool, lexoffice: Lexoffice) -> AsyncIterator[BridgeProcesses]:
+    """The organisation connected; `start()` gives a process."""
     settings = lexoffice.settings(database, LEXOFFICE_MAX_ATTEMPTS=1)
     await connected(lexoffice, settings, pool)
-    oauth = partner_mode(settings, pool)
-    assert oauth is not None
-    client = lexoffice_client(settings, rate_limit_bucket(pool, settings), oauth.authorization)
-    yield client, oauth
-    await client.aclose()
-    await oauth.aclose()
+    processes = BridgeProcesses(settings, pool, [])
+    yield processes
+    for client, oauth in processes.started:
+        await client.aclose()
+        await oauth.aclose()
 
 
 async def test_a_401_triggers_one_refresh_and_the_call_is_sent_again(
-    oauth_client: tuple[Any, LexofficeOAuth], lexoffice: Lexoffice
+    bridges: BridgeProcesses, lexoffice: Lexoffice
 ) -> None:
-    client, _ = oauth_client
+    client, _ = bridges.start()
     lexoffice.sandbox.clock.advance(3601)  # Lexoffice's clock says the token expired; ours does not know yet
     categories = await client.posting_categories()
     assert categories
@@ -254,9 +269,9 @@ async def test_a_401_triggers_one_refresh_and_the_call_is_sent_again(
 
 
 async def test_a_revoked_connection_needs_a_reconnect_after_one_refresh_attempt(
-    oauth_client: tuple[Any, LexofficeOAuth], lexoffice: Lexoffice, pool: asyncpg.Pool
+    bridges: BridgeProcesses, lexoffice: Lexoffice, pool: asyncpg.Pool
 ) -> None:
-    client, _ = oauth_client
+    client, _ = bridges.start()
     (connection,) = lexoffice.sandbox.oauth.connections
     lexoffice.sandbox.revoke_connection(connection)
     with pytest.raises(Unauthorized):
@@ -272,21 +287,27 @@ async def test_a_revoked_connection_needs_a_reconnect_after_one_refresh_attempt(
     assert lexoffice.token_requests() == [200, 400], "a connection that needs a reconnect is not refreshed again"
 
 
-async def test_token_revoked_marks_the_connection_and_bookings_wait(
-    oauth_client: tuple[Any, LexofficeOAuth], pool: asyncpg.Pool, lexoffice: Lexoffice
+async def test_token_revoked_marks_the_connection_and_no_process_refreshes_it(
+    bridges: BridgeProcesses, pool: asyncpg.Pool, lexoffice: Lexoffice
 ) -> None:
-    client, oauth = oauth_client
-    assert await mark_needs_reconnect(pool, "token.revoked")
-    oauth.authorization._current = None  # another process: nothing cached
-    with pytest.raises(ProviderUnavailable, match=r"not connected: needs_reconnect \(token\.revoked\)"):
-        await client.posting_categories()
-    assert lexoffice.api_calls("/v1/posting-categories") == []
+    client, _ = bridges.start()
+    await client.posting_categories()
+    (connection,) = lexoffice.sandbox.oauth.connections
+    lexoffice.sandbox.revoke_connection(connection)  # disconnected in Lexware: `token.revoked` is sent
+    assert await mark_needs_reconnect(pool, f"token.revoked {connection}")
+
+    with pytest.raises(Unauthorized):
+        await client.list_subscriptions()  # this process still held the token: one 401
+    with pytest.raises(ProviderUnavailable, match=r"not connected: needs_reconnect \(token\.revoked"):
+        await bridges.start()[0].list_subscriptions()  # a new process does not even call
+    assert lexoffice.api_calls("/v1/event-subscriptions") == [401]
+    assert lexoffice.token_requests() == [200], "the connect only: a revoked connection is never refreshed"
 
 
 async def test_a_failed_refresh_backs_off_for_every_process(
-    oauth_client: tuple[Any, LexofficeOAuth], lexoffice: Lexoffice, pool: asyncpg.Pool
+    bridges: BridgeProcesses, lexoffice: Lexoffice, pool: asyncpg.Pool
 ) -> None:
-    client, oauth = oauth_client
+    client, oauth = bridges.start()
     lexoffice.sandbox.app.faults.add(StatusFault(status=503, path_prefix=TOKEN_PATH, times=100))
     lexoffice.sandbox.clock.advance(3601)
     with pytest.raises(Unauthorized):
@@ -296,9 +317,9 @@ async def test_a_failed_refresh_backs_off_for_every_process(
     row = await pool.fetchrow("SELECT refresh_failures, refresh_not_before FROM integration_credentials")
     assert row["refresh_failures"] == 1 and row["refresh_not_before"] > datetime.now(UTC)
 
-    oauth.authorization._current = None
+    other, _ = bridges.start()
     with pytest.raises(Unauthorized):
-        await client.posting_categories()
+        await other.posting_categories()
     assert len(lexoffice.token_requests()) - 1 == refresh_attempts, "no process asks again during the back-off"
 
 
