@@ -19,6 +19,7 @@ import pytest
 from intplat_sandboxes.framework import StatusFault, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, OAuthServerConfig, create_lexoffice_sandbox
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import ValidationError
 
 from intplat_common import configure_logging, create_pool
 from intplat_common.credentials import CredentialCipher, EncryptionKey, OAuth2Flow, TokenSet
@@ -157,6 +158,28 @@ async def test_a_bad_callback_is_refused_and_stores_nothing(
     assert answer.status_code == 400
     assert lexoffice.token_requests() == []
     assert await bridge.components.pool.fetchval("SELECT count(*) FROM integration_credentials") == 0
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        ({"CREDENTIALS_ENCRYPTION_KEYS": ""}, "set CREDENTIALS_ENCRYPTION_KEYS"),
+        ({"INTPLAT_ENVIRONMENT": "production", "LEXOFFICE_OAUTH_CLIENT_ID": "lexoffice-dev-client"}, "development"),
+        ({"INTPLAT_ENVIRONMENT": "production", "LEXOFFICE_OAUTH_REDIRECT_URI": "http://x/cb"}, "https"),
+    ],
+)
+def test_partner_mode_settings_are_refused_when_incomplete(variables: dict[str, str], refusal: str) -> None:
+    values = {
+        "LEXOFFICE_AUTH_MODE": "oauth",
+        "CREDENTIALS_ENCRYPTION_KEYS": KEY_B.entry(),
+        "LEXOFFICE_OAUTH_CLIENT_ID": CLIENT_ID,
+        "LEXOFFICE_OAUTH_REDIRECT_URI": "https://bridge.example/v1/lexoffice/callback",
+        **variables,
+    }
+    if values.get("INTPLAT_ENVIRONMENT") == "production":
+        values["INTERNAL_API_KEYS"] = "k-production"
+    with pytest.raises(ValidationError, match=refusal):
+        make_settings(**values)
 
 
 async def test_api_key_mode_has_no_connect_route(database: str) -> None:

@@ -48,8 +48,12 @@ class LexofficeOAuthSettings(CredentialSettings):
     )
 
     @model_validator(mode="after")
-    def _real_client_in_production(self) -> LexofficeOAuthSettings:
-        if self.environment == "production" and self.lexoffice_auth_mode == "oauth":
+    def _partner_mode_complete(self) -> LexofficeOAuthSettings:
+        if self.lexoffice_auth_mode != "oauth":
+            return self
+        if not self.credentials_encryption_keys:
+            raise ValueError("LEXOFFICE_AUTH_MODE=oauth stores tokens encrypted: set CREDENTIALS_ENCRYPTION_KEYS")
+        if self.environment == "production":
             if self.lexoffice_oauth_client_id == DEV_CLIENT_ID:
                 raise ValueError("LEXOFFICE_OAUTH_CLIENT_ID is the development client; set the partner app's")
             if not self.lexoffice_oauth_redirect_uri.startswith("https://"):
