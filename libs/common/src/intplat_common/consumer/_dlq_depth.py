@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
@@ -71,23 +70,22 @@ async def measure_dlq_depth(group: str, admin: AIOKafkaAdminClient, offsets: AIO
 
 
 async def watch_dlq_depth(group: str, bootstrap_servers: str, *, interval: float = 30.0) -> None:
-    """Measures until cancelled (a consumer runner runs it beside its consuming loop)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=f"{group}-dlq-depth")
-    offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=f"{group}-dlq-depth", group_id=None)
-    started = False
-    try:
-        while True:
-            try:
-                if not started:
-                    await admin.start()
-                    await offsets.start()
-                    started = True
+    """Measures until cancelled (a consumer runner runs it beside its consuming loop). After a failure the clients
+    are made anew: a measurement must never stop the consumer beside it, nor its stop."""
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=f"{group}-dlq-depth")
+        offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=f"{group}-dlq-depth", group_id=None)
+        try:
+            await admin.start()
+            await offsets.start()
+            while True:
                 DEPTHS[group] = await measure_dlq_depth(group, admin, offsets)
-            except KafkaError as exc:
-                log.info("DLQ depth not measured", extra={"fields": {"group": group, "error": repr(exc)}})
-            await asyncio.sleep(interval)
-    finally:
-        with contextlib.suppress(Exception):
-            await offsets.stop()
-        with contextlib.suppress(Exception):
-            await admin.close()
+                await asyncio.sleep(interval)
+        except Exception as exc:
+            log.info("DLQ depth not measured", extra={"fields": {"group": group, "error": repr(exc)}})
+        finally:
+            with contextlib.suppress(Exception):
+                await offsets.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
+        await asyncio.sleep(interval)
