@@ -11,7 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from intplat_sandboxes.framework import SandboxClock, serve_in_background
-from intplat_sandboxes.lexoffice import LexofficeSandbox, OAuthServerConfig, create_lexoffice_sandbox
+from intplat_sandboxes.lexoffice import (
+    DEV_CLIENT_ID,
+    DEV_CLIENT_SECRET,
+    LexofficeSandbox,
+    OAuthServerConfig,
+    create_lexoffice_sandbox,
+)
+from intplat_sandboxes.lexoffice import main as lexoffice_main
 
 CLIENT_ID, CLIENT_SECRET = "partner-app", "partner-secret"
 REDIRECT = "https://bridge.example/v1/lexoffice/callback"
@@ -152,3 +159,11 @@ async def test_the_token_endpoint_blocks_a_client_beyond_its_limit_and_for_good_
         lx.clock.advance(3600)
         assert (await token(http, grant_type="refresh_token", refresh_token=refresh)).status_code == 429
         assert lx.oauth.blocked_for_good == {CLIENT_ID}
+
+
+def test_make_run_configures_the_partner_client_from_the_bridges_variables() -> None:
+    configured = lexoffice_main.build_sandbox(
+        {"LEXOFFICE_OAUTH_CLIENT_ID": "app", "LEXOFFICE_OAUTH_CLIENT_SECRET": "s"}
+    )
+    assert configured.oauth.config.clients == {"app": "s"}
+    assert lexoffice_main.build_sandbox({}).oauth.config.clients == {DEV_CLIENT_ID: DEV_CLIENT_SECRET}
