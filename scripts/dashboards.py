@@ -111,7 +111,13 @@ def consumer_panels(group: str) -> list[Panel]:
             [(f"sum by (group, topic) (increase(consumer_records_total"
               f"{{group=~\"{group}\", outcome=\"dead_lettered\"}}[15m]))",
               "{{group}}.dlq from {{topic}}")],
-            description="records sent to <group>.dlq; the topic's depth is not exported (docs/runbooks/kafka.md)",
+            description="records sent to <group>.dlq (docs/runbooks/kafka.md)",
+        ),
+        Panel(
+            "DLQ depth (records waiting for a re-drive)",
+            [(f"max by (group) (sum by (group, instance) (consumer_dlq_depth_records{{group=~\"{group}\"}}))",
+              "{{group}}.dlq")],
+            description="end offsets of <group>.dlq minus the offsets redrive-dlq committed (docs/runbooks/kafka.md)",
         ),
     ]  # fmt: skip
 

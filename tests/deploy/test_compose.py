@@ -88,7 +88,7 @@ def test_the_topic_script_creates_devstacks_topics() -> None:
     assert [tuple(line.split()) for line in listed] == [(t.name, str(t.partitions)) for t in topic_configs()]
 
 
-def test_prometheus_scrapes_every_http_service(compose) -> None:
+def test_prometheus_scrapes_every_http_service_and_worker(compose) -> None:
     config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     http = {
@@ -96,7 +96,13 @@ def test_prometheus_scrapes_every_http_service(compose) -> None:
         for name, service in compose["services"].items()
         if "build" in service and service.get("command") == ["serve"]
     }
-    assert http and targets == http
+    # A worker-only container serves /metrics on its METRICS_PORT.
+    workers = {
+        name: service for name, service in compose["services"].items() if service.get("command", [""])[0] == "worker"
+    }
+    assert workers and all("METRICS_PORT" in w["environment"] for w in workers.values())
+    scraped_workers = {f"{name}:{w['environment']['METRICS_PORT']}" for name, w in workers.items()}
+    assert http and targets == http | scraped_workers
 
 
 def test_traces_go_through_the_collector_to_jaeger(compose) -> None:

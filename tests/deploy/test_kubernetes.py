@@ -57,7 +57,12 @@ def test_every_pod_is_unprivileged_with_a_read_only_root(rendered: Rendered) -> 
 
 def test_http_deployments_probe_readyz_and_healthz(rendered: Rendered) -> None:
     _, objects = rendered
-    http = [d for d in objects if d["kind"] == "Deployment" and container(d).get("ports")]
+    # Worker Deployments declare only their `metrics` port (test_worker_metrics.py).
+    http = [
+        d
+        for d in objects
+        if d["kind"] == "Deployment" and any(p["name"] == "http" for p in container(d).get("ports", []))
+    ]
     assert http
     for deployment in http:
         spec = container(deployment)

@@ -20,6 +20,7 @@ from intplat_sandboxes.framework import (
 from intplat_common import (
     CORRELATION_HEADER,
     AmbiguousOutcome,
+    BearerToken,
     ProviderConfig,
     ProviderError,
     ResilientClient,
@@ -201,6 +202,58 @@ async def test_a_given_limiter_paces_every_attempt(sandbox) -> None:
     async with ResilientClient(config, sleep=Sleeps(), limiter=Shared()) as c:
         assert (await c.request("GET", "/v1/widgets")).status_code == 200
     assert len(acquired) == 2, "the 503 and the retry; the config's own 0.001/s limiter is not used"
+
+
+class RotatingToken:
+    """Hands out `token-1`, then `token-2` after a 401 (as a refreshed OAuth token would be)."""
+
+    def __init__(self) -> None:
+        self.current = 1
+        self.refused_headers: list[str] = []
+
+    async def header(self) -> str:
+        return f"Bearer token-{self.current}"
+
+    async def refused(self, header: str) -> bool:
+        self.refused_headers.append(header)
+        self.current += 1
+        return True
+
+
+async def test_a_401_asks_the_authorization_once_and_sends_the_call_again(sandbox) -> None:
+    app, base_url = sandbox
+    app.faults.add(StatusFault(status=401, times=1))
+    auth = RotatingToken()
+    config = ProviderConfig(name="widgets", base_url=base_url, timeout=2)
+    async with ResilientClient(config, sleep=Sleeps(), authorization=auth) as c:
+        response = await c.request("POST", "/v1/widgets", json={"name": "a"})
+    assert response.status_code == 201
+    assert response.request.headers["Authorization"] == "Bearer token-2"
+    assert auth.refused_headers == ["Bearer token-1"]
+    assert len(app.requests.records(path_prefix="/v1/widgets")) == 2
+
+
+async def test_a_second_401_is_the_callers_not_a_loop(sandbox) -> None:
+    app, base_url = sandbox
+    app.faults.add(StatusFault(status=401, times=5))
+    auth = RotatingToken()
+    config = ProviderConfig(name="widgets", base_url=base_url, timeout=2)
+    async with ResilientClient(config, sleep=Sleeps(), authorization=auth) as c:
+        response = await c.request("GET", "/v1/widgets")
+    assert response.status_code == 401
+    assert auth.refused_headers == ["Bearer token-1"], "one refresh per call"
+    assert len(app.requests.records(path_prefix="/v1/widgets")) == 2
+
+
+async def test_a_fixed_bearer_token_is_sent_and_a_401_returned_at_once(sandbox) -> None:
+    app, base_url = sandbox
+    app.faults.add(StatusFault(status=401, times=1))
+    config = ProviderConfig(name="widgets", base_url=base_url, timeout=2)
+    async with ResilientClient(config, sleep=Sleeps(), authorization=BearerToken("key-1")) as c:
+        response = await c.request("GET", "/v1/widgets")
+    assert response.status_code == 401
+    assert response.request.headers["Authorization"] == "Bearer key-1"
+    assert len(app.requests.records(path_prefix="/v1/widgets")) == 1
 
 
 def test_parse_retry_after_forms() -> None:

@@ -16,6 +16,8 @@ from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
 from ._gc import freeze_startup_objects
 from ._http import (
     AmbiguousOutcome,
+    Authorization,
+    BearerToken,
     Limiter,
     ProviderConfig,
     ProviderError,
@@ -66,6 +68,8 @@ __all__ = [
     "TRACES_DIR_VARIABLE",
     "AmbiguousOutcome",
     "AsyncCircuitBreaker",
+    "Authorization",
+    "BearerToken",
     "BodyTimeout",
     "CircuitOpenError",
     "ConsumedEvent",

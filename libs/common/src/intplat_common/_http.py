@@ -61,6 +61,30 @@ class Limiter(Protocol):
     async def acquire(self) -> None: ...
 
 
+class Authorization(Protocol):
+    """The `Authorization` header of each attempt, asked for per attempt (a token can be refreshed between two)."""
+
+    async def header(self) -> str: ...
+
+    async def refused(self, header: str) -> bool:
+        """The provider answered 401 to `header`: True when another header is now available (a refreshed token),
+        and the request is sent once more; False leaves the 401 to the caller."""
+        ...
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """A fixed credential (an API key): a 401 cannot be helped by asking again."""
+
+    token: str
+
+    async def header(self) -> str:
+        return f"Bearer {self.token}"
+
+    async def refused(self, header: str) -> bool:  # noqa: ARG002 - nothing else to offer
+        return False
+
+
 class ProviderError(Exception):
     """The provider could not give a usable answer after retries (5xx, 429, timeouts, connection errors)."""
 
@@ -100,10 +124,13 @@ class ResilientClient:
         breaker: AsyncCircuitBreaker | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         limiter: Limiter | None = None,
+        authorization: Authorization | None = None,
     ) -> None:
         """`limiter`: paces every attempt (e.g. a `PgTokenBucket` shared across processes) instead of the
-        in-process one `config.rate_limit_per_second` builds."""
+        in-process one `config.rate_limit_per_second` builds. `authorization`: sets each attempt's `Authorization`
+        header; on a 401 it may offer another one, and the call is sent once more (once per logical call)."""
         self.config = config
+        self._authorization = authorization
         self.breaker = breaker or AsyncCircuitBreaker(
             config.name,
             fail_max=config.breaker_fail_max,
@@ -148,6 +175,7 @@ class ResilientClient:
         self, method: str, url: str, safe: bool, headers: dict[str, str], kwargs: dict[str, Any]
     ) -> httpx.Response:
         attempt = 0
+        reauthorized = False
         while True:
             attempt += 1
             wait: float | None
@@ -166,6 +194,10 @@ class ResilientClient:
                 wait = None
             else:
                 status = response.status_code
+                if status == 401 and not reauthorized and await self._reauthorize(response):
+                    # A 401 is the gateway refusing the call before acting on it: safe to send again, at once.
+                    reauthorized = True
+                    continue
                 if status not in RETRYABLE_STATUS:
                     return response
                 error = ProviderError(self.config.name, f"{method} {url}: HTTP {status}", response)
@@ -185,9 +217,16 @@ class ResilientClient:
             _retries.add(1, {"provider": self.config.name})
             await self._sleep(wait)
 
+    async def _reauthorize(self, response: httpx.Response) -> bool:
+        if self._authorization is None:
+            return False
+        return await self._authorization.refused(response.request.headers.get("Authorization", ""))
+
     async def _attempt(
         self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any], attempt: int
     ) -> httpx.Response:
+        if self._authorization is not None:
+            headers = {**headers, "Authorization": await self._authorization.header()}
         if self._limiter is not None:
             await self._limiter.acquire()
         started = time.perf_counter()

@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     http_body_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="HTTP_BODY_TIMEOUT_SECONDS")
     http_max_connections: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONNECTIONS")
     host: str = "127.0.0.1"
+    # A worker-only process (`<service> worker NAME`) serves /metrics on this port (on `host`); unset: none. The
+    # HTTP process serves /metrics on its own port and ignores it.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="METRICS_PORT")
 
     @field_validator("internal_api_keys", mode="before")
     @classmethod

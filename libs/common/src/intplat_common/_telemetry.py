@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
 from ._correlation import current_correlation_id
 from ._redaction import RedactingSpanExporter
@@ -106,6 +107,19 @@ def setup_telemetry(service_name: str, *, version: str = "0.1.0") -> Telemetry:
         )
         _installed = Telemetry(tracer_provider, meter_provider)
         return _installed
+
+
+def serve_metrics(port: int, host: str) -> Callable[[], None]:
+    """/metrics of a process without an HTTP app (worker-only), from prometheus_client's server in a thread (the
+    registry `prometheus_text` reads). Returns the function that stops it."""
+    server, thread = start_http_server(port, addr=host)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
 
 
 def prometheus_text() -> tuple[bytes, str]:

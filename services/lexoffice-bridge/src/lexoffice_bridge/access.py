@@ -8,6 +8,7 @@ gauge `lexoffice_access_revoked` shows it (1 = stopped).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import weakref
 from collections.abc import Iterable
@@ -37,6 +38,16 @@ metrics.get_meter("lexoffice_bridge.access").create_observable_gauge(
     callbacks=[_observe],
     description="1 while Lexoffice revoked the bridge's credential: no call is made until it is reconfigured",
 )
+
+
+def credential_digest(credential: str) -> str:
+    """A credential's name in our tables and the rate-limit bucket (a digest: the secret itself is not stored)."""
+    return hashlib.sha256(credential.encode()).hexdigest()[:16]
+
+
+async def clear_revocation(pool: asyncpg.Pool, credential: str) -> None:
+    """An operator connected again (partner mode: the same client, a new grant): the credential may call again."""
+    await pool.execute("DELETE FROM lexoffice_revocations WHERE credential = $1", credential)
 
 
 class AccessRevoked(ProviderUnavailable):

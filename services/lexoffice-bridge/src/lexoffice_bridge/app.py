@@ -9,7 +9,6 @@ payment-status workers (status_workers.py).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,21 +17,26 @@ import asyncpg
 from fastapi import FastAPI
 
 from intplat_common import (
+    Authorization,
+    BearerToken,
     ConsumerRunner,
     ConsumerSupervisor,
     OutboxRelay,
     PgTokenBucket,
     create_producer,
 )
+from intplat_common.credentials import rotate_credentials_command
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
 from . import admin
-from .access import AccessGate
+from .access import AccessGate, credential_digest
 from .admin.command import HASH_PASSWORD
 from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
+from .oauth import LexofficeOAuth, oauth_credential_id, partner_mode
+from .oauth import router as oauth_routes
 from .pdfs import InvoicePdfs
 from .reconcile_cli import reconcile_command
 from .routes import documents, webhooks
@@ -43,12 +47,14 @@ from .webhook_signature import WebhookVerifier
 
 
 def credential_id(settings: LexofficeBridgeSettings) -> str:
-    """The API key's name in our tables (a digest: the key itself is not stored)."""
-    return hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
+    """The credential's name in our tables: the API key's, or in partner mode the client's."""
+    if settings.lexoffice_auth_mode == "oauth":
+        return oauth_credential_id(settings)
+    return credential_digest(settings.lexoffice_api_key.get_secret_value())
 
 
 def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> PgTokenBucket:
-    """Lexoffice limits per API key: the bucket is named after the key."""
+    """Lexoffice limits per API key (partner mode: per client): the bucket is named after it."""
     return PgTokenBucket(pool, f"lexoffice:{credential_id(settings)}", rate=settings.lexoffice_pace_per_second)
 
 
@@ -72,11 +78,15 @@ def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
 
 
 def lexoffice_client(
-    settings: LexofficeBridgeSettings, bucket: PgTokenBucket, access: AccessGate | None = None
+    settings: LexofficeBridgeSettings,
+    bucket: PgTokenBucket,
+    access: AccessGate | None = None,
+    authorization: Authorization | None = None,
 ) -> LexofficeClient:
+    """`authorization`: partner mode's (see `oauth`); by default the API key as Bearer."""
     http = lexoffice_http(
         api_base=settings.lexoffice_api_base,
-        api_key=settings.lexoffice_api_key.get_secret_value(),
+        authorization=authorization or BearerToken(settings.lexoffice_api_key.get_secret_value()),
         limiter=bucket,
         timeout=settings.lexoffice_timeout_seconds,
         connect_timeout=settings.lexoffice_connect_timeout_seconds,
@@ -106,13 +116,15 @@ class BridgeComponents:
     relay: OutboxRelay
     consumer: ConsumerSupervisor
     status: StatusWorkers
+    oauth: LexofficeOAuth | None  # partner mode's connection (None with an API key)
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
         bucket = rate_limit_bucket(pool, settings)
         key = settings.lexoffice_webhook_public_key
         access = AccessGate(pool, credential_id(settings))
-        lexoffice = lexoffice_client(settings, bucket, access)
+        oauth = partner_mode(settings, pool)
+        lexoffice = lexoffice_client(settings, bucket, access, oauth.authorization if oauth else None)
         pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
         booker = Booker(
             pool,
@@ -139,7 +151,8 @@ class BridgeComponents:
 
         verifier = WebhookVerifier(key) if key else None
         status = StatusWorkers.build(settings, pool, lexoffice, access, log_alert)
-        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, ConsumerSupervisor(new_runner), status)
+        consumer = ConsumerSupervisor(new_runner)
+        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, consumer, status, oauth)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
@@ -147,9 +160,10 @@ class BridgeComponents:
         return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer, **self.status.workers()}
 
     async def aclose(self) -> None:
-        for client in (self.lexoffice, self.pdfs):
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        for client in (self.lexoffice, self.pdfs, self.oauth):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
 
 def embedded_workers(settings: LexofficeBridgeSettings) -> list[str]:
@@ -164,11 +178,11 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router, documents.router, admin.router],
+    routers=[webhooks.router, documents.router, admin.router, oauth_routes],
     event_router=router,
     workers=["relay", "booker", "consumer", *STATUS_WORKERS],
     embedded=embedded_workers,
-    commands=[HASH_PASSWORD, reconcile_command(BridgeComponents.build)],
+    commands=[HASH_PASSWORD, reconcile_command(BridgeComponents.build), rotate_credentials_command()],
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},
     sandboxes={"lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox")},
     database="lexoffice_bridge",

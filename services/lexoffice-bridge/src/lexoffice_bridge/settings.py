@@ -8,15 +8,16 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from intplat_common import split_csv
-from intplat_common.credentials import CredentialSettings, parse_password_hash
+from intplat_common.credentials import parse_password_hash
 
 from .consumers import router
+from .oauth.settings import LexofficeOAuthSettings
 from .webhook_signature import WebhookVerifier
 
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
 
 
-class LexofficeBridgeSettings(CredentialSettings):
+class LexofficeBridgeSettings(LexofficeOAuthSettings):
     service_name: str = "lexoffice-bridge"
     port: int = Field(default=8002, validation_alias="LEXOFFICE_BRIDGE_PORT")
     database_url: str = Field(
@@ -151,7 +152,7 @@ class LexofficeBridgeSettings(CredentialSettings):
     @model_validator(mode="after")
     def _real_values_in_production(self) -> LexofficeBridgeSettings:
         if self.environment == "production":
-            if self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
+            if self.lexoffice_auth_mode == "api_key" and self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
                 raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
             if self.lexoffice_webhook_public_key is None:
                 raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")

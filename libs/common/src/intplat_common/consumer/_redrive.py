@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from .._kafka import create_producer
 from ..events._registry import dlq_topic
 from ._dlq import without_dlq_headers
+from ._dlq_depth import redrive_group
 
 _DELETE_DEAD_LETTERED = (
     "DELETE FROM inbox WHERE consumer = $1 AND source = $2 AND event_id = $3 AND outcome = 'dead_lettered'"
@@ -41,7 +42,7 @@ async def redrive_dead_letters(
     report = RedriveReport(group=group, dry_run=dry_run)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
-        group_id=f"{group}.redrive",
+        group_id=redrive_group(group),
         client_id=f"{group}-redrive",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -29,6 +29,7 @@ from .._correlation import reset_correlation_id, set_correlation_id
 from .._kafka import create_producer
 from ..events._cloudevents import CloudEvent, InvalidEnvelope, from_kafka_headers
 from ._dlq import publish_dead_letter
+from ._dlq_depth import watch_dlq_depth
 from ._handler import ConsumedEvent, Handler, PoisonMessage, TransientError
 from ._inbox import record_dead_lettered, record_processed
 
@@ -100,6 +101,7 @@ class ConsumerRunner:
         dlq_producer: AIOKafkaProducer | None = None,
         max_batch: int = 200,
         client_id: str | None = None,
+        dlq_depth_interval: float = 30.0,
         **consumer_overrides: Any,
     ) -> None:
         self.group = group
@@ -119,6 +121,8 @@ class ConsumerRunner:
         # The next offset to process per assigned partition (unlike _pending, kept after the commit), for the lag.
         self._positions: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
+        self._dlq_depth_interval = dlq_depth_interval
+        self._dlq_depth: asyncio.Task[None] | None = None
         self.on_dead_letter: Callable[[ConsumedEvent | ConsumerRecord[Any, Any], str], Awaitable[None]] | None = None
 
     def _consumer_config(self) -> dict[str, Any]:
@@ -153,6 +157,9 @@ class ConsumerRunner:
         self._consumer = AIOKafkaConsumer(**self._consumer_config())
         self._consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self._consumer.start()
+        self._dlq_depth = asyncio.create_task(
+            watch_dlq_depth(self.group, self._bootstrap, interval=self._dlq_depth_interval)
+        )
         if self._dlq_producer is None:
             self._dlq_producer = create_producer(self._bootstrap, f"{self.group}-dlq")
             await self._dlq_producer.start()
@@ -167,6 +174,11 @@ class ConsumerRunner:
                 await _stop_client(self._consumer)
                 self._consumer = None
         self._positions.clear()
+        if self._dlq_depth is not None:
+            self._dlq_depth.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dlq_depth
+            self._dlq_depth = None
         if self._own_dlq_producer and self._dlq_producer is not None:
             await self._dlq_producer.stop()
             self._dlq_producer = None

@@ -13,6 +13,7 @@ from ._cipher import (
     key_id_of,
     parse_encryption_keys,
 )
+from ._command import rotate_credentials_command
 from ._oauth import OAuth2ClientConfig, OAuth2Flow, OAuthGrantError, ReconnectRequired, TokenSet
 from ._passwords import InvalidPasswordHash, hash_password, parse_password_hash, verify_password
 from ._rotation import RotationReport, rotate_credentials
@@ -44,5 +45,6 @@ __all__ = [
     "parse_encryption_keys",
     "parse_password_hash",
     "rotate_credentials",
+    "rotate_credentials_command",
     "verify_password",
 ]

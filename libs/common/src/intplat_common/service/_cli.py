@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from .._db import connect_and_migrate, create_pool, upgrade_database
 from .._gc import freeze_startup_objects
 from .._settings import ServiceSettings
-from .._telemetry import configure_logging, setup_telemetry
+from .._telemetry import configure_logging, serve_metrics, setup_telemetry
 from ..consumer import RedriveReport, redrive_dead_letters
 from ._app import build_components, create_service_app
 from ._spec import Service
@@ -78,17 +78,23 @@ def run_cli(service: Service[Any, Any], argv: Sequence[str] | None = None) -> in
 
 
 async def run_workers(service: Service[Any, Any], settings: ServiceSettings, names: Sequence[str]) -> None:
-    """Workers as a process of their own: the HTTP processes then spend no CPU on them."""
+    """Workers as a process of their own: the HTTP processes then spend no CPU on them. With METRICS_PORT set, the
+    process serves /metrics there."""
     setup_telemetry(settings.service_name)
-    pool = await connect_and_migrate(settings.database_url, service.migrations)
+    stop_metrics = serve_metrics(settings.metrics_port, settings.host) if settings.metrics_port else None
     try:
-        components = await build_components(service, settings, pool)
+        pool = await connect_and_migrate(settings.database_url, service.migrations)
         try:
-            await run_until_signalled(WorkerSet(components.workers(), names))
+            components = await build_components(service, settings, pool)
+            try:
+                await run_until_signalled(WorkerSet(components.workers(), names))
+            finally:
+                await components.aclose()
         finally:
-            await components.aclose()
+            await pool.close()
     finally:
-        await pool.close()
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 async def _redrive(settings: ServiceSettings, group: str, limit: int | None, dry_run: bool) -> RedriveReport:

@@ -13,7 +13,16 @@ from typing import Any
 
 import httpx
 
-from intplat_common import AmbiguousOutcome, CircuitOpenError, Limiter, ProviderConfig, ProviderError, ResilientClient
+from intplat_common import (
+    AmbiguousOutcome,
+    Authorization,
+    BearerToken,
+    CircuitOpenError,
+    Limiter,
+    ProviderConfig,
+    ProviderError,
+    ResilientClient,
+)
 
 from ..ports import (
     MAX_FILE_BYTES,
@@ -38,7 +47,8 @@ PAGE_SIZE = 250  # the maximum for contacts and the voucherlist
 def lexoffice_http(
     *,
     api_base: str,
-    api_key: str,
+    api_key: str | None = None,
+    authorization: Authorization | None = None,
     limiter: Limiter | None,
     timeout: float = 35.0,
     connect_timeout: float = 5.0,
@@ -50,6 +60,12 @@ def lexoffice_http(
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> ResilientClient:
+    """`authorization` sets each request's `Authorization` (partner mode's OAuth token); `api_key` is the shorthand
+    for a fixed key as Bearer."""
+    if authorization is None:
+        if api_key is None:
+            raise ValueError("lexoffice_http needs an api_key or an authorization")
+        authorization = BearerToken(api_key)
     config = ProviderConfig(
         name=PROVIDER,
         base_url=api_base,
@@ -60,10 +76,10 @@ def lexoffice_http(
         breaker_fail_max=breaker_fail_max,
         breaker_reset_timeout=breaker_reset_seconds,
         breaker_first_reset_timeout=breaker_first_reset_seconds,
-        headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+        headers={"Accept": "application/json"},
     )
     extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-    return ResilientClient(config, transport=transport, limiter=limiter, **extra)
+    return ResilientClient(config, transport=transport, limiter=limiter, authorization=authorization, **extra)
 
 
 class LexofficeClient:

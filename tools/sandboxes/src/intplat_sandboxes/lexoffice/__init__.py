@@ -2,8 +2,9 @@
 
 `create_lexoffice_sandbox(api_keys=[...])` returns a `LexofficeSandbox`; serve its `.app` (with
 `serve_in_background` in tests). What happens in the Lexware UI is driven with `assign_payment`, `reopen_as_draft`
-and `emit` (or the `/_sandbox/lexoffice/*` routes); callbacks are signed with `signer` (its `public_key_pem`) and
-sent on the sandbox clock (`flush_callbacks()`).
+and `emit` (or the `/_sandbox/lexoffice/*` routes); partner apps connect through its OAuth2 authorization server
+(`/api/oauth2/authorize`, `/api/oauth2/token`, see `_oauth`); callbacks are signed with `signer` (its
+`public_key_pem`) and sent on the sandbox clock (`flush_callbacks()`).
 """
 
 from ._access import BURST, RATE_PER_SECOND
@@ -12,10 +13,13 @@ from ._errors import LexofficeError
 from ._factory import create_lexoffice_sandbox
 from ._fixtures import ORGANIZATION_ID, POSTING_CATEGORIES
 from ._models import Resource
+from ._oauth import DEV_CLIENT_ID, DEV_CLIENT_SECRET, OAuthServerConfig
 from ._sandbox import LexofficeSandbox
 
 __all__ = [
     "BURST",
+    "DEV_CLIENT_ID",
+    "DEV_CLIENT_SECRET",
     "EVENT_TYPES",
     "ORGANIZATION_ID",
     "POSTING_CATEGORIES",
@@ -26,6 +30,7 @@ __all__ = [
     "CallbackSigner",
     "LexofficeError",
     "LexofficeSandbox",
+    "OAuthServerConfig",
     "Resource",
     "create_lexoffice_sandbox",
 ]

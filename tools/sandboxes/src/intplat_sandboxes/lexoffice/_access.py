@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from intplat_sandboxes.framework import SandboxClock
@@ -48,10 +48,20 @@ class AccessControl:
     """Authenticates a request's `Authorization` header and charges its key's bucket.
 
     401 (gateway envelope) for a missing, unknown or revoked key; 403 for a non-Bearer header; 429 without a side
-    effect when the key's bucket is empty, with `Retry-After` only if `retry_after_seconds` is set."""
+    effect when the key's bucket is empty, with `Retry-After` only if `retry_after_seconds` is set. An OAuth access
+    token counts as its connection (`token_owner`), so every token of one connection shares one bucket."""
 
-    def __init__(self, clock: SandboxClock, keys: Iterable[str], *, rate: float, burst: float) -> None:
+    def __init__(
+        self,
+        clock: SandboxClock,
+        keys: Iterable[str],
+        *,
+        rate: float,
+        burst: float,
+        token_owner: Callable[[str], str | None] = lambda _token: None,
+    ) -> None:
         self.keys = set(keys)
+        self._token_owner = token_owner
         self.revoked: set[str] = set()
         self.bucket = TokenBucket(clock, rate=rate, burst=burst)
         self.retry_after_seconds: int | None = None
@@ -80,9 +90,12 @@ class AccessControl:
         if scheme.lower() != "bearer":
             raise _not_a_key_value_pair(authorization)
         key = credential.strip()
-        if key not in self.keys or key in self.revoked:
+        if key in self.keys and key not in self.revoked:
+            return key
+        connection = self._token_owner(key)
+        if connection is None:
             raise gateway_error(401, UNAUTHORIZED)
-        return key
+        return connection
 
     def revoke(self, key: str) -> None:
         self.revoked.add(key)

@@ -112,6 +112,13 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
     async def revoke_key(api_key: str) -> None:
         lx.revoke_key(api_key)
 
+    @router.post("/connections/{connection_id}/revoke", status_code=204)
+    async def revoke_connection(connection_id: str) -> None:
+        """The organisation disconnected the partner app: its OAuth tokens stop working, `token.revoked` fires."""
+        if connection_id not in lx.oauth.connections:
+            raise HTTPException(status_code=404, detail=f"no connection {connection_id!r}")
+        lx.revoke_connection(connection_id)
+
     @router.put("/rate-limit")
     async def rate_limit(settings: RateLimitSettings) -> RateLimitSettings:
         lx.access.limited = settings.enabled
@@ -130,6 +137,8 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
             "requestsPerKey": dict(lx.access.requests_per_key),
             "throttledPerKey": dict(lx.access.throttled_per_key),
             "throttled": lx.access.throttled,
+            "tokenRequests": dict(lx.oauth.token_requests),
+            "blockedForGood": sorted(lx.oauth.blocked_for_good),
         }
 
     @router.post("/events")

@@ -19,6 +19,7 @@ from ._contacts import is_customer, validate_contact
 from ._errors import Issue, LexofficeError, conflict, validation_error
 from ._fixtures import ORGANIZATION_ID, POSTING_CATEGORIES
 from ._models import PaymentItem, Resource, ResourceKind, StoredFile, Subscription
+from ._oauth import AuthorizationServer, OAuthServerConfig
 from ._pdf import document_pdf_of
 from ._render import payment_body
 from ._sales import validate_sales_document, with_computed_totals
@@ -52,6 +53,7 @@ class LexofficeSandbox:
         callback_retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         invoice_number_start: int = 10001,
         signer: CallbackSigner | None = None,
+        oauth: OAuthServerConfig | None = None,
     ) -> None:
         self.app: SandboxApp = create_sandbox_app("lexoffice", clock=clock)
         self.organization_id = ORGANIZATION_ID
@@ -62,7 +64,10 @@ class LexofficeSandbox:
         self.ocr_immediately = True
         self.open_amount_as_string = False
         """One official sample has `openAmount` as a string; a client must parse both."""
-        self.access = AccessControl(self.app.clock, api_keys, rate=rate_per_second, burst=burst)
+        self.oauth = AuthorizationServer(self.app.clock, oauth or OAuthServerConfig())
+        self.access = AccessControl(
+            self.app.clock, api_keys, rate=rate_per_second, burst=burst, token_owner=self.oauth.owner
+        )
         self.store = LexofficeStore(invoice_number_start=invoice_number_start)
         self.categories = {c["id"] for c in POSTING_CATEGORIES}
         self.signer = signer or CallbackSigner()
@@ -344,6 +349,12 @@ class LexofficeSandbox:
         for subscription in [s for s in self.store.subscriptions.values() if s.api_key == api_key]:
             self.delete_subscription(subscription.id)
 
+    def revoke_connection(self, connection_id: str) -> None:
+        """The organisation disconnected the partner app in Lexware: its tokens stop working, `token.revoked` fires
+        (resourceId = the connection id, reference §4)."""
+        self.oauth.revoke(connection_id)
+        self.emit("token.revoked", connection_id)
+
     def emit(
         self, event_type: str, resource_id: str, *, event_date: datetime | None = None, signature: str | None = None
     ) -> int:
@@ -401,6 +412,7 @@ class LexofficeSandbox:
     def _clear(self) -> None:
         self.store.clear()
         self.access.clear()
+        self.oauth.clear()
         self.callbacks.clear()
         self.ocr_immediately = True
         self.open_amount_as_string = False
