@@ -285,7 +285,9 @@ class BridgeProcesses:
     def start(self) -> tuple[LexofficeClient, LexofficeOAuth]:
         oauth = partner_mode(self.settings, self.pool)
         assert oauth is not None
-        client = lexoffice_client(self.settings, rate_limit_bucket(self.pool, self.settings), oauth.authorization)
+        client = lexoffice_client(
+            self.settings, rate_limit_bucket(self.pool, self.settings), authorization=oauth.authorization
+        )
         self.started.append((client, oauth))
         return client, oauth
 

@@ -164,8 +164,9 @@ async def test_token_revoked_alerts_once_and_stops_every_call(
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
     await subscribed(platform)
-    for _ in range(2):
-        platform.sandbox.emit("token.revoked", "connection-1", event_date=platform.sandbox.now())
+    revoked_at = platform.sandbox.now()
+    for delay in range(2):  # two deliveries (distinct event dates: the same one would be deduplicated on receipt)
+        platform.sandbox.emit("token.revoked", "connection-1", event_date=revoked_at + timedelta(milliseconds=delay))
     await all_processed(platform, 2)
     alerts = [r for r in caplog.records if "ops alert lexoffice_access_revoked" in r.getMessage()]
     assert len(alerts) == 1
