@@ -3,18 +3,12 @@ instagram-sync makes, budgets and throttling, webhooks; every answer checked aga
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,6 +32,8 @@ from intplat_sandboxes.meta import (
     create_meta_sandbox,
 )
 from intplat_sandboxes.meta import main as meta_main
+
+from .sandbox_checks import ContractCheck, console_script_served
 
 APP_ID = "app-123"
 APP_SECRET = "app-secret-456"
@@ -63,55 +59,30 @@ RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
     ("GET", rf"/1784{NUMERIC}/insights", "user-insights"),
     ("GET", rf"/1790{NUMERIC}/insights", "media-insights"),
 ]
-CHECKED: set[str] = set()
-
-
-def schema_for(method: str, path: str, status: int) -> str | None:
-    """The contract document an answer must match; None where the contract has none (redirects, control, pages)."""
-    if path.startswith("/_sandbox") or path == "/healthz":
-        return None
-    path = re.sub(r"^/v\d+\.\d+", "", path)
-    if status >= 400:
-        return "error"
-    for route_method, pattern, name in RESPONSE_SCHEMAS:
-        if method == route_method and re.fullmatch(pattern, path):
-            return name
-    return None
+VERSION = r"^/v\d+\.\d+"
+USAGE_HEADERS = {"X-Business-Use-Case-Usage": "header.business-use-case-usage", "X-App-Usage": "header.app-usage"}
+# Answers without a contract document: the dialogs' redirects, control routes, the health probe.
+CHECK = ContractCheck(
+    CONTRACT,
+    RESPONSE_SCHEMAS,
+    contracted_path=lambda path: None if path.startswith(("/_sandbox", "/healthz")) else re.sub(VERSION, "", path),
+    error_schema=lambda _path, _status: "error",
+)
 
 
 async def contract_checked(response: httpx.Response) -> None:
-    await response.aread()
-    name = schema_for(response.request.method, response.request.url.path, response.status_code)
-    for header, schema in (("X-Business-Use-Case-Usage", "header.business-use-case-usage"),
-                           ("X-App-Usage", "header.app-usage")):  # fmt: skip
+    """The body, and both usage headers wherever they come."""
+    await CHECK.response_hook(response)
+    for header, schema in USAGE_HEADERS.items():
         if header in response.headers:
-            CHECKED.add(schema)
-            assert CONTRACT.violations(schema, json.loads(response.headers[header])) == []
-    if name is None or not response.content:
-        return
-    CHECKED.add(name)
-    violations = CONTRACT.violations(name, response.json())
-    assert violations == [], f"{response.request.method} {response.request.url.path} → {name}: {violations}"
+            CHECK.check(schema, json.loads(response.headers[header]), header)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def every_response_schema_is_checked(request: pytest.FixtureRequest) -> Iterator[None]:
     """When the whole module ran, every response schema was checked by some test (no schema without a test)."""
     yield
-    ran = {
-        item.originalname
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is request.module
-    }
-    defined = {name for name in dir(request.module) if name.startswith("test_")}
-    if ran == defined:
-        expected = {name for _, _, name in RESPONSE_SCHEMAS} | {
-            "error",
-            "header.app-usage",
-            "header.business-use-case-usage",
-            "webhook.story-insights",
-        }
-        assert expected <= CHECKED, f"response schemas no test checked: {sorted(expected - CHECKED)}"
+    CHECK.assert_all_checked(request, also={"error", "webhook.story-insights", *USAGE_HEADERS.values()})
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
@@ -808,8 +779,7 @@ async def test_story_insights_webhook_is_signed_over_the_raw_body_and_can_be_red
     body, signature = hooks.received[0]
     assert signature == "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     payload = json.loads(body)
-    CHECKED.add("webhook.story-insights")
-    assert CONTRACT.violations("webhook.story-insights", payload) == []
+    CHECK.check("webhook.story-insights", payload, "story_insights webhook")
     (entry,) = payload["entry"]
     assert (payload["object"], entry["id"], entry["changes"][0]["field"]) == ("instagram", BAKERY_ACCOUNT_ID,
                                                                               "story_insights")  # fmt: skip
@@ -856,36 +826,8 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert (served["port"], served["app"].name) == (9113, "meta")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_console_script_starts_and_answers_healthz() -> None:
     """`make run` starts `meta-sandbox` once a service declares it (instagram-sync: META_GRAPH_API_BASE)."""
-    (script,) = entry_points(group="console_scripts", name="meta-sandbox")
-    assert script.value == "intplat_sandboxes.meta.main:run"
-    port = free_port()
-    executable = os.path.join(os.path.dirname(sys.executable), "meta-sandbox")
-    process = subprocess.Popen(
-        [executable], env={**os.environ, "META_SANDBOX_PORT": str(port)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(200):
-                try:
-                    health = await http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("meta-sandbox did not start")
-            assert health.json() == {"status": "ok", "sandbox": "meta"}
-            unauthenticated = await http.get("/v23.0/me")
-            assert unauthenticated.json()["error"]["code"] == 104
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    async with console_script_served("meta-sandbox", "intplat_sandboxes.meta.main", "META_SANDBOX_PORT") as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok", "sandbox": "meta"}
+        assert (await http.get("/v23.0/me")).json()["error"]["code"] == 104
