@@ -616,6 +616,28 @@ async def test_instagram_login_token_reads_its_own_account_only(client: httpx.As
     assert error_of(await get(client, f"/{BO_ACCOUNT_ID}", token)) == (100, 33)
 
 
+async def test_added_accounts_and_minted_tokens_for_benchmarks(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_sandbox/meta/accounts", json={"count": 3, "followers_count": 500, "impressions_24h": 2, "media_count": 4}
+    )
+    assert created.status_code == 201
+    first, *_rest = created.json()
+    assert len(created.json()) == 3
+    minted = await client.post("/_sandbox/meta/tokens", json={"login": "instagram", "subject_id": first["id"]})
+    assert (minted.json()["kind"], minted.json()["expires_in"]) == ("instagram_user", 5_184_000)
+    ig_token = minted.json()["access_token"]
+    media = (await get(client, "/me/media", ig_token, limit="100")).json()["data"]
+    assert len(media) == 5, "four posts and a story"
+    fb = await client.post("/_sandbox/meta/tokens", json={"login": "facebook", "subject_id": first["facebook_user_id"]})
+    pages = await get(client, "/me/accounts", fb.json()["access_token"], fields="instagram_business_account")
+    assert pages.json()["data"] == [{"instagram_business_account": {"id": first["id"]}, "id": first["page_id"]}]
+    await get(client, f"/{first['id']}", ig_token)
+    budget = (await client.get("/_sandbox/meta/usage")).json()["accounts"][first["id"]]["budget"]
+    assert budget == {"calls": 9600, "cputime": 9600, "time": 9600, "window_seconds": 86_400}, "4800 per impression"
+    unknown = await client.post("/_sandbox/meta/tokens", json={"login": "facebook", "subject_id": first["id"]})
+    assert unknown.status_code == 404
+
+
 # -- API versions --------------------------------------------------------------------------------
 
 
@@ -668,6 +690,15 @@ async def test_usage_headers_can_be_left_out_at_low_volume(client: httpx.AsyncCl
     assert "X-App-Usage" not in quiet.headers
     busy = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
     assert usage_of(busy)["call_count"] == 50
+
+
+async def test_usage_can_be_set_near_the_ceiling_of_a_real_sized_budget(client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    state = await client.put(f"/_sandbox/meta/budgets/{BAKERY_ACCOUNT_ID}", json={"usage_percent": 99})
+    assert (state.json()["call_count"], state.json()["budget"]["calls"]) == (99, 4800 * 2400)
+    near = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert near.status_code == 200
+    assert usage_of(near)["call_count"] == 99
 
 
 async def test_over_budget_calls_are_throttled_and_calls_while_blocked_extend_the_block(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from ._errors import GraphError, invalid_parameter, invalid_token
-from ._sandbox import CONFIGURATION_SCOPES, FACEBOOK_SCOPES, INSTAGRAM_SCOPES, MetaSandbox
+from ._sandbox import FACEBOOK_SCOPES, INSIGHTS_SCOPES, INSTAGRAM_SCOPES, MetaSandbox
 from ._tokens import (
     DATA_ACCESS,
     FACEBOOK_LONG_LIVED_SECONDS,
@@ -50,7 +50,7 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         known = FACEBOOK_SCOPES if login == "facebook" else INSTAGRAM_SCOPES
         requested = _scopes(params.get("scope"))
         if login == "facebook" and params.get("config_id"):
-            requested = list(CONFIGURATION_SCOPES)
+            requested = list(INSIGHTS_SCOPES["facebook"])
         if unknown := [s for s in requested if s not in known]:
             raise invalid_parameter(f"Invalid Scopes: {', '.join(unknown)}")
         if login == "instagram" and INSTAGRAM_BASIC not in requested:

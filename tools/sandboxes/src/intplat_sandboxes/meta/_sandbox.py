@@ -12,11 +12,20 @@ from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox
 
 from ._budget import Budget, Budgets, Cost
 from ._errors import no_permission, unknown_object
-from ._fixtures import ADA_USER_ID, BAKERY_ACCOUNT_ID, World, build_world
+from ._fixtures import ADA_USER_ID, BAKERY_ACCOUNT_ID, World, add_accounts, build_world
 from ._media_insights import STORY_LIFETIME
 from ._models import InstagramAccount, Media, Page
 from ._paging import PagingQuirks
-from ._tokens import AccessToken, Login, TokenStore
+from ._tokens import (
+    FACEBOOK_LONG_LIVED_SECONDS,
+    INSTAGRAM_LONG_LIVED_SECONDS,
+    SHORT_LIVED_SECONDS,
+    AccessToken,
+    Consent,
+    Login,
+    TokenKind,
+    TokenStore,
+)
 from ._webhooks import WebhookSender
 
 DEFAULT_VERSIONS = ("v22.0", "v23.0", "v24.0", "v25.0", "v26.0")
@@ -28,8 +37,12 @@ INSTAGRAM_SCOPES = frozenset(
     {"instagram_business_basic", "instagram_business_manage_insights", "instagram_business_content_publish",
      "instagram_business_manage_messages", "instagram_business_manage_comments"}
 )  # fmt: skip
-# What Facebook Login for Business grants for a `config_id` (the configuration fixes the permissions).
-CONFIGURATION_SCOPES = ("instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement")
+# What reading insights takes per login; Facebook Login for Business grants these for a `config_id` (the
+# configuration fixes the permissions), and minted tokens carry them.
+INSIGHTS_SCOPES: dict[Login, tuple[str, ...]] = {
+    "facebook": ("instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement"),
+    "instagram": ("instagram_business_basic", "instagram_business_manage_insights"),
+}
 # Permission each kind of read needs, per login (reference A1 table).
 NEEDS: dict[str, dict[Login, tuple[str, ...]]] = {
     "basic": {"facebook": ("instagram_basic",), "instagram": ("instagram_business_basic",)},
@@ -141,6 +154,27 @@ class MetaSandbox:
         """Code 10 unless the token was granted every permission `need` takes (a declined scope is not granted)."""
         if any(scope not in token.scopes for scope in NEEDS[need][token.login]):
             raise no_permission()
+
+    def add_accounts(
+        self, count: int, *, followers_count: int = 1000, impressions_24h: int = 1000, media_count: int = 10
+    ) -> list[InstagramAccount]:
+        return add_accounts(
+            self.world, count, now=self.now(), followers_count=followers_count, impressions_24h=impressions_24h,
+            media_count=media_count,
+        )  # fmt: skip
+
+    def mint_token(self, login: Login, subject_id: str, *, long_lived: bool = True) -> AccessToken:
+        """A token as the login would give it (the insights scopes), without the dialog: a Facebook user's or an
+        Instagram account's."""
+        known = self.world.users if login == "facebook" else self.world.accounts
+        if subject_id not in known:
+            raise KeyError(subject_id)
+        lifetime = SHORT_LIVED_SECONDS
+        if long_lived:
+            lifetime = FACEBOOK_LONG_LIVED_SECONDS if login == "facebook" else INSTAGRAM_LONG_LIVED_SECONDS
+        kind: TokenKind = "user" if login == "facebook" else "instagram_user"
+        consent = Consent(subject_id, list(INSIGHTS_SCOPES[login]), [])
+        return self.tokens.issue(kind, consent, now=self.now(), lifetime_seconds=lifetime, long_lived=long_lived)
 
     # budgets
 

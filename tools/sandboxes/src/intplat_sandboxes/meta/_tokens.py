@@ -37,6 +37,15 @@ class Grant(Protocol):
     def declined(self) -> list[str]: ...
 
 
+@dataclass(frozen=True)
+class Consent:
+    """A grant made without the dialog (the control route that mints tokens)."""
+
+    subject_id: str
+    scopes: list[str]
+    declined: list[str]
+
+
 @dataclass
 class AuthorizationCode:
     value: str
