@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from intplat_devstack.contracts import load_contract
+from intplat_devstack.testing import eventually
 from intplat_sandboxes.framework import FrozenClock, serve_in_background
 from intplat_sandboxes.meta import (
     ADA_USER_ID,
@@ -822,6 +823,54 @@ async def test_story_insights_webhook_is_signed_over_the_raw_body_and_can_be_red
     assert hooks.received[2][1] == "sha256=00"
     assert len((await client.get("/_sandbox/meta/webhooks/deliveries")).json()) == 2
     assert forged.json()["signature"] == "sha256=00"
+
+
+async def test_story_insights_webhook_comes_when_a_subscribed_accounts_stories_expire(
+    meta: MetaSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await client.post("/_sandbox/meta/webhooks/subscribe", json={"callback_url": hook_url, "verify_token": "verify-me"})
+    token = await facebook_token(client)
+    subscribe = await client.post(
+        f"{V}/{BAKERY_PAGE_ID}/subscribed_apps", params={"access_token": token, "subscribed_fields": "story_insights"}
+    )
+    assert subscribe.json() == {"success": True}
+    listed = (await get(client, f"/{BAKERY_PAGE_ID}/subscribed_apps", token)).json()["data"]
+    assert listed == [{"id": APP_ID, "subscribed_fields": ["story_insights"]}]
+    assert await meta.flush_webhooks() == 0, "no story has expired yet"
+    meta.clock.advance(DAY)
+
+    async def both_stories_reported() -> bool:
+        media_ids = [json.loads(body)["entry"][0]["changes"][0]["value"]["media_id"] for body, _ in hooks.received]
+        return sorted(media_ids) == sorted(meta.account(BAKERY_ACCOUNT_ID).story_ids)
+
+    await eventually(both_stories_reported, timeout=30, what="story_insights webhooks on expiry")
+    assert await meta.flush_webhooks() == 0, "each story once"
+    unsubscribed = await get(client, f"/{TINY_ACCOUNT_ID}/subscribed_apps", token)
+    assert unsubscribed.json() == {"data": []}, "the tiny shop's stories expired too, but it is not subscribed"
+
+
+async def test_appsecret_proof_is_checked_when_sent_and_can_be_required(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client)
+    proof = hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
+    assert (await get(client, "/me", token, appsecret_proof=proof)).status_code == 200
+    assert error_of(await get(client, "/me", token, appsecret_proof="0" * 64)) == (100, None)
+    meta.require_appsecret_proof = True
+    assert error_of(await get(client, "/me", token)) == (100, None)
+    assert (await get(client, "/me", token, appsecret_proof=proof)).status_code == 200
+
+
+async def test_transient_and_server_errors_are_scripted_with_the_framework_faults(client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    transient = {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2,
+                           "is_transient": True, "fbtrace_id": "Afault"}}  # fmt: skip
+    fault = {"kind": "status", "status": 500, "path_prefix": f"{V}/{BAKERY_ACCOUNT_ID}", "times": 1, "body": transient}
+    assert (await client.post("/_sandbox/faults", json=fault)).status_code == 201
+    failed = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert (failed.status_code, error_of(failed)) == (500, (2, None))
+    assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code == 200
 
 
 # -- operation --------------------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 `fields`, and the edges instagram-sync reads. Every call is authenticated (code 190 and its subcodes), checked for
 the permission it needs (code 10) and charged to the budgets (throttle codes) before it is answered."""
 
+import hashlib
+import hmac
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ._budget import Cost
-from ._errors import GraphError, unknown_object
+from ._errors import GraphError, invalid_parameter, unknown_object
 from ._fields import FieldSpec, parse_fields
 from ._graph import graph_version, metered
 from ._insights import account_insights, parse_query
@@ -20,6 +22,11 @@ from ._sandbox import MetaSandbox
 from ._tokens import AccessToken
 
 INSIGHTS_COST = Cost(cputime=2, time=3)
+
+
+def appsecret_proof(app_secret: str, access_token: str) -> str:
+    """HMAC-SHA256 of the token with the app secret, hex (reference A1 `appsecret_proof`)."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
 
 
 def access_token_of(request: Request) -> str | None:
@@ -38,7 +45,13 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         value = access_token_of(request)
         if value is None:
             raise GraphError("An access token is required to request this resource.", 104)
-        return meta.tokens.valid(value, meta.now())
+        token = meta.tokens.valid(value, meta.now())
+        proof = request.query_params.get("appsecret_proof")
+        if proof is None and meta.require_appsecret_proof:
+            raise invalid_parameter("API calls from the server require an appsecret_proof argument")
+        if proof is not None and not hmac.compare_digest(proof, appsecret_proof(meta.app_secret, value)):
+            raise GraphError("Invalid appsecret_proof provided in the API argument", 100, type="GraphMethodException")
+        return token
 
     def context(request: Request, token: AccessToken) -> RenderContext:
         base = str(request.base_url).rstrip("/")
@@ -61,6 +74,27 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
 
     def fields(request: Request) -> tuple[FieldSpec, ...] | None:
         return parse_fields(request.query_params.get("fields"))
+
+    def subscribed_account(token: AccessToken, node_id: str) -> str:
+        """`/{ig-user-id}/subscribed_apps` (Instagram Login) or `/{page-id}/subscribed_apps` (Facebook Login)."""
+        page = next((p for p in meta.visible_pages(token) if p.id == node_id), None)
+        if page is not None and page.instagram_account_id is not None:
+            return page.instagram_account_id
+        return meta.reachable_account(token, node_id).id
+
+    @router.post("/{node_id}/subscribed_apps")
+    async def subscribe_app(node_id: str, request: Request) -> JSONResponse:
+        """Enable webhooks for an account (reference A4 Requirements); fields from `subscribed_fields`."""
+        token = authenticate(request)
+        account_id = subscribed_account(token, resolve(token, node_id))
+        charge(request, account_id, Cost())
+        meta.require(token, "insights")
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+        wanted = (request.query_params.get("subscribed_fields") or form.get("subscribed_fields") or "").split(",")
+        if not any(wanted):
+            raise invalid_parameter("The parameter subscribed_fields is required")
+        meta.subscribed_fields.setdefault(account_id, set()).update(f for f in wanted if f)
+        return JSONResponse({"success": True})
 
     @router.get("/{node_id}")
     async def read_node(node_id: str, request: Request) -> JSONResponse:
@@ -93,6 +127,11 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         node_id = resolve(token, node_id)
         params = request.query_params
         ctx = context(request, token)
+        if edge == "subscribed_apps":
+            account_id = subscribed_account(token, node_id)
+            charge(request, account_id, Cost())
+            subscribed = sorted(meta.subscribed_fields.get(account_id, ()))
+            return JSONResponse({"data": [{"id": meta.app_id, "subscribed_fields": subscribed}] if subscribed else []})
         if node_id in meta.world.accounts:
             account = meta.reachable_account(token, node_id)
             spec = FieldSpec(edge, {k: params[k] for k in ("limit", "after") if k in params}, fields(request))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from intplat_sandboxes.framework import SandboxApp, SandboxClock, create_sandbox_app
+from intplat_sandboxes.framework import PeriodicFlush, SandboxApp, SandboxClock, create_sandbox_app
 
 from ._budget import Budget, Budgets, Cost
 from ._errors import no_permission, unknown_object
@@ -78,6 +78,7 @@ class MetaSandbox:
         redirect_uris: Iterable[str] = (),
         app_budget: Budget | None = None,
         webhook_timeout: float = 5.0,
+        require_appsecret_proof: bool = False,
     ) -> None:
         self.app: SandboxApp = create_sandbox_app("meta", clock=clock)
         self.app_id = app_id
@@ -91,8 +92,15 @@ class MetaSandbox:
         self.budgets = Budgets(app=app_budget)
         self.paging: dict[str, PagingQuirks] = {}
         self.next_login = NextLogin()
+        self.require_appsecret_proof = require_appsecret_proof
+        """The App Dashboard's "Require App Secret": Graph calls without `appsecret_proof` are refused."""
         self.webhooks = WebhookSender(self.app.clock, app_secret, timeout=webhook_timeout)
+        self.subscribed_fields: dict[str, set[str]] = {}
+        """Per Instagram account, the webhook fields the app subscribed to (`POST /{id}/subscribed_apps`)."""
+        self._expiry_notified: set[str] = set()
+        self._background = PeriodicFlush("meta-sandbox-webhooks", self.flush_webhooks, 0.05)
         self.app.on_reset(self._clear)
+        self.app.while_served(self.start, self.stop)
 
     def _clear(self) -> None:
         self.world = build_world(self.now())
@@ -101,6 +109,14 @@ class MetaSandbox:
         self.paging.clear()
         self.next_login = NextLogin()
         self.webhooks.clear()
+        self.subscribed_fields.clear()
+        self._expiry_notified.clear()
+
+    async def start(self) -> None:
+        self._background.start()
+
+    async def stop(self) -> None:
+        await self._background.stop()
 
     @property
     def clock(self) -> SandboxClock:
@@ -216,6 +232,29 @@ class MetaSandbox:
             "changes": [{"field": "story_insights", "value": value}],
         }
         return {"object": "instagram", "entry": [entry]}
+
+    def expired_stories(self) -> list[Media]:
+        """Stories past their 24 h on accounts subscribed to `story_insights` that Meta has not reported yet."""
+        now = self.now()
+        stories = (
+            self.world.media[story_id]
+            for account_id, fields in self.subscribed_fields.items()
+            if "story_insights" in fields
+            for story_id in self.world.accounts[account_id].story_ids
+            if story_id not in self._expiry_notified
+        )
+        return [story for story in stories if now - story.timestamp >= STORY_LIFETIME]
+
+    async def flush_webhooks(self) -> int:
+        """Send the `story_insights` webhook of every story that expired (Meta: "when Stories expire"), once each,
+        to the verified callback; returns how many were sent."""
+        if self.webhooks.callback_url is None:
+            return 0
+        expired = self.expired_stories()
+        for story in expired:
+            self._expiry_notified.add(story.id)
+            await self.webhooks.send(self.story_insights_event(story.id))
+        return len(expired)
 
     def expire_story(self, media_id: str) -> Media:
         media = self.world.media[media_id]
