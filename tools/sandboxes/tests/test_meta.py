@@ -59,6 +59,9 @@ RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
     ("GET", rf"/{NUMERIC}/(media|stories)", "media.page"),
     ("GET", rf"/1784{NUMERIC}/insights", "user-insights"),
     ("GET", rf"/1790{NUMERIC}/insights", "media-insights"),
+    ("POST", rf"/{NUMERIC}/(media|media_publish)", "created"),
+    ("GET", rf"/1780{NUMERIC}", "container.read"),
+    ("GET", rf"/{NUMERIC}/content_publishing_limit", "content-publishing-limit"),
 ]
 VERSION = r"^/v\d+\.\d+"
 USAGE_HEADERS = {"X-Business-Use-Case-Usage": "header.business-use-case-usage", "X-App-Usage": "header.app-usage"}
@@ -254,6 +257,10 @@ async def test_page_token_from_a_long_lived_user_token_never_expires(
     meta.clock.advance(61 * DAY)
     assert error_of(await get(client, "/me", user_token)) == (190, 463)
     assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", page_token)).json() == {"id": BAKERY_ACCOUNT_ID}
+    assert (await get(client, "/me", page_token, fields="id,name")).json() == {
+        "id": BAKERY_PAGE_ID,
+        "name": "Ada's Bakery",
+    }
     debug = await client.get(f"{V}/debug_token", params={"input_token": page_token, "access_token": APP_TOKEN})
     assert (debug.json()["data"]["type"], debug.json()["data"]["expires_at"]) == ("PAGE", 0)
 
@@ -637,6 +644,69 @@ async def test_added_accounts_and_minted_tokens_for_benchmarks(client: httpx.Asy
     assert budget == {"calls": 9600, "cputime": 9600, "time": 9600, "window_seconds": 86_400}, "4800 per impression"
     unknown = await client.post("/_sandbox/meta/tokens", json={"login": "facebook", "subject_id": first["id"]})
     assert unknown.status_code == 404
+
+
+PUBLISHING_SCOPES = "instagram_basic,instagram_content_publish,pages_show_list"
+
+
+async def container(client: httpx.AsyncClient, token: str, **params: str) -> httpx.Response:
+    return await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media", data={"access_token": token, **params})
+
+
+async def test_content_publishing_container_status_publish(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    image = (await container(client, token, image_url="https://cdn.example/a.jpg", caption="Fresh")).json()["id"]
+    assert (await get(client, f"/{image}", token, fields="status_code")).json() == {"status_code": "FINISHED",
+                                                                                     "id": image}  # fmt: skip
+    published = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", params={"access_token": token,
+                                                                                   "creation_id": image})  # fmt: skip
+    media_id = published.json()["id"]
+    first = (await get(client, f"/{BAKERY_ACCOUNT_ID}/media", token, fields="caption", limit="1")).json()["data"]
+    assert first == [{"caption": "Fresh", "id": media_id}], "the new post leads the media list"
+    assert (await get(client, f"/{image}", token, fields="status_code")).json()["status_code"] == "PUBLISHED"
+    limit = (await get(client, f"/{BAKERY_ACCOUNT_ID}/content_publishing_limit", token)).json()
+    assert limit == {"data": [{"quota_usage": 1, "config": {"quota_total": 100, "quota_duration": 86_400}}]}
+    again = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", params={"access_token": token,
+                                                                               "creation_id": image})  # fmt: skip
+    assert error_of(again) == (9007, 2207027), "a published container is not publishable again"
+
+
+async def test_reels_need_processing_time_and_failures_show_in_the_status(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    reel = (await container(client, token, video_url="https://cdn.example/r.mp4", media_type="REELS")).json()["id"]
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "IN_PROGRESS"
+    early = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                             "creation_id": reel})  # fmt: skip
+    assert error_of(early) == (9007, 2207027)
+    meta.clock.advance(30)
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "FINISHED"
+    broken = (await container(client, token, image_url="https://cdn.example/corrupt.jpg")).json()["id"]
+    assert (await get(client, f"/{broken}", token, fields="status_code,status")).json()["status_code"] == "ERROR"
+    assert error_of(await container(client, token, image_url="http://cdn.example/a.jpg")) == (9004, 2207052)
+    assert error_of(await container(client, token, caption="no media"))[0] == 100
+    meta.clock.advance(24 * 3600)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "EXPIRED"
+
+
+async def test_publishing_limit_and_permission(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    reader = await facebook_token(client)
+    assert error_of(await container(client, reader, image_url="https://cdn.example/a.jpg")) == (10, None)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    meta.publisher.quota_total = 1
+    for expected in ((200, None), (400, (9, 2207042))):
+        image = (await container(client, token, image_url="https://cdn.example/a.jpg")).json()["id"]
+        answer = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                                  "creation_id": image})  # fmt: skip
+        assert (answer.status_code, None if answer.status_code == 200 else error_of(answer)) == expected
+    meta.clock.advance(24 * 3600)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    image = (await container(client, token, image_url="https://cdn.example/b.jpg")).json()["id"]
+    later = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                             "creation_id": image})  # fmt: skip
+    assert later.status_code == 200, "the quota window rolled on"
 
 
 # -- API versions --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the permission it needs (code 10) and charged to the budgets (throttle codes) be
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,9 +30,9 @@ def appsecret_proof(app_secret: str, access_token: str) -> str:
     return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
 
 
-def access_token_of(request: Request) -> str | None:
-    """`access_token` in the query, or `Authorization: Bearer|OAuth <token>`."""
-    if token := request.query_params.get("access_token"):
+def access_token_of(request: Request, params: Mapping[str, str]) -> str | None:
+    """`access_token` among the parameters, or `Authorization: Bearer|OAuth <token>`."""
+    if token := params.get("access_token"):
         return token
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() in ("bearer", "oauth") and value.strip() else None
@@ -40,13 +41,15 @@ def access_token_of(request: Request) -> str | None:
 def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: FastAPI reads them
     router = APIRouter(tags=["graph"])
 
-    def authenticate(request: Request) -> AccessToken:
+    def authenticate(request: Request, params: Mapping[str, str] | None = None) -> AccessToken:
+        """`params`: the query string, or with a POST also its form (where Graph accepts them too)."""
         metered(request, None)
-        value = access_token_of(request)
+        params = request.query_params if params is None else params
+        value = access_token_of(request, params)
         if value is None:
             raise GraphError("An access token is required to request this resource.", 104)
         token = meta.tokens.valid(value, meta.now())
-        proof = request.query_params.get("appsecret_proof")
+        proof = params.get("appsecret_proof")
         if proof is None and meta.require_appsecret_proof:
             raise invalid_parameter("API calls from the server require an appsecret_proof argument")
         if proof is not None and not hmac.compare_digest(proof, appsecret_proof(meta.app_secret, value)):
@@ -68,12 +71,16 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         meta.charge(account_id, cost)
 
     def resolve(token: AccessToken, node_id: str) -> str:
-        if node_id != "me":
-            return node_id
-        return token.user_id if token.kind == "page" and token.user_id else token.subject_id
+        """`me` is the token's user, Page or Instagram account."""
+        return token.subject_id if node_id == "me" else node_id
 
     def fields(request: Request) -> tuple[FieldSpec, ...] | None:
         return parse_fields(request.query_params.get("fields"))
+
+    async def params_of(request: Request) -> dict[str, str]:
+        """Graph POST parameters come in the query string or a urlencoded form."""
+        form = parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
+        return {**dict(form), **request.query_params}
 
     def subscribed_account(token: AccessToken, node_id: str) -> str:
         """`/{ig-user-id}/subscribed_apps` (Instagram Login) or `/{page-id}/subscribed_apps` (Facebook Login)."""
@@ -85,16 +92,38 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
     @router.post("/{node_id}/subscribed_apps")
     async def subscribe_app(node_id: str, request: Request) -> JSONResponse:
         """Enable webhooks for an account (reference A4 Requirements); fields from `subscribed_fields`."""
-        token = authenticate(request)
+        params = await params_of(request)
+        token = authenticate(request, params)
         account_id = subscribed_account(token, resolve(token, node_id))
         charge(request, account_id, Cost())
         meta.require(token, "insights")
-        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
-        wanted = (request.query_params.get("subscribed_fields") or form.get("subscribed_fields") or "").split(",")
+        wanted = params.get("subscribed_fields", "").split(",")
         if not any(wanted):
             raise invalid_parameter("The parameter subscribed_fields is required")
         meta.subscribed_fields.setdefault(account_id, set()).update(f for f in wanted if f)
         return JSONResponse({"success": True})
+
+    @router.post("/{node_id}/media")
+    async def create_container(node_id: str, request: Request) -> JSONResponse:
+        """Content publishing step 1: a container from `image_url`, or `video_url` with `media_type=REELS`."""
+        params = await params_of(request)
+        token = authenticate(request, params)
+        account = meta.reachable_account(token, resolve(token, node_id))
+        charge(request, account.id, Cost())
+        meta.require(token, "publish")
+        container = meta.publisher.create(account, params, meta.now())
+        return JSONResponse({"id": container.id})
+
+    @router.post("/{node_id}/media_publish")
+    async def publish(node_id: str, request: Request) -> JSONResponse:
+        """Content publishing step 3: publish a FINISHED container (`creation_id`) within the publishing limit."""
+        params = await params_of(request)
+        token = authenticate(request, params)
+        account = meta.reachable_account(token, resolve(token, node_id))
+        charge(request, account.id, Cost())
+        meta.require(token, "publish")
+        media = meta.publish(account, params.get("creation_id"))
+        return JSONResponse({"id": media.id})
 
     @router.get("/{node_id}")
     async def read_node(node_id: str, request: Request) -> JSONResponse:
@@ -113,6 +142,12 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
             charge(request, media.account_id, cost)
             meta.require(token, "basic")
             return JSONResponse(media_body(ctx, media, specs))
+        if node_id in meta.publisher.containers:
+            container = meta.publisher.containers[node_id]
+            meta.reachable_account(token, container.account_id)
+            charge(request, container.account_id, cost)
+            names = None if specs is None else [spec.name for spec in specs]
+            return JSONResponse(container.body(names, meta.now()))
         if node_id in {page.id for page in meta.visible_pages(token)}:
             charge(request, None, cost)
             return JSONResponse(page_body(ctx, meta.world.pages[node_id], specs))
@@ -151,6 +186,10 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
                     return ctx.edge_url(account.id, "insights", {**rest, "since": str(since), "until": str(until)})
 
                 return JSONResponse(account_insights(account, query, now=meta.now(), page_url=page_url))
+            if edge == "content_publishing_limit":
+                charge(request, account.id, Cost())
+                meta.require(token, "publish")
+                return JSONResponse(meta.publisher.limit_body(account.id, meta.now()))
         elif node_id in meta.world.media:
             media = meta.reachable_media(token, node_id)
             if edge == "insights":

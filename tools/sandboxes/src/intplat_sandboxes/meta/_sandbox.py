@@ -16,6 +16,7 @@ from ._fixtures import ADA_USER_ID, BAKERY_ACCOUNT_ID, World, add_accounts, buil
 from ._media_insights import STORY_LIFETIME
 from ._models import InstagramAccount, Media, Page
 from ._paging import PagingQuirks
+from ._publishing import Publisher
 from ._tokens import (
     FACEBOOK_LONG_LIVED_SECONDS,
     INSTAGRAM_LONG_LIVED_SECONDS,
@@ -51,6 +52,10 @@ NEEDS: dict[str, dict[Login, tuple[str, ...]]] = {
         "instagram": ("instagram_business_basic", "instagram_business_manage_insights"),
     },
     "pages": {"facebook": ("pages_show_list",), "instagram": ()},
+    "publish": {
+        "facebook": ("instagram_basic", "instagram_content_publish"),
+        "instagram": ("instagram_business_basic", "instagram_business_content_publish"),
+    },
 }
 
 
@@ -95,6 +100,7 @@ class MetaSandbox:
         self.require_appsecret_proof = require_appsecret_proof
         """The App Dashboard's "Require App Secret": Graph calls without `appsecret_proof` are refused."""
         self.webhooks = WebhookSender(self.app.clock, app_secret, timeout=webhook_timeout)
+        self.publisher = Publisher()
         self.subscribed_fields: dict[str, set[str]] = {}
         """Per Instagram account, the webhook fields the app subscribed to (`POST /{id}/subscribed_apps`)."""
         self._expiry_notified: set[str] = set()
@@ -109,6 +115,7 @@ class MetaSandbox:
         self.paging.clear()
         self.next_login = NextLogin()
         self.webhooks.clear()
+        self.publisher.clear()
         self.subscribed_fields.clear()
         self._expiry_notified.clear()
 
@@ -191,6 +198,13 @@ class MetaSandbox:
         kind: TokenKind = "user" if login == "facebook" else "instagram_user"
         consent = Consent(subject_id, list(INSIGHTS_SCOPES[login]), [])
         return self.tokens.issue(kind, consent, now=self.now(), lifetime_seconds=lifetime, long_lived=long_lived)
+
+    def publish(self, account: InstagramAccount, creation_id: str | None) -> Media:
+        """Publish a finished container: the new post leads the account's media list."""
+        media = self.publisher.publish(account, creation_id, self.now())
+        self.world.media[media.id] = media
+        account.media_ids.insert(0, media.id)
+        return media
 
     # budgets
 
