@@ -622,6 +622,8 @@ async def test_instagram_login_token_reads_its_own_account_only(client: httpx.As
     insights = await get(client, "/me/insights", token, metric="reach", period="day")
     assert insights.json()["data"][0]["name"] == "reach"
     assert error_of(await get(client, f"/{BO_ACCOUNT_ID}", token)) == (100, 33)
+    granted = (await get(client, "/me/permissions", token)).json()["data"]
+    assert [p["permission"] for p in granted] == INSTAGRAM_SCOPES.split(",")
 
 
 async def test_added_accounts_and_minted_tokens_for_benchmarks(client: httpx.AsyncClient) -> None:
@@ -724,7 +726,9 @@ async def test_version_prefix_is_optional_and_only_accepted_versions_answer(
     assert error_of(await client.get(f"/v23.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2635
     logged = [r.path for r in meta.app.requests.records(path_prefix="/v2")]
     assert f"/v26.0/{BAKERY_ACCOUNT_ID}" in logged, "the request log keeps the version the client sent"
-    assert error_of(await get(client, f"/{BAKERY_ACCOUNT_ID}/nonsense", token))[0] != 0
+    unknown_edge = await client.get(f"/{BAKERY_ACCOUNT_ID}/nonsense", params={"access_token": token})
+    assert error_of(unknown_edge) == (2500, None)
+    assert error_of(await client.get(f"/v24.0/{BAKERY_ACCOUNT_ID}/media/extra")) == (2500, None)
 
 
 # -- budgets and throttling ---------------------------------------------------------------------

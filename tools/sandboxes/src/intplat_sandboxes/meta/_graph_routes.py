@@ -17,12 +17,15 @@ from ._fields import FieldSpec, parse_fields
 from ._graph import graph_version, metered
 from ._insights import account_insights, parse_query
 from ._media_insights import media_insights
+from ._models import InstagramAccount, Media
 from ._paging import parse_limit
 from ._render import RenderContext, account_body, expansions, media_body, media_page, page_body, pages_page, user_body
 from ._sandbox import MetaSandbox
 from ._tokens import AccessToken
 
 INSIGHTS_COST = Cost(cputime=2, time=3)
+Answer = dict[str, Any] | None
+"""An edge's JSON body; None: the node has no such edge."""
 
 
 def appsecret_proof(app_secret: str, access_token: str) -> str:
@@ -156,73 +159,82 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
             return JSONResponse(user_body(ctx, node_id, specs))
         raise unknown_object(node_id)
 
+    def account_edge(request: Request, ctx: RenderContext, account: InstagramAccount, edge: str) -> Answer:
+        params = request.query_params
+        if edge in ("media", "stories"):
+            spec = FieldSpec(edge, {k: params[k] for k in ("limit", "after") if k in params}, fields(request))
+            charge(request, account.id, Cost(cputime=1 + expansions(spec.subfields), time=2))
+            meta.require(ctx.token, "basic")
+            stories = edge == "stories"
+            items = meta.live_stories(account) if stories else [meta.world.media[m] for m in account.media_ids]
+            return media_page(ctx, account, items, spec, edge=edge)
+        if edge == "insights":
+            charge(request, account.id, INSIGHTS_COST)
+            meta.require(ctx.token, "insights")
+            query = parse_query(dict(params), now=meta.now(), version=graph_version(request))
+
+            def page_url(since: int, until: int) -> str:
+                rest = {k: v for k, v in params.items() if k not in ("since", "until", "access_token")}
+                return ctx.edge_url(account.id, "insights", {**rest, "since": str(since), "until": str(until)})
+
+            return account_insights(account, query, now=meta.now(), page_url=page_url)
+        if edge == "content_publishing_limit":
+            charge(request, account.id, Cost())
+            meta.require(ctx.token, "publish")
+            return meta.publisher.limit_body(account.id, meta.now())
+        return None
+
+    def media_edge(request: Request, ctx: RenderContext, media: Media, edge: str) -> Answer:
+        if edge == "insights":
+            charge(request, media.account_id, INSIGHTS_COST)
+            meta.require(ctx.token, "insights")
+            return media_insights(media, dict(request.query_params), now=meta.now())
+        if edge == "children":
+            charge(request, media.account_id, Cost())
+            meta.require(ctx.token, "basic")
+            children = [meta.world.media[c] for c in media.children]
+            return {"data": [media_body(ctx, child, fields(request)) for child in children]}
+        return None
+
+    def user_pages(request: Request, ctx: RenderContext) -> Answer:
+        """`/me/accounts`: the user's Pages, cursor paged."""
+        params = request.query_params
+        charge(request, None, Cost())
+        meta.require(ctx.token, "pages")
+
+        def next_url(after: str) -> str:
+            rest = {k: v for k, v in params.items() if k not in ("after", "access_token")}
+            return ctx.edge_url(ctx.token.subject_id, "accounts", {**rest, "after": after})
+
+        limit, after = parse_limit(params.get("limit")), params.get("after")
+        pages = meta.visible_pages(ctx.token)
+        return pages_page(ctx, pages, fields(request), limit=limit, after=after, next_url=next_url)
+
     @router.get("/{node_id}/{edge}")
     async def read_edge(node_id: str, edge: str, request: Request) -> JSONResponse:
         token = authenticate(request)
         node_id = resolve(token, node_id)
-        params = request.query_params
         ctx = context(request, token)
+        answer: Answer
         if edge == "subscribed_apps":
             account_id = subscribed_account(token, node_id)
             charge(request, account_id, Cost())
             subscribed = sorted(meta.subscribed_fields.get(account_id, ()))
-            return JSONResponse({"data": [{"id": meta.app_id, "subscribed_fields": subscribed}] if subscribed else []})
-        if node_id in meta.world.accounts:
-            account = meta.reachable_account(token, node_id)
-            spec = FieldSpec(edge, {k: params[k] for k in ("limit", "after") if k in params}, fields(request))
-            if edge in ("media", "stories"):
-                charge(request, account.id, Cost(cputime=1 + expansions(spec.subfields), time=2))
-                meta.require(token, "basic")
-                stories = edge == "stories"
-                items = meta.live_stories(account) if stories else [meta.world.media[m] for m in account.media_ids]
-                return JSONResponse(media_page(ctx, account, items, spec, edge=edge))
-            if edge == "insights":
-                charge(request, account.id, INSIGHTS_COST)
-                meta.require(token, "insights")
-                query = parse_query(dict(params), now=meta.now(), version=graph_version(request))
-
-                def page_url(since: int, until: int) -> str:
-                    rest = {k: v for k, v in params.items() if k not in ("since", "until", "access_token")}
-                    return ctx.edge_url(account.id, "insights", {**rest, "since": str(since), "until": str(until)})
-
-                return JSONResponse(account_insights(account, query, now=meta.now(), page_url=page_url))
-            if edge == "content_publishing_limit":
-                charge(request, account.id, Cost())
-                meta.require(token, "publish")
-                return JSONResponse(meta.publisher.limit_body(account.id, meta.now()))
+            answer = {"data": [{"id": meta.app_id, "subscribed_fields": subscribed}] if subscribed else []}
+        elif edge == "permissions" and node_id == token.subject_id:
+            charge(request, None, Cost())
+            answer = {"data": permissions(token)}
+        elif node_id in meta.world.accounts:
+            answer = account_edge(request, ctx, meta.reachable_account(token, node_id), edge)
         elif node_id in meta.world.media:
-            media = meta.reachable_media(token, node_id)
-            if edge == "insights":
-                charge(request, media.account_id, INSIGHTS_COST)
-                meta.require(token, "insights")
-                return JSONResponse(media_insights(media, dict(params), now=meta.now()))
-            if edge == "children":
-                charge(request, media.account_id, Cost())
-                meta.require(token, "basic")
-                children = [meta.world.media[c] for c in media.children]
-                return JSONResponse({"data": [media_body(ctx, child, fields(request)) for child in children]})
-        elif token.kind == "user" and node_id == token.subject_id:
-            charge(request, None, Cost())
-            if edge == "accounts":
-                meta.require(token, "pages")
-                limit = parse_limit(params.get("limit"))
-
-                def next_url(after: str) -> str:
-                    rest = {k: v for k, v in params.items() if k not in ("after", "access_token")}
-                    return ctx.edge_url(node_id, "accounts", {**rest, "after": after})
-
-                pages = meta.visible_pages(token)
-                return JSONResponse(
-                    pages_page(ctx, pages, fields(request), limit=limit, after=params.get("after"), next_url=next_url)
-                )
-            if edge == "permissions":
-                return JSONResponse({"data": permissions(token)})
-        elif node_id == token.subject_id and edge == "permissions":
-            charge(request, None, Cost())
-            return JSONResponse({"data": permissions(token)})
+            answer = media_edge(request, ctx, meta.reachable_media(token, node_id), edge)
+        elif token.kind == "user" and node_id == token.subject_id and edge == "accounts":
+            answer = user_pages(request, ctx)
         else:
             raise unknown_object(node_id)
-        raise GraphError(f"Unknown path components: /{edge}", 2500)
+        if answer is None:
+            raise GraphError(f"Unknown path components: /{edge}", 2500)
+        return JSONResponse(answer)
 
     return router
 
