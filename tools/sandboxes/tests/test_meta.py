@@ -711,6 +711,26 @@ async def test_publishing_limit_and_permission(meta: MetaSandbox, client: httpx.
     assert later.status_code == 200, "the quota window rolled on"
 
 
+async def test_batch_runs_each_request_as_a_call_of_its_own_up_to_50(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client)
+    batch = [
+        {"method": "GET", "relative_url": f"v23.0/{BAKERY_ACCOUNT_ID}?fields=id,followers_count"},
+        {"method": "GET", "relative_url": f"v23.0/{BAKERY_ACCOUNT_ID}/insights?metric=impressions&period=day"},
+    ]
+    answer = await client.post("/", data={"access_token": token, "batch": json.dumps(batch)})
+    profile, removed = answer.json()
+    assert (profile["code"], removed["code"]) == (200, 400)
+    CHECK.check("ig-user.read", json.loads(profile["body"]), "batch[0]")
+    CHECK.check("error", json.loads(removed["body"]), "batch[1]")
+    assert "x-business-use-case-usage" in {header["name"].lower() for header in profile["headers"]}
+    assert meta.budgets.accounts[BAKERY_ACCOUNT_ID].calls == 2, "each sub-request is a call"
+    too_many = await client.post("/", data={"access_token": token, "batch": json.dumps(batch * 26)})
+    assert too_many.json()["error"]["type"] == "GraphBatchException"
+    assert too_many.json()["error"]["message"] == "Maximum batch size is 50"
+
+
 # -- API versions --------------------------------------------------------------------------------
 
 
