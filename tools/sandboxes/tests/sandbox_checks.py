@@ -86,8 +86,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def console_script_served(name: str, module: str, port_variable: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the `name` script of intplat-sandboxes (it must run `module`:run) on a free port; a client once healthy."""
+async def console_script_served(
+    name: str, module: str, port_variable: str, **env: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the `name` script of intplat-sandboxes (it must run `module`:run) on a free port, with `env` added; a
+    client once healthy."""
     (script,) = entry_points(group="console_scripts", name=name)
     assert script.value == f"{module}:run"
     assert script.dist is not None
@@ -95,7 +98,7 @@ async def console_script_served(name: str, module: str, port_variable: str) -> A
     port = free_port()
     process = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), name)],
-        env={**os.environ, port_variable: str(port)},
+        env={**os.environ, **env, port_variable: str(port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -967,6 +967,19 @@ async def test_transient_and_server_errors_are_scripted_with_the_framework_fault
     assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code == 200
 
 
+async def test_a_configured_webhook_subscription_is_verified_once_the_callback_answers(
+    receiver: tuple[Receiver, str],
+) -> None:
+    _hooks, hook_url = receiver
+    meta = create_meta_sandbox(app_id=APP_ID, app_secret=APP_SECRET, webhook_subscription=(hook_url, "verify-me"))
+    async with serve_in_background(meta.app):
+
+        async def verified() -> bool:
+            return meta.webhooks.callback_url == hook_url
+
+        await eventually(verified, timeout=30, what="the make-run webhook subscription")
+
+
 # -- operation --------------------------------------------------------------------------------------
 
 
@@ -989,6 +1002,8 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     default = meta_main.build_sandbox({})
     assert meta_main.port({}) == 8103
     assert (default.app_id, default.app_secret) == ("meta-dev-app", "meta-dev-app-secret")
+    assert default.webhook_subscription == ("http://127.0.0.1:8004/webhooks/instagram", "meta-dev-verify-token")
+    assert meta_main.build_sandbox({"META_SANDBOX_WEBHOOK_URL": ""}).webhook_subscription is None
     custom = meta_main.build_sandbox(
         {"META_APP_ID": "a", "META_APP_SECRET": "b", "META_SANDBOX_VERSIONS": "v24.0, v25.0"}
     )
@@ -1002,6 +1017,8 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 async def test_console_script_starts_and_answers_healthz() -> None:
     """`make run` starts `meta-sandbox` once a service declares it (instagram-sync: META_GRAPH_API_BASE)."""
-    async with console_script_served("meta-sandbox", "intplat_sandboxes.meta.main", "META_SANDBOX_PORT") as http:
+    async with console_script_served(
+        "meta-sandbox", "intplat_sandboxes.meta.main", "META_SANDBOX_PORT", META_SANDBOX_WEBHOOK_URL=""
+    ) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok", "sandbox": "meta"}
         assert (await http.get("/v23.0/me")).json()["error"]["code"] == 104

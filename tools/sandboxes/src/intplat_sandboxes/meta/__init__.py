@@ -19,7 +19,7 @@ from ._fixtures import (
     TINY_ACCOUNT_ID,
     TINY_PAGE_ID,
 )
-from ._sandbox import DEFAULT_VERSIONS, MetaSandbox
+from ._sandbox import DEFAULT_VERSIONS, MetaSandbox, NextLogin
 from ._webhooks import SIGNATURE_HEADER, hub_signature
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "TINY_PAGE_ID",
     "Budget",
     "MetaSandbox",
+    "NextLogin",
     "create_meta_sandbox",
     "hub_signature",
 ]

@@ -3,6 +3,8 @@ behaviour both logins and the Graph API share (the factory adds the HTTP routes)
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +31,10 @@ from ._tokens import (
 )
 from ._webhooks import WebhookSender
 
+log = logging.getLogger(__name__)
+
 DEFAULT_VERSIONS = ("v22.0", "v23.0", "v24.0", "v25.0", "v26.0")
+SUBSCRIBE_RETRY_SECONDS = 5.0
 FACEBOOK_SCOPES = frozenset(
     {"instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement",
      "instagram_content_publish", "business_management", "ads_read", "ads_management"}
@@ -84,6 +89,7 @@ class MetaSandbox:
         app_budget: Budget | None = None,
         webhook_timeout: float = 5.0,
         require_appsecret_proof: bool = False,
+        webhook_subscription: tuple[str, str] | None = None,
     ) -> None:
         self.app: SandboxApp = create_sandbox_app("meta", clock=clock)
         self.app_id = app_id
@@ -100,6 +106,10 @@ class MetaSandbox:
         self.require_appsecret_proof = require_appsecret_proof
         """The App Dashboard's "Require App Secret": Graph calls without `appsecret_proof` are refused."""
         self.webhooks = WebhookSender(self.app.clock, app_secret, timeout=webhook_timeout)
+        self.webhook_subscription = webhook_subscription
+        """(callback URL, verify token) to subscribe while served, as saving the App Dashboard's webhook settings
+        would (`make run`: instagram-sync's route); retried until the callback answers the challenge."""
+        self._next_subscribe_attempt = 0.0
         self.publisher = Publisher()
         self.subscribed_fields: dict[str, set[str]] = {}
         """Per Instagram account, the webhook fields the app subscribed to (`POST /{id}/subscribed_apps`)."""
@@ -262,6 +272,8 @@ class MetaSandbox:
     async def flush_webhooks(self) -> int:
         """Send the `story_insights` webhook of every story that expired (Meta: "when Stories expire"), once each,
         to the verified callback; returns how many were sent."""
+        if self.webhooks.callback_url is None and self.webhook_subscription is not None:
+            await self._try_subscribe(*self.webhook_subscription)
         if self.webhooks.callback_url is None:
             return 0
         expired = self.expired_stories()
@@ -269,6 +281,15 @@ class MetaSandbox:
             self._expiry_notified.add(story.id)
             await self.webhooks.send(self.story_insights_event(story.id))
         return len(expired)
+
+    async def _try_subscribe(self, callback_url: str, verify_token: str) -> None:
+        # Real time, not the sandbox clock: the callback's service starts (or not) in real time.
+        if time.monotonic() < self._next_subscribe_attempt:
+            return
+        self._next_subscribe_attempt = time.monotonic() + SUBSCRIBE_RETRY_SECONDS
+        verification = await self.webhooks.subscribe(callback_url, verify_token)
+        if not verification.verified:
+            log.info("webhook callback not verified yet", extra={"fields": {"url": callback_url}})
 
     def expire_story(self, media_id: str) -> Media:
         media = self.world.media[media_id]
