@@ -58,11 +58,13 @@ class ContractCheck:
         assert violations == [], f"{where} → {name}: {violations}"
 
     async def response_hook(self, response: httpx.Response) -> None:
-        """An httpx response event hook: the answer's body against its schema, where the contract has one."""
+        """An httpx response event hook: the answer's JSON body against its schema, where the contract has one (a
+        scripted non-JSON error page is no provider answer)."""
         await response.aread()
         request = response.request
         name = self.schema_for(request.method, request.url.path, response.status_code)
-        if name is not None and response.content:
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        if name is not None and response.content and is_json:
             self.check(name, response.json(), f"{request.method} {request.url.path}")
 
     def assert_all_checked(self, request: pytest.FixtureRequest, *, also: Collection[str] = ()) -> None:

@@ -965,6 +965,10 @@ async def test_transient_and_server_errors_are_scripted_with_the_framework_fault
     failed = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
     assert (failed.status_code, error_of(failed)) == (500, (2, None))
     assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code == 200
+    page = {"kind": "status", "status": 502, "path_prefix": V, "times": 1, "text": "<html>Bad Gateway</html>"}
+    await client.post("/_sandbox/faults", json=page)
+    proxy = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert (proxy.status_code, proxy.text) == (502, "<html>Bad Gateway</html>"), "HTTP 5xx with a body that is not JSON"
 
 
 async def test_a_configured_webhook_subscription_is_verified_once_the_callback_answers(
