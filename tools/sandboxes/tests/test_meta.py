@@ -616,6 +616,18 @@ async def test_stories_expire_after_24_hours(meta: MetaSandbox, client: httpx.As
     assert (await get(client, f"/{live}/insights", token, metric="reach")).json() == {"data": []}
 
 
+async def test_a_story_can_be_expired_by_the_control_route(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    story = meta.account(BAKERY_ACCOUNT_ID).story_ids[-1]
+    assert (await client.post(f"/_sandbox/meta/stories/{story}/expire")).json() == {"id": story}
+    live = [s["id"] for s in (await get(client, f"/{BAKERY_ACCOUNT_ID}/stories", token)).json()["data"]]
+    assert story not in live
+    assert (await get(client, f"/{story}/insights", token, metric="reach")).json() == {"data": []}
+    assert (await client.post(f"/_sandbox/meta/stories/{BAKERY_ACCOUNT_ID}/expire")).status_code == 404
+    listed = (await client.get("/_sandbox/meta/tokens")).json()
+    assert [t["access_token"] for t in listed if t["long_lived"]] == [token]
+
+
 async def test_instagram_login_token_reads_its_own_account_only(client: httpx.AsyncClient) -> None:
     token = await instagram_token(client)
     assert (await get(client, "/me", token, fields="id")).json() == {"id": BAKERY_ACCOUNT_ID}
