@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Collection
 from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -78,6 +79,15 @@ class ContractCheck:
         if ran == defined:
             expected = {name for _, _, name in self.routes} | set(also)
             assert expected <= self.checked, f"response schemas no test checked: {sorted(expected - self.checked)}"
+
+
+def served_by_run(main: ModuleType, monkeypatch: pytest.MonkeyPatch, port_variable: str, port: int) -> tuple[int, str]:
+    """(port, sandbox name) that the console script's `main.run()` would serve with `port_variable` set."""
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
+    monkeypatch.setenv(port_variable, str(port))
+    main.run()
+    return served["port"], served["app"].name
 
 
 def free_port() -> int:

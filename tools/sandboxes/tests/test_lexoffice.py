@@ -31,7 +31,7 @@ from intplat_sandboxes.lexoffice import (
 )
 from intplat_sandboxes.lexoffice import main as lexoffice_main
 
-from .sandbox_checks import ContractCheck, console_script_served, free_port
+from .sandbox_checks import ContractCheck, console_script_served, free_port, served_by_run
 
 KEY = "lexoffice-key-1"
 OTHER_KEY = "lexoffice-key-2"
@@ -933,11 +933,7 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert default.base_url == "http://127.0.0.1:8101"
     custom = lexoffice_main.build_sandbox({"LEXOFFICE_API_KEYS": " a , b ", "LEXOFFICE_SANDBOX_PORT": "9101"})
     assert (custom.access.keys, custom.base_url) == ({"a", "b"}, "http://127.0.0.1:9101")
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(lexoffice_main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
-    monkeypatch.setenv("LEXOFFICE_SANDBOX_PORT", "9103")
-    lexoffice_main.run()
-    assert (served["port"], served["app"].name) == (9103, "lexoffice")
+    assert served_by_run(lexoffice_main, monkeypatch, "LEXOFFICE_SANDBOX_PORT", 9103) == (9103, "lexoffice")
 
 
 async def test_console_script_starts_and_answers_healthz() -> None:

@@ -9,7 +9,6 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -34,7 +33,7 @@ from intplat_sandboxes.meta import (
 )
 from intplat_sandboxes.meta import main as meta_main
 
-from .sandbox_checks import ContractCheck, console_script_served
+from .sandbox_checks import ContractCheck, console_script_served, served_by_run
 
 APP_ID = "app-123"
 APP_SECRET = "app-secret-456"
@@ -1024,11 +1023,7 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         {"META_APP_ID": "a", "META_APP_SECRET": "b", "META_SANDBOX_VERSIONS": "v24.0, v25.0"}
     )
     assert (custom.app_id, custom.app_secret, custom.versions) == ("a", "b", ("v24.0", "v25.0"))
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(meta_main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
-    monkeypatch.setenv("META_SANDBOX_PORT", "9113")
-    meta_main.run()
-    assert (served["port"], served["app"].name) == (9113, "meta")
+    assert served_by_run(meta_main, monkeypatch, "META_SANDBOX_PORT", 9113) == (9113, "meta")
 
 
 async def test_console_script_starts_and_answers_healthz() -> None:

@@ -106,27 +106,26 @@ def graph_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         meta.subscribed_fields.setdefault(account_id, set()).update(f for f in wanted if f)
         return JSONResponse({"success": True})
 
-    @router.post("/{node_id}/media")
-    async def create_container(node_id: str, request: Request) -> JSONResponse:
-        """Content publishing step 1: a container from `image_url`, or `video_url` with `media_type=REELS`."""
+    async def publishing(request: Request, node_id: str) -> tuple[InstagramAccount, dict[str, str]]:
+        """The account a publishing call is for, and its parameters (authenticated, charged, permission checked)."""
         params = await params_of(request)
         token = authenticate(request, params)
         account = meta.reachable_account(token, resolve(token, node_id))
         charge(request, account.id, Cost())
         meta.require(token, "publish")
-        container = meta.publisher.create(account, params, meta.now())
-        return JSONResponse({"id": container.id})
+        return account, params
+
+    @router.post("/{node_id}/media")
+    async def create_container(node_id: str, request: Request) -> JSONResponse:
+        """Content publishing step 1: a container from `image_url`, or `video_url` with `media_type=REELS`."""
+        account, params = await publishing(request, node_id)
+        return JSONResponse({"id": meta.publisher.create(account, params, meta.now()).id})
 
     @router.post("/{node_id}/media_publish")
     async def publish(node_id: str, request: Request) -> JSONResponse:
         """Content publishing step 3: publish a FINISHED container (`creation_id`) within the publishing limit."""
-        params = await params_of(request)
-        token = authenticate(request, params)
-        account = meta.reachable_account(token, resolve(token, node_id))
-        charge(request, account.id, Cost())
-        meta.require(token, "publish")
-        media = meta.publish(account, params.get("creation_id"))
-        return JSONResponse({"id": media.id})
+        account, params = await publishing(request, node_id)
+        return JSONResponse({"id": meta.publish(account, params.get("creation_id")).id})
 
     @router.get("/{node_id}")
     async def read_node(node_id: str, request: Request) -> JSONResponse:
