@@ -813,8 +813,10 @@ async def test_over_budget_calls_are_throttled_and_calls_while_blocked_extend_th
     token = await facebook_token(client)
     budget = {"calls": 3, "window_seconds": 3600, "block_extension_seconds": 300}
     await client.put(f"/_sandbox/meta/budgets/{BAKERY_ACCOUNT_ID}", json=budget)
-    statuses = [(await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code for _ in range(3)]
-    assert statuses == [200, 200, 200]
+    answers = [await get(client, f"/{BAKERY_ACCOUNT_ID}", token) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert usage_of(answers[-1])["call_count"] == 100
+    assert usage_of(answers[-1])["estimated_time_to_regain_access"] == 60, "at 100 % the wait shows before a refusal"
     meta.clock.advance(600)
     throttled = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
     assert error_of(throttled) == (80002, None)

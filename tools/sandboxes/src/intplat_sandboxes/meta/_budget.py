@@ -91,10 +91,13 @@ class UsageMeter:
         return self.blocked_until is not None and now < self.blocked_until
 
     def minutes_to_regain(self, now: datetime) -> int:
-        if not self.blocked(now):
-            return 0
-        assert self.blocked_until is not None
-        return max(1, math.ceil((self.blocked_until - now).total_seconds() / 60))
+        """Minutes until calls are admitted again: the block's end, or (at 100 % before any refusal) until enough of
+        the window has rolled off; 0 while calls are admitted."""
+        if self.blocked(now):
+            assert self.blocked_until is not None
+            return _minutes(self.blocked_until - now)
+        self._roll(now)
+        return _minutes(self._regained_at(now) - now) if self._over(*self._used) else 0
 
     def admit(self, now: datetime, cost: Cost) -> None:
         """Record the call, or raise the throttle error (and block, or extend the block)."""
@@ -136,6 +139,10 @@ class UsageMeter:
     def usage(self, now: datetime) -> dict[str, int]:
         calls, cpu, time = self.percentages(now)
         return {"call_count": calls, "total_cputime": cpu, "total_time": time}
+
+
+def _minutes(span: timedelta) -> int:
+    return max(1, math.ceil(span.total_seconds() / 60))
 
 
 def _percent(used: int, budget: int) -> int:
