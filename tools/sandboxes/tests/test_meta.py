@@ -752,9 +752,12 @@ async def test_version_prefix_is_optional_and_only_accepted_versions_answer(
     assert (await client.get(f"/{BAKERY_ACCOUNT_ID}", params={"access_token": token})).status_code == 200
     assert (await client.get(f"/v26.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token})).status_code == 200
     assert error_of(await client.get(f"/v99.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2500
-    assert error_of(await client.get(f"/v19.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2635
+    expired = await client.get(f"/v19.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token})
+    assert expired.status_code == 200, "a version no longer usable is served by the next oldest usable one"
     await client.put("/_sandbox/meta/versions", json={"accepted": ["v24.0"]})
-    assert error_of(await client.get(f"/v23.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2635
+    views = {"access_token": token, "metric": "views", "period": "day", "metric_type": "total_value"}
+    assert (await client.get(f"/v21.0/{BAKERY_ACCOUNT_ID}/insights", params=views)).status_code == 200, "as v24.0"
+    assert error_of(await client.get(f"/v25.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2500
     logged = [r.path for r in meta.app.requests.records(path_prefix="/v2")]
     assert f"/v26.0/{BAKERY_ACCOUNT_ID}" in logged, "the request log keeps the version the client sent"
     unknown_edge = await client.get(f"/{BAKERY_ACCOUNT_ID}/nonsense", params={"access_token": token})
