@@ -1,0 +1,217 @@
+"""Connecting an Instagram account: both Meta logins behind one flow.
+
+`start` gives the authorization URL and a browser binding (a cookie): the `state` is issued for that binding, so a
+callback from another browser, a forged, altered or expired state (10 minutes) is refused, and its nonce is recorded
+when used, so a state works once. `finish` exchanges the code once (Authlib via `OAuth2Flow`), checks the granted
+scopes, swaps the short-lived token for a long-lived one, discovers the Instagram account(s) and stores them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import get_args
+
+import asyncpg
+
+from intplat_common.credentials import (
+    CredentialCipher,
+    InvalidOAuthState,
+    OAuth2ClientConfig,
+    OAuth2Flow,
+    OAuthGrantError,
+    OAuthStateSigner,
+)
+
+from .connections import Connections
+from .graph.ports import GraphApi, Login, LongLivedToken, Page
+from .settings import InstagramSyncSettings
+
+# Minimal read scopes per login (reference A1); `pages_read_engagement` is what Meta requires for Page-linked reads.
+SCOPES: dict[Login, tuple[str, ...]] = {
+    "facebook": ("instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement"),
+    "instagram": ("instagram_business_basic", "instagram_business_manage_insights"),
+}
+CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+BINDING_COOKIE = "ig_connect"
+
+
+class ConnectError(Exception):
+    """The connection cannot be made; `code` says why (the 400 answer's `error`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Who started the flow, in the browser's cookie: the login, the client and a random value."""
+
+    login: Login
+    customer_id: str
+    nonce: str
+
+    def cookie(self) -> str:
+        return f"{self.login}|{self.customer_id}|{self.nonce}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> Binding:
+        parts = (value or "").split("|")
+        if len(parts) != 3 or parts[0] not in get_args(Login) or not CUSTOMER_ID.match(parts[1]):
+            raise ConnectError("invalid_state", "the connect flow was not started in this browser")
+        login: Login = "facebook" if parts[0] == "facebook" else "instagram"
+        return cls(login, parts[1], parts[2])
+
+
+@dataclass(frozen=True)
+class Started:
+    url: str
+    binding: Binding
+
+
+def oauth_configs(settings: InstagramSyncSettings) -> dict[Login, OAuth2ClientConfig]:
+    dialog = (settings.facebook_dialog_base or settings.meta_graph_api_base).rstrip("/")
+    instagram = (settings.instagram_oauth_base or settings.meta_graph_api_base).rstrip("/")
+    common = {
+        "client_id": settings.meta_app_id,
+        "client_secret": settings.meta_app_secret,
+        "redirect_uri": settings.redirect_uri,
+        "token_endpoint_auth_method": "client_secret_post",
+    }
+    return {
+        "facebook": OAuth2ClientConfig(
+            name="meta-oauth-facebook",
+            authorization_endpoint=f"{dialog}/{settings.graph_api_version}/dialog/oauth",
+            token_endpoint=f"{settings.meta_graph_api_base.rstrip('/')}/{settings.graph_api_version}/oauth/access_token",
+            scopes=SCOPES["facebook"],
+            **common,  # type: ignore[arg-type]
+        ),
+        "instagram": OAuth2ClientConfig(
+            name="meta-oauth-instagram",
+            authorization_endpoint=f"{instagram}/oauth/authorize",
+            token_endpoint=f"{instagram}/oauth/access_token",
+            scopes=SCOPES["instagram"],
+            **common,  # type: ignore[arg-type]
+        ),
+    }
+
+
+class ConnectFlow:
+    def __init__(
+        self,
+        settings: InstagramSyncSettings,
+        cipher: CredentialCipher,
+        graph: GraphApi,
+        connections: Connections,
+        flows: dict[Login, OAuth2Flow] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._signer = OAuthStateSigner(cipher)
+        self._graph = graph
+        self._connections = connections
+        self._flows = flows or {login: OAuth2Flow(config) for login, config in oauth_configs(settings).items()}
+
+    async def aclose(self) -> None:
+        for flow in self._flows.values():
+            await flow.aclose()
+
+    def start(self, login: Login, customer_id: str) -> Started:
+        if not CUSTOMER_ID.match(customer_id):
+            raise ConnectError("invalid_request", "customer_id must be 1-64 of [A-Za-z0-9_-]")
+        binding = Binding(login, customer_id, secrets.token_urlsafe(16))
+        state = self._signer.issue(binding.cookie())
+        extra = {}
+        if login == "facebook" and self._settings.facebook_config_id:
+            extra["config_id"] = self._settings.facebook_config_id
+        return Started(self._flows[login].authorization_url(state.value, **extra), binding)
+
+    async def _use_state(self, binding: Binding, state: str | None) -> None:
+        try:
+            nonce = self._signer.verify(state or "", binding.cookie())
+        except InvalidOAuthState as exc:
+            raise ConnectError("invalid_state", str(exc)) from None
+        inserted = await self._connections.pool.fetchval(
+            "INSERT INTO oauth_states_used (nonce) VALUES ($1) ON CONFLICT DO NOTHING RETURNING nonce", nonce
+        )
+        if inserted is None:
+            raise ConnectError("invalid_state", "state was already used")
+
+    async def finish(
+        self, binding_cookie: str | None, *, state: str | None, code: str | None, error: str | None
+    ) -> list[str]:
+        """The connected account ids. Raises `ConnectError`."""
+        binding = Binding.parse(binding_cookie)
+        await self._use_state(binding, state)
+        if error:
+            raise ConnectError("access_denied", f"the authorization was not granted: {error}")
+        if not code:
+            raise ConnectError("invalid_request", "the callback has no code")
+        login = binding.login
+        try:
+            short = await self._flows[login].exchange_code(code.removesuffix("#_"))
+        except OAuthGrantError as exc:
+            raise ConnectError("exchange_failed", str(exc)) from None
+        granted = await self._granted_scopes(login, short.access_token, short.scopes)
+        missing = [scope for scope in SCOPES[login] if granted is not None and scope not in granted]
+        if missing:
+            raise ConnectError("scope_declined", f"these permissions were declined: {', '.join(missing)}")
+        token = await self._graph.long_lived_token(login, short.access_token)
+        accounts = await self._discover(login, token.access_token)
+        async with self._connections.pool.acquire() as conn, conn.transaction():
+            for account_id, page_id, username in accounts:
+                await self._save(conn, binding, account_id, page_id, username, token, granted)
+        return [account_id for account_id, _, _ in accounts]
+
+    async def _save(
+        self,
+        conn: asyncpg.Connection,
+        binding: Binding,
+        account_id: str,
+        page_id: str | None,
+        username: str | None,
+        token: LongLivedToken,
+        granted: list[str] | None,
+    ) -> None:
+        await self._connections.save(
+            conn,
+            account_id=account_id,
+            customer_id=binding.customer_id,
+            login=binding.login,
+            token=token,
+            scopes=granted if granted is not None else SCOPES[binding.login],
+            page_id=page_id,
+            username=username,
+        )
+
+    async def _granted_scopes(self, login: Login, token: str, reported: tuple[str, ...] | None) -> list[str] | None:
+        """Facebook: `debug_token` lists the granted scopes; Instagram: what the token answer said (None: unknown)."""
+        if login == "instagram":
+            return None if reported is None else list(reported)
+        app_token = f"{self._settings.meta_app_id}|{self._settings.meta_app_secret.get_secret_value()}"
+        body = await self._graph.get("facebook", "debug_token", app_token, {"input_token": token}, account_id=None)
+        data = body.get("data") or {}
+        return [str(scope) for scope in data.get("scopes") or []]
+
+    async def _discover(self, login: Login, token: str) -> list[tuple[str, str | None, str | None]]:
+        """(account id, page id, username) of each Instagram professional account the token reaches."""
+        if login == "instagram":
+            me = await self._graph.get("instagram", "me", token, {"fields": "user_id,username"}, account_id=None)
+            account_id = str(me.get("user_id") or me["id"])
+            return [(account_id, None, me.get("username"))]
+        pages: list[Page] = await self._graph.pages(token)
+        linked = [(page, page.instagram_account_id) for page in pages if page.instagram_account_id]
+        if not linked:
+            names = ", ".join(page.name or page.id for page in pages) or "none"
+            raise ConnectError(
+                "no_instagram_account",
+                f"no Facebook Page you manage has an Instagram professional account linked (Pages: {names})",
+            )
+        found: list[tuple[str, str | None, str | None]] = []
+        for page, account_id in linked:
+            profile = await self._graph.get(
+                "facebook", account_id, token, {"fields": "username"}, account_id=account_id
+            )
+            found.append((account_id, page.id, profile.get("username")))
+        return found
