@@ -122,6 +122,39 @@ async def test_client_secret_post_sends_the_secret_in_the_form(endpoint: tuple[T
     assert "authorization" not in headers
 
 
+async def test_a_get_exchange_sends_the_client_credentials_in_the_query() -> None:
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def token(request: Request) -> Response:
+        seen.append((request.method, dict(request.query_params), await request.body()))
+        return JSONResponse({"access_token": "fb-short", "token_type": "bearer", "expires_in": 3600})
+
+    app = Starlette(routes=[Route("/oauth2/token", token, methods=["GET"])])
+    async with serve_in_background(app) as base_url:
+        config = _config(base_url, token_endpoint_auth_method="client_secret_post", token_request_method="GET")
+        async with OAuth2Flow(config) as flow:
+            tokens = await flow.exchange_code("the-code")
+    ((method, query, body),) = seen
+    assert (method, body, tokens.access_token) == ("GET", b"", "fb-short")
+    assert query == {
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "redirect_uri": "https://platform.example.test/callback",
+        "client_id": "partner-app",
+        "client_secret": "partner-secret",
+    }
+
+
+async def test_a_token_wrapped_in_data_is_unwrapped_with_its_permissions(endpoint: tuple[TokenEndpoint, str]) -> None:
+    server, base_url = endpoint
+    server.script.append(
+        JSONResponse({"data": [{"access_token": "ig-short", "user_id": "1784", "permissions": "a_basic,b_insights"}]})
+    )
+    async with OAuth2Flow(_config(base_url)) as flow:
+        tokens = await flow.exchange_code("the-code")
+    assert (tokens.access_token, tokens.scopes) == ("ig-short", ("a_basic", "b_insights"))
+
+
 async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(endpoint: tuple[TokenEndpoint, str]) -> None:
     server, base_url = endpoint
     server.script.append(JSONResponse({"access_token": "fresh", "token_type": "Bearer", "expires_in": 60}))

@@ -1,27 +1,36 @@
 """instagram-sync, declared once (see `SERVICE`).
 
 Its components: the Graph client (both hosts, one breaker, the call budget shared in PostgreSQL), the stored
-connections, the connect flow, and its workers: `relay` (the outbox → Kafka).
+connections, the connect flow, the account sync, and four workers: `relay` (the outbox → Kafka), `consumer`
+(subscription updates → tiers and schedule; sync requests → syncs), `scheduler` (due slots → sync requests, on
+faust-streaming) and `upkeep` (token refresh, reconnect reminders).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import OutboxRelay, create_producer
+from intplat_common import ConsumerRunner, ConsumerSupervisor, OutboxRelay, create_producer
 from intplat_common.service import Service, Worker, create_service_app
 
 from .commands import ROTATE_CREDENTIALS
 from .connect import ConnectFlow
 from .connections import Connections
+from .consumers import EventContext, router
 from .graph import CallBudget, GraphClient
-from .routes import connect
+from .periodic import Periodic
+from .routes import connect, dashboard, webhooks
+from .schedule import Periods
+from .scheduler import Scheduler
 from .settings import InstagramSyncSettings
 from .storage import MIGRATIONS
+from .sync import AccountSync, SyncOptions
+from .upkeep import TokenUpkeep
 
 
 def graph_client(settings: InstagramSyncSettings, pool: asyncpg.Pool) -> GraphClient:
@@ -43,6 +52,15 @@ def graph_client(settings: InstagramSyncSettings, pool: asyncpg.Pool) -> GraphCl
     )
 
 
+def sync_options(settings: InstagramSyncSettings) -> SyncOptions:
+    return SyncOptions(
+        api_version=settings.graph_api_version,
+        account_metrics=settings.account_metrics,
+        media_page_size=settings.media_page_size,
+        media_max_pages=settings.media_max_pages,
+    )
+
+
 @dataclass
 class InstagramComponents:
     """What the service runs around its pool; each attribute is also on `app.state`."""
@@ -51,29 +69,71 @@ class InstagramComponents:
     graph: GraphClient
     connections: Connections
     connect: ConnectFlow
+    sync: AccountSync
     relay: OutboxRelay
+    consumer: ConsumerSupervisor
+    scheduler: Scheduler
+    upkeep: Periodic
 
     @classmethod
     def build(cls, settings: InstagramSyncSettings, pool: asyncpg.Pool) -> InstagramComponents:
         cipher = settings.credential_cipher()
         graph = graph_client(settings, pool)
         connections = Connections(pool, cipher)
+        periods = Periods(hourly=settings.hourly_period_seconds, daily=settings.daily_period_seconds)
+        sync = AccountSync(connections, graph, sync_options(settings))
         relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "instagram-sync-relay"))
-        return cls(pool, graph, connections, ConnectFlow(settings, cipher, graph, connections), relay)
+        context = EventContext(plans=settings.tier_plans, periods=periods, sync=sync, clock=sync.clock)
+
+        def new_runner() -> ConsumerRunner:
+            return ConsumerRunner(
+                group=settings.consumer_group,
+                topics=router.topics,
+                handler=router.handler(context),
+                pool=pool,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+            )
+
+        scheduler = Scheduler(
+            pool,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            app_id=f"{settings.consumer_group}-scheduler",
+            interval=settings.scheduler_poll_seconds,
+            replication_factor=settings.kafka_replication_factor,
+        )
+        upkeep = TokenUpkeep(
+            connections,
+            graph,
+            refresh_after=timedelta(hours=settings.refresh_after_hours),
+            reminder_days=settings.reminder_days,
+        )
+        return cls(
+            pool,
+            graph,
+            connections,
+            ConnectFlow(settings, cipher, graph, connections, periods),
+            sync,
+            relay,
+            ConsumerSupervisor(new_runner),
+            scheduler,
+            Periodic("upkeep", upkeep.round, settings.upkeep_poll_seconds),
+        )
 
     def workers(self) -> Mapping[str, Worker]:
-        return {"relay": self.relay}
+        # Started in this order, stopped in reverse: the relay publishes what the others recorded last.
+        return {"relay": self.relay, "consumer": self.consumer, "scheduler": self.scheduler, "upkeep": self.upkeep}
 
     async def aclose(self) -> None:
         await self.connect.aclose()
         await self.graph.aclose()
 
 
+WORKERS = ("relay", "consumer", "scheduler", "upkeep")
+
+
 def embedded_workers(settings: InstagramSyncSettings) -> list[str]:
     return [name for name in WORKERS if name in settings.embedded_workers]
 
-
-WORKERS = ("relay",)
 
 SERVICE: Service[InstagramSyncSettings, InstagramComponents] = Service(
     name="instagram-sync",
@@ -81,7 +141,8 @@ SERVICE: Service[InstagramSyncSettings, InstagramComponents] = Service(
     settings=InstagramSyncSettings,
     migrations=MIGRATIONS,
     build=InstagramComponents.build,
-    routers=[connect.router],
+    routers=[connect.router, dashboard.router, webhooks.router],
+    event_router=router,
     workers=WORKERS,
     embedded=embedded_workers,
     commands=[ROTATE_CREDENTIALS],

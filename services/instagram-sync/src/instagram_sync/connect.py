@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import get_args
 
 import asyncpg
@@ -26,6 +27,7 @@ from intplat_common.credentials import (
 
 from .connections import Connections
 from .graph.ports import GraphApi, Login, LongLivedToken, Page
+from .schedule import Periods, schedule_account
 from .settings import InstagramSyncSettings
 
 # Minimal read scopes per login (reference A1); `pages_read_engagement` is what Meta requires for Page-linked reads.
@@ -86,6 +88,7 @@ def oauth_configs(settings: InstagramSyncSettings) -> dict[Login, OAuth2ClientCo
             authorization_endpoint=f"{dialog}/{settings.graph_api_version}/dialog/oauth",
             token_endpoint=f"{settings.meta_graph_api_base.rstrip('/')}/{settings.graph_api_version}/oauth/access_token",
             scopes=SCOPES["facebook"],
+            token_request_method="GET",  # noqa: S106 - an HTTP method
             **common,  # type: ignore[arg-type]
         ),
         "instagram": OAuth2ClientConfig(
@@ -105,9 +108,11 @@ class ConnectFlow:
         cipher: CredentialCipher,
         graph: GraphApi,
         connections: Connections,
+        periods: Periods,
         flows: dict[Login, OAuth2Flow] | None = None,
     ) -> None:
         self._settings = settings
+        self._periods = periods
         self._signer = OAuthStateSigner(cipher)
         self._graph = graph
         self._connections = connections
@@ -160,8 +165,10 @@ class ConnectFlow:
         token = await self._graph.long_lived_token(login, short.access_token)
         accounts = await self._discover(login, token.access_token)
         async with self._connections.pool.acquire() as conn, conn.transaction():
+            tier = await conn.fetchval("SELECT tier FROM customer_tiers WHERE customer_id = $1", binding.customer_id)
             for account_id, page_id, username in accounts:
                 await self._save(conn, binding, account_id, page_id, username, token, granted)
+                await schedule_account(conn, account_id, tier or "none", self._periods, datetime.now(UTC))
         return [account_id for account_id, _, _ in accounts]
 
     async def _save(

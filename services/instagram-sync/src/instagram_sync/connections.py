@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -73,14 +73,25 @@ class Connections:
         rows = await self.pool.fetch(f"{_SELECT} WHERE a.customer_id = $1", customer_id)
         return [self._connection(row) for row in rows]
 
-    async def due_for_upkeep(self, login: Login, before: datetime) -> list[Connection]:
-        """Active connections of one login whose token expires before `before` (or was refreshed before it)."""
+    async def expiring(self, login: Login, before: datetime) -> list[Connection]:
+        """Active connections of one login whose token expires before `before`."""
         rows = await self.pool.fetch(
-            f"{_SELECT} WHERE a.login = $1 AND c.status = 'active' AND c.expires_at IS NOT NULL"
-            " AND (c.expires_at < $2 OR coalesce(c.refreshed_at, c.created_at) < $3)",
-            login,
-            before,
-            datetime.min.replace(tzinfo=UTC) if login == "facebook" else before,
+            f"{_SELECT} WHERE a.login = $1 AND c.status = 'active' AND c.expires_at < $2", login, before
+        )
+        return [self._connection(row) for row in rows]
+
+    async def refresh_due(
+        self, *, refreshed_before: datetime, expiring_before: datetime, min_age: datetime
+    ) -> list[Connection]:
+        """Active Instagram Login connections whose token was refreshed before `refreshed_before`, or expires before
+        `expiring_before` and is older than `min_age` (Meta refreshes only tokens at least 24 h old)."""
+        rows = await self.pool.fetch(
+            f"""{_SELECT} WHERE a.login = 'instagram' AND c.status = 'active' AND (
+                coalesce(c.refreshed_at, c.created_at) < $1
+                OR (c.expires_at < $2 AND coalesce(c.refreshed_at, c.created_at) < $3))""",
+            refreshed_before,
+            expiring_before,
+            min_age,
         )
         return [self._connection(row) for row in rows]
 
