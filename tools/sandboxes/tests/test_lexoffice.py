@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import FastAPI, Request, Response
 from intplat_devstack.contracts import load_contract
-from intplat_sandboxes.framework import CommitThenStatusFault, SandboxClock, serve_in_background
+from intplat_sandboxes.framework import CommitThenStatusFault, FrozenClock, serve_in_background
 from intplat_sandboxes.lexoffice import (
     EVENT_TYPES,
     ORGANIZATION_ID,
@@ -111,17 +110,6 @@ class Receiver:
             return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
 
         return api
-
-
-class FrozenClock(SandboxClock):
-    """Time moves only with `advance`, so a slow machine cannot refill the bucket between requests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=self.offset_seconds)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,7 +8,7 @@ outermost ASGI app) with `serve_in_background` in tests or `run_sandbox` from a 
 from ._app import SandboxApp, create_sandbox_app, get_sandbox
 from ._asgi import SandboxConnectionDropped
 from ._background import PeriodicFlush
-from ._clock import SandboxClock
+from ._clock import FrozenClock, SandboxClock
 from ._control import ClockChange, ClockState
 from ._factory import sandbox_factory
 from ._faults import (
@@ -34,6 +34,7 @@ __all__ = [
     "DelayFault",
     "FaultRule",
     "FaultStore",
+    "FrozenClock",
     "PeriodicFlush",
     "RequestLog",
     "RequestRecord",

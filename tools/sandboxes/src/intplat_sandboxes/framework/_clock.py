@@ -1,4 +1,4 @@
-"""A wall clock that tests can move: real UTC time plus an adjustable offset."""
+"""Clocks that tests can move: real UTC time plus an adjustable offset, or a time that moves only when told."""
 
 from __future__ import annotations
 
@@ -30,3 +30,21 @@ class SandboxClock:
 
     def reset(self) -> None:
         self._offset = timedelta()
+
+
+class FrozenClock(SandboxClock):
+    """Time moves only with `advance`/`set`, so a slow machine cannot refill a budget or expire a token between
+    two requests of a test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._start + self._offset
+
+    def set(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("FrozenClock.set() needs a timezone-aware datetime")
+        self._offset = moment - self._start
+        return self.now()
