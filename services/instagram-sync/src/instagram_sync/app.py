@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from intplat_common import ConsumerRunner, ConsumerSupervisor, OutboxRelay, create_producer
 from intplat_common.service import Service, Worker, create_service_app
 
+from .clock import Clock, utc_now
 from .commands import ROTATE_CREDENTIALS
 from .connect import ConnectFlow
 from .connections import Connections
@@ -33,9 +34,12 @@ from .sync import AccountSync, SyncOptions
 from .upkeep import TokenUpkeep
 
 
-def graph_client(settings: InstagramSyncSettings, pool: asyncpg.Pool) -> GraphClient:
+def graph_client(settings: InstagramSyncSettings, pool: asyncpg.Pool, clock: Clock) -> GraphClient:
     budget = CallBudget(
-        pool, ceiling_percent=settings.usage_ceiling_percent, pause_seconds=settings.usage_pause_seconds
+        pool,
+        ceiling_percent=settings.usage_ceiling_percent,
+        pause_seconds=settings.usage_pause_seconds,
+        clock=clock,
     )
     return GraphClient(
         facebook_base=settings.meta_graph_api_base,
@@ -49,6 +53,7 @@ def graph_client(settings: InstagramSyncSettings, pool: asyncpg.Pool) -> GraphCl
         backoff_base=settings.graph_backoff_base_seconds,
         breaker_fail_max=settings.graph_breaker_fail_max,
         breaker_reset_seconds=settings.graph_breaker_reset_seconds,
+        clock=clock,
     )
 
 
@@ -76,14 +81,17 @@ class InstagramComponents:
     upkeep: Periodic
 
     @classmethod
-    def build(cls, settings: InstagramSyncSettings, pool: asyncpg.Pool) -> InstagramComponents:
+    def build(
+        cls, settings: InstagramSyncSettings, pool: asyncpg.Pool, *, clock: Clock = utc_now
+    ) -> InstagramComponents:
+        """`clock`: the service's now (tests pass the Meta sandbox's)."""
         cipher = settings.credential_cipher()
-        graph = graph_client(settings, pool)
+        graph = graph_client(settings, pool, clock)
         connections = Connections(pool, cipher)
         periods = Periods(hourly=settings.hourly_period_seconds, daily=settings.daily_period_seconds)
-        sync = AccountSync(connections, graph, sync_options(settings))
+        sync = AccountSync(connections, graph, sync_options(settings), clock=clock)
         relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "instagram-sync-relay"))
-        context = EventContext(plans=settings.tier_plans, periods=periods, sync=sync, clock=sync.clock)
+        context = EventContext(plans=settings.tier_plans, periods=periods, sync=sync, clock=clock)
 
         def new_runner() -> ConsumerRunner:
             return ConsumerRunner(
@@ -100,18 +108,20 @@ class InstagramComponents:
             app_id=f"{settings.consumer_group}-scheduler",
             interval=settings.scheduler_poll_seconds,
             replication_factor=settings.kafka_replication_factor,
+            clock=clock,
         )
         upkeep = TokenUpkeep(
             connections,
             graph,
             refresh_after=timedelta(hours=settings.refresh_after_hours),
             reminder_days=settings.reminder_days,
+            clock=clock,
         )
         return cls(
             pool,
             graph,
             connections,
-            ConnectFlow(settings, cipher, graph, connections, periods),
+            ConnectFlow(settings, cipher, graph, connections, periods, clock=clock),
             sync,
             relay,
             ConsumerSupervisor(new_runner),

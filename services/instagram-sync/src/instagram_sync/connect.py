@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import get_args
 
 import asyncpg
@@ -25,6 +24,7 @@ from intplat_common.credentials import (
     OAuthStateSigner,
 )
 
+from .clock import Clock, utc_now
 from .connections import Connections
 from .graph.ports import GraphApi, Login, LongLivedToken, Page
 from .schedule import Periods, schedule_account
@@ -110,7 +110,9 @@ class ConnectFlow:
         connections: Connections,
         periods: Periods,
         flows: dict[Login, OAuth2Flow] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
+        self._clock = clock
         self._settings = settings
         self._periods = periods
         self._signer = OAuthStateSigner(cipher)
@@ -168,7 +170,7 @@ class ConnectFlow:
             tier = await conn.fetchval("SELECT tier FROM customer_tiers WHERE customer_id = $1", binding.customer_id)
             for account_id, page_id, username in accounts:
                 await self._save(conn, binding, account_id, page_id, username, token, granted)
-                await schedule_account(conn, account_id, tier or "none", self._periods, datetime.now(UTC))
+                await schedule_account(conn, account_id, tier or "none", self._periods, self._clock())
         return [account_id for account_id, _, _ in accounts]
 
     async def _save(
@@ -193,13 +195,12 @@ class ConnectFlow:
         )
 
     async def _granted_scopes(self, login: Login, token: str, reported: tuple[str, ...] | None) -> list[str] | None:
-        """Facebook: `debug_token` lists the granted scopes; Instagram: what the token answer said (None: unknown)."""
+        """Facebook: `/me/permissions` (each granted or declined); Instagram: the permissions of the token answer
+        (None: not said)."""
         if login == "instagram":
             return None if reported is None else list(reported)
-        app_token = f"{self._settings.meta_app_id}|{self._settings.meta_app_secret.get_secret_value()}"
-        body = await self._graph.get("facebook", "debug_token", app_token, {"input_token": token}, account_id=None)
-        data = body.get("data") or {}
-        return [str(scope) for scope in data.get("scopes") or []]
+        body = await self._graph.get("facebook", "me/permissions", token, {}, account_id=None)
+        return [str(p["permission"]) for p in body.get("data") or [] if p.get("status") == "granted"]
 
     async def _discover(self, login: Login, token: str) -> list[tuple[str, str | None, str | None]]:
         """(account id, page id, username) of each Instagram professional account the token reaches."""

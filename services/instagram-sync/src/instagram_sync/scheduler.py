@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import asyncpg
 import faust
 
 from intplat_common import finish_task
 
+from .clock import Clock, utc_now
 from .schedule import emit_due
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Scheduler:
@@ -35,7 +30,7 @@ class Scheduler:
         app_id: str,
         interval: float,
         replication_factor: int = 1,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._pool = pool
         self._clock = clock

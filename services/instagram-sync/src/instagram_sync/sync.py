@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import asyncpg
 
+from .clock import Clock, utc_now
 from .connections import Connection, Connections
 from .graph import Blocked, GraphApi, InvalidParameter, PermissionMissing, Throttled, TokenInvalid
 from .graph.ports import Json
@@ -45,10 +46,6 @@ DEMOGRAPHICS: tuple[tuple[str, str | None], ...] = (
 DEMOGRAPHIC_BREAKDOWNS = ("age", "gender", "country", "city")
 
 Outcome = Literal["synced", "not_connected", "needs_reconnect", "blocked"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,12 @@ class AccountSync:
         graph: GraphApi,
         options: SyncOptions,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._connections = connections
         self._graph = graph
         self._options = options
-        self.clock = clock
+        self._clock = clock
 
     async def sync(self, conn: asyncpg.Connection, account_id: str) -> SyncResult:
         connection = await self._connections.get(account_id)
@@ -93,10 +90,10 @@ class AccountSync:
             return SyncResult("needs_reconnect")
         run = _Run(self._graph, connection, self._options)
         try:
-            result = await run.sync(conn, self.clock())
+            result = await run.sync(conn, self._clock())
         except (TokenInvalid, PermissionMissing) as exc:
             reason = reconnect_reason(exc) if isinstance(exc, TokenInvalid) else "permission_revoked"
-            await self._connections.needs_reconnect(connection, reason, str(exc), self.clock())
+            await self._connections.needs_reconnect(connection, reason, str(exc), self._clock())
             return SyncResult("needs_reconnect", calls=run.calls)
         except (Throttled, Blocked) as exc:
             log.warning(

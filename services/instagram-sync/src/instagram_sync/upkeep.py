@@ -5,13 +5,14 @@ an expired or invalid token marks the connection `needs_reconnect` and tells the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from intplat_common import CircuitOpenError, ProviderError, enqueue
 from intplat_common.credentials import CredentialStatus
 
+from .clock import Clock, utc_now
 from .connections import Connection, Connections, expiring_event
 from .events import outbox_message
 from .graph import Blocked, GraphApi, GraphError, TokenInvalid
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 
 
 REFRESH_FLOOR = timedelta(hours=24)  # Meta refuses to refresh a younger token
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class TokenUpkeep:
         *,
         refresh_after: timedelta,
         reminder_days: Sequence[int],
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._connections = connections
         self._graph = graph

@@ -8,11 +8,12 @@ app-wide codes. Meta extends a block when calls continue, so a blocked scope get
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import asyncpg
 
+from ..clock import Clock, utc_now
 from .usage import Usage, app_usage, business_usage
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,6 @@ class Blocked(Exception):
         self.until = until
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class CallBudget:
     def __init__(
         self,
@@ -44,7 +41,7 @@ class CallBudget:
         *,
         ceiling_percent: float,
         pause_seconds: float,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._pool = pool
         self._ceiling = ceiling_percent

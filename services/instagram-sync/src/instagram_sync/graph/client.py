@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from intplat_common import AsyncCircuitBreaker, ProviderConfig, ResilientClient
 
+from ..clock import Clock, utc_now
 from .budget import CallBudget
 from .errors import Throttled, classify
 from .ports import Json, Login, LongLivedToken, Page
@@ -36,8 +37,10 @@ class GraphClient:
         breaker_fail_max: int = 5,
         breaker_reset_seconds: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.version = version
+        self._clock = clock
         self._app_id = app_id
         self._app_secret = app_secret
         self._budget = budget
@@ -91,11 +94,11 @@ class GraphClient:
                 "fb_exchange_token": short_lived,
             }
             body = await self._call("facebook", f"/{self.version}/oauth/access_token", params, account_id=None)
-        return _token(body)
+        return _token(body, self._clock())
 
     async def refresh_instagram_token(self, token: str) -> LongLivedToken:
         params = {"grant_type": "ig_refresh_token", "access_token": token}
-        return _token(await self._call("instagram", "/refresh_access_token", params, account_id=None))
+        return _token(await self._call("instagram", "/refresh_access_token", params, account_id=None), self._clock())
 
     async def pages(self, token: str) -> list[Page]:
         found: list[Page] = []
@@ -136,7 +139,7 @@ def _next(body: Json) -> str | None:
     return following if isinstance(following, str) and following else None
 
 
-def _token(body: Json) -> LongLivedToken:
+def _token(body: Json, now: datetime) -> LongLivedToken:
     expires_in = body.get("expires_in")
-    expires_at = datetime.now(UTC) + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int | float) else None
+    expires_at = now + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int | float) else None
     return LongLivedToken(access_token=str(body["access_token"]), expires_at=expires_at)
