@@ -192,6 +192,7 @@ class ConnectFlow:
             scopes=granted if granted is not None else SCOPES[binding.login],
             page_id=page_id,
             username=username,
+            now=self._clock(),
         )
 
     async def _granted_scopes(self, login: Login, token: str, reported: tuple[str, ...] | None) -> list[str] | None:

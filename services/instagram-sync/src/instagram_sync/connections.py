@@ -106,16 +106,19 @@ class Connections:
         scopes: Sequence[str],
         page_id: str | None,
         username: str | None,
+        now: datetime,
     ) -> None:
-        """Connects (or reconnects) an account: a fresh token, active again; in the caller's transaction."""
+        """Connects (or reconnects) an account: a fresh token (obtained at `now`), active again; in the caller's
+        transaction."""
         credential_id = await conn.fetchval(
             """
             INSERT INTO integration_credentials (provider, subject, access_token_encrypted, scopes, expires_at,
                                                  refreshed_at, status)
-            VALUES ($1, $2, $3, $4, $5, now(), 'active')
+            VALUES ($1, $2, $3, $4, $5, $6, 'active')
             ON CONFLICT (provider, subject) DO UPDATE SET
                 access_token_encrypted = EXCLUDED.access_token_encrypted, scopes = EXCLUDED.scopes,
-                expires_at = EXCLUDED.expires_at, refreshed_at = now(), status = 'active', status_reason = NULL,
+                expires_at = EXCLUDED.expires_at, refreshed_at = EXCLUDED.refreshed_at, status = 'active',
+                status_reason = NULL,
                 updated_at = now()
             RETURNING id
             """,
@@ -124,6 +127,7 @@ class Connections:
             self._cipher.encrypt(token.access_token),
             list(scopes),
             token.expires_at,
+            now,
         )
         await conn.execute(
             """
@@ -142,16 +146,17 @@ class Connections:
             username,
         )
 
-    async def replace_token(self, account_id: str, token: LongLivedToken) -> None:
+    async def replace_token(self, account_id: str, token: LongLivedToken, now: datetime) -> None:
         await self.pool.execute(
             """
-            UPDATE integration_credentials c SET access_token_encrypted = $2, expires_at = $3, refreshed_at = now(),
+            UPDATE integration_credentials c SET access_token_encrypted = $2, expires_at = $3, refreshed_at = $4,
                 updated_at = now()
             FROM instagram_accounts a WHERE a.credential_id = c.id AND a.account_id = $1
             """,
             account_id,
             self._cipher.encrypt(token.access_token),
             token.expires_at,
+            now,
         )
 
     async def needs_reconnect(self, connection: Connection, reason: ExpiryReason, detail: str, now: datetime) -> bool:

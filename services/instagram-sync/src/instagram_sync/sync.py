@@ -11,12 +11,11 @@ read over a look-back window and overwritten).
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
@@ -28,6 +27,7 @@ from .insights import Gap, refused_metrics, total_values
 from .reconnect import reconnect_reason
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROFILE_FIELDS = "id,username,name,biography,followers_count,follows_count,media_count,profile_picture_url,website"
 MEDIA_FIELDS = "id,caption,media_type,media_product_type,timestamp,permalink,like_count,comments_count"
@@ -55,7 +55,7 @@ class SyncOptions:
     media_page_size: int = 50
     media_max_pages: int = 20
     lookback_days: int = 2  # Meta's data may be 48 h late: the last days are read again each sync
-    media_insights_days: int = 30
+    media_insights_days: int = 14  # insights of older media change little; each is one call
     media_insights_max: int = 25
     demographics_every: timedelta = timedelta(hours=24)
 
@@ -126,16 +126,19 @@ class _Run:
 
     async def sync(self, conn: asyncpg.Connection, now: datetime) -> SyncResult:
         account_id = self._connection.account_id
-        profile = await self._get(account_id, {"fields": PROFILE_FIELDS})
+        # Field expansion: the first page of media comes with the profile, in one call.
+        expanded = f"{PROFILE_FIELDS},media.limit({self._options.media_page_size}){{{MEDIA_FIELDS}}}"
+        profile = await self._get(account_id, {"fields": expanded})
+        media = profile.pop("media", None) or {"data": []}
         totals = await self._account_insights(conn, now)
-        await self._media(conn, now)
+        await self._media(conn, now, media)
         demographics = await self._demographics_due(conn, now)
         rows = await self._demographics() if demographics else []
         snapshot_id = await conn.fetchval(
             """
             INSERT INTO instagram_account_snapshots (account_id, taken_at, api_version, username, followers_count,
                 follows_count, media_count, profile, insights, gaps)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb) RETURNING id
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
             """,
             account_id,
             now,
@@ -144,9 +147,9 @@ class _Run:
             profile.get("followers_count"),
             profile.get("follows_count"),
             profile.get("media_count"),
-            json.dumps(profile),
-            json.dumps(totals),
-            json.dumps([gap.as_json() for gap in self.gaps]),
+            profile,  # the pool's codec encodes json/jsonb parameters
+            totals,
+            [gap.as_json() for gap in self.gaps],
         )
         await conn.executemany(
             "INSERT INTO instagram_demographics (snapshot_id, metric, breakdown, timeframe, dimension, value)"
@@ -209,19 +212,14 @@ class _Run:
             ],
         )
 
-    async def _media(self, conn: asyncpg.Connection, now: datetime) -> None:
+    async def _media(self, conn: asyncpg.Connection, now: datetime, first: Json) -> None:
         account_id = self._connection.account_id
         recent: list[Json] = []
         pages = self._graph.pages_of(
-            self._connection.login,
-            f"{account_id}/media",
-            self._connection.token,
-            {"fields": MEDIA_FIELDS, "limit": str(self._options.media_page_size)},
-            account_id=account_id,
-            max_pages=self._options.media_max_pages,
+            self._connection.login, first, account_id=account_id, max_pages=self._options.media_max_pages
         )
-        async for page in pages:
-            self.calls += 1
+        async for number, page in aenumerate(pages):
+            self.calls += number > 0  # the first page came with the profile
             await conn.executemany(
                 """
                 INSERT INTO instagram_media (media_id, account_id, media_type, media_product_type, posted_at,
@@ -261,7 +259,7 @@ class _Run:
         await conn.execute(
             "UPDATE instagram_media SET insights = $2::jsonb, synced_at = now() WHERE media_id = $1",
             media_id,
-            json.dumps(values),
+            values,
         )
 
     async def _demographics_due(self, conn: asyncpg.Connection, now: datetime) -> bool:
@@ -290,6 +288,13 @@ class _Run:
                 # Meta gives the top 45 values only.
                 rows.extend((metric, breakdown, timeframe or "", dimension, value) for dimension, value in found[:45])
         return rows
+
+
+async def aenumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    number = 0
+    async for item in items:
+        yield number, item
+        number += 1
 
 
 def _posted(item: Json) -> datetime | None:

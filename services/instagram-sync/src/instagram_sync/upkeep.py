@@ -102,5 +102,5 @@ class TokenUpkeep:
         except (GraphError, Blocked, ProviderError, CircuitOpenError) as exc:
             log.warning("token refresh failed; next round tries again", extra={"fields": {"error": str(exc)}})
             return "failed"
-        await self._connections.replace_token(connection.account_id, token)
+        await self._connections.replace_token(connection.account_id, token, now)
         return "refreshed"

@@ -19,6 +19,7 @@ from .errors import Throttled, classify
 from .ports import Json, Login, LongLivedToken, Page
 
 PROVIDER = "meta-graph"
+MAX_PAGE_LISTINGS = 50  # pages of a user's Facebook Pages (100 each)
 
 
 class GraphClient:
@@ -63,7 +64,8 @@ class GraphClient:
 
     async def _call(self, login: Login, url: str, params: Mapping[str, str], *, account_id: str | None) -> Json:
         await self._budget.check(account_id)
-        response = await self._hosts[login].request("GET", url, params=dict(params))
+        # No params for a `next` URL: httpx would replace the query it carries.
+        response = await self._hosts[login].request("GET", url, params=dict(params) or None)
         headers = {k.lower(): v for k, v in response.headers.items()}
         try:
             body: Any = response.json()
@@ -101,16 +103,13 @@ class GraphClient:
         return _token(await self._call("instagram", "/refresh_access_token", params, account_id=None), self._clock())
 
     async def pages(self, token: str) -> list[Page]:
-        found: list[Page] = []
         params = {"fields": "id,name,instagram_business_account", "limit": "100"}
-        url: str | None = f"/{self.version}/me/accounts"
-        query: Mapping[str, str] = self._authorized(token, params)
-        while url is not None:
-            body = await self._call("facebook", url, query, account_id=None)
-            for item in body.get("data") or []:
+        first = await self.get("facebook", "me/accounts", token, params, account_id=None)
+        found: list[Page] = []
+        async for listing in self.pages_of("facebook", first, account_id=None, max_pages=MAX_PAGE_LISTINGS):
+            for item in listing:
                 business = item.get("instagram_business_account") or {}
                 found.append(Page(str(item["id"]), item.get("name"), business.get("id")))
-            url, query = _next(body), {}
         return found
 
     async def get(
@@ -120,17 +119,17 @@ class GraphClient:
         return await self._call(login, url, self._authorized(token, params), account_id=account_id)
 
     async def pages_of(
-        self, login: Login, path: str, token: str, params: Mapping[str, str], *, account_id: str, max_pages: int
+        self, login: Login, first: Json, *, account_id: str | None, max_pages: int
     ) -> AsyncIterator[list[Json]]:
-        url: str | None = f"/{self.version}/{path.lstrip('/')}"
-        query: Mapping[str, str] = self._authorized(token, params)
-        for _ in range(max_pages):
-            if url is None:
-                return
-            body = await self._call(login, url, query, account_id=account_id)
+        body = first
+        for page in range(max_pages):
+            if page:
+                following = _next(body)
+                if following is None:
+                    return
+                # `next` carries every parameter (token and proof included).
+                body = await self._call(login, following, {}, account_id=account_id)
             yield list(body.get("data") or [])
-            # `next` carries every parameter (token and proof included); a short or empty page may still have one.
-            url, query = _next(body), {}
 
 
 def _next(body: Json) -> str | None:

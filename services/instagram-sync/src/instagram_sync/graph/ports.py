@@ -50,9 +50,10 @@ class GraphApi(Protocol):
         ...
 
     def pages_of(
-        self, login: Login, path: str, token: str, params: Mapping[str, str], *, account_id: str, max_pages: int
+        self, login: Login, first: Json, *, account_id: str | None, max_pages: int
     ) -> AsyncIterator[list[Json]]:
-        """A cursor-paged edge, page by page, until `paging.next` is absent (short and empty pages continue)."""
+        """A cursor-paged edge from its first page (read by the caller, e.g. expanded into a node's fields), page by
+        page until `paging.next` is absent: short and empty pages continue."""
         ...
 
     async def aclose(self) -> None: ...

@@ -53,8 +53,8 @@ async def verify_subscription(
     return PlainTextResponse(challenge)
 
 
-def _story_rows(document: Any) -> list[tuple[str, str, str, datetime]]:
-    """(media id, account id, metrics JSON, event time) of each `story_insights` change."""
+def _story_rows(document: Any) -> list[tuple[str, str, dict[str, Any], datetime]]:
+    """(media id, account id, metrics, event time) of each `story_insights` change."""
     if not isinstance(document, dict) or document.get("object") != "instagram":
         raise HTTPException(400, "not an Instagram webhook body")
     rows = []
@@ -65,7 +65,7 @@ def _story_rows(document: Any) -> list[tuple[str, str, str, datetime]]:
             if change.get("field") != "story_insights" or "media_id" not in value:
                 continue
             metrics = {key: number for key, number in value.items() if key != "media_id"}
-            rows.append((str(value["media_id"]), str(entry.get("id")), json.dumps(metrics), when))
+            rows.append((str(value["media_id"]), str(entry.get("id")), metrics, when))
     return rows
 
 
