@@ -1,6 +1,8 @@
 """OAuth2 code exchange and refresh against a small token endpoint served on a loopback port."""
 
 import base64
+import io
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from intplat_common import CircuitOpenError, ProviderError
+from intplat_common import CircuitOpenError, ProviderError, configure_logging
 from intplat_common.credentials import (
     OAuth2ClientConfig,
     OAuth2Flow,
@@ -143,6 +145,25 @@ async def test_a_get_exchange_sends_the_client_credentials_in_the_query() -> Non
         "client_id": "partner-app",
         "client_secret": "partner-secret",
     }
+
+
+async def test_a_get_exchange_leaves_no_secret_in_the_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def token(_: Request) -> Response:
+        return JSONResponse({"access_token": "fb-short", "token_type": "bearer"})
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # configure_logging replaces them; restored after
+    for name in ("httpx", "httpx2"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    lines = io.StringIO()
+    configure_logging("oauth-test", stream=lines)
+    app = Starlette(routes=[Route("/oauth2/token", token, methods=["GET"])])
+    async with serve_in_background(app) as base_url:
+        config = _config(base_url, token_endpoint_auth_method="client_secret_post", token_request_method="GET")
+        async with OAuth2Flow(config) as flow:
+            await flow.exchange_code("the-code")
+    assert "oauth-test" in lines.getvalue(), "the resilient client logged the call"
+    assert "partner-secret" not in lines.getvalue()
 
 
 async def test_a_token_wrapped_in_data_is_unwrapped_with_its_permissions(endpoint: tuple[TokenEndpoint, str]) -> None:
