@@ -125,6 +125,8 @@ class InstagramSyncSettings(CredentialSettings):
                 raise ValueError("META_APP_SECRET is the development placeholder; set the app secret")
             if self.webhook_verify_token.get_secret_value() in ("", DEV_VERIFY_TOKEN):
                 raise ValueError("INSTAGRAM_SYNC_WEBHOOK_VERIFY_TOKEN is the development placeholder")
+            if not self.public_url.startswith("https://"):
+                raise ValueError("INSTAGRAM_SYNC_PUBLIC_URL must be https in production (Meta's redirect URI)")
         return self
 
     @property
