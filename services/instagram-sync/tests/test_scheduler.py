@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import Any
 
 import asyncpg
+import pytest
 from intplat_devstack.testing import eventually, read_records
 
 from instagram_sync.schedule import Periods, schedule_account
@@ -65,3 +66,20 @@ async def test_a_restart_neither_skips_nor_repeats_a_slot(pool: asyncpg.Pool, ka
         assert len(windows) == len(set(windows)), f"{account}: a slot twice"
         assert all(a[1] == b[0] for a, b in pairwise(windows)), f"{account}: a slot skipped: {windows}"
         assert len(windows) >= 6, "the slots missed while it was down were emitted after the restart"
+
+
+async def test_without_kafka_the_scheduler_keeps_trying_and_stops_cleanly(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    scheduler = Scheduler(
+        pool, bootstrap_servers="127.0.0.1:1", app_id="unreachable", interval=0.3, restart_seconds=0.1
+    )
+    task = asyncio.create_task(scheduler.run())
+
+    async def failures() -> int | None:
+        count = sum(r.getMessage() == "scheduler app failed; starting a new one" for r in caplog.records)
+        return count if count >= 2 else None
+
+    await eventually(failures, timeout=60, what="two failed starts, each replaced")
+    await scheduler.stop(task)
+    assert task.done() and not task.cancelled() and task.exception() is None

@@ -10,8 +10,7 @@ import asyncpg
 
 from intplat_common import enqueue
 from intplat_common.credentials import CredentialCipher, CredentialStatus
-from intplat_common.events import InstagramConnectionExpiring
-from intplat_common.events._instagram import ExpiryReason
+from intplat_common.events import ExpiryReason, InstagramConnectionExpiring
 
 from .events import outbox_message
 from .graph.ports import Login, LongLivedToken

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intplat_common.events._instagram import ExpiryReason
+from intplat_common.events import ExpiryReason
 
 from .graph import TokenInvalid
 
