@@ -97,3 +97,11 @@ async def test_rotation_re_encrypts_under_the_new_first_key(served: Served) -> N
     assert await served.pool.fetchval("SELECT array_agg(DISTINCT key_id) FROM integration_credentials") == ["test2"]
     after = await Connections(served.pool, rotated_cipher).get(BAKERY_ACCOUNT_ID)
     assert before is not None and after is not None and after.token == before.token
+
+
+async def test_meta_throttling_the_app_during_the_callback_is_a_clear_502(served: Served) -> None:
+    served.meta.block(code=4, minutes=5, account_id=None)
+    answer = await served.connect("facebook", "cus_ada")
+    assert (answer.status_code, answer.json()["error"]) == (502, "meta_unavailable")
+    assert "code 4" in answer.json()["detail"]
+    assert await served.pool.fetchval("SELECT count(*) FROM integration_credentials") == 0

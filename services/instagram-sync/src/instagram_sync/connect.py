@@ -13,8 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import get_args
 
-import asyncpg
-
+from intplat_common import CircuitOpenError, ProviderError
 from intplat_common.credentials import (
     CredentialCipher,
     InvalidOAuthState,
@@ -26,6 +25,7 @@ from intplat_common.credentials import (
 
 from .clock import Clock, utc_now
 from .connections import Connections
+from .graph import Blocked, GraphError
 from .graph.ports import GraphApi, Login, LongLivedToken, Page
 from .schedule import Periods, schedule_account
 from .settings import InstagramSyncSettings
@@ -42,9 +42,10 @@ BINDING_COOKIE = "ig_connect"
 class ConnectError(Exception):
     """The connection cannot be made; `code` says why (the 400 answer's `error`)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,6 @@ class ConnectFlow:
         graph: GraphApi,
         connections: Connections,
         periods: Periods,
-        flows: dict[Login, OAuth2Flow] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._clock = clock
@@ -118,7 +118,7 @@ class ConnectFlow:
         self._signer = OAuthStateSigner(cipher)
         self._graph = graph
         self._connections = connections
-        self._flows = flows or {login: OAuth2Flow(config) for login, config in oauth_configs(settings).items()}
+        self._flows = {login: OAuth2Flow(config) for login, config in oauth_configs(settings).items()}
 
     async def aclose(self) -> None:
         for flow in self._flows.values():
@@ -155,45 +155,41 @@ class ConnectFlow:
             raise ConnectError("access_denied", f"the authorization was not granted: {error}")
         if not code:
             raise ConnectError("invalid_request", "the callback has no code")
-        login = binding.login
         try:
-            short = await self._flows[login].exchange_code(code.removesuffix("#_"))
+            token, granted, accounts = await self._authorize(binding.login, code.removesuffix("#_"))
         except OAuthGrantError as exc:
-            raise ConnectError("exchange_failed", str(exc)) from None
+            raise ConnectError("exchange_failed", f"{exc}; please connect again") from None
+        except (GraphError, Blocked, ProviderError, CircuitOpenError) as exc:
+            raise ConnectError("meta_unavailable", f"Meta did not answer as expected: {exc}", status=502) from None
+        async with self._connections.pool.acquire() as conn, conn.transaction():
+            tier = await conn.fetchval("SELECT tier FROM customer_tiers WHERE customer_id = $1", binding.customer_id)
+            for account_id, page_id, username in accounts:
+                await self._connections.save(
+                    conn,
+                    account_id=account_id,
+                    customer_id=binding.customer_id,
+                    login=binding.login,
+                    token=token,
+                    scopes=granted if granted is not None else SCOPES[binding.login],
+                    page_id=page_id,
+                    username=username,
+                    now=self._clock(),
+                )
+                await schedule_account(conn, account_id, tier or "none", self._periods, self._clock())
+        return [account_id for account_id, _, _ in accounts]
+
+    async def _authorize(
+        self, login: Login, code: str
+    ) -> tuple[LongLivedToken, list[str] | None, list[tuple[str, str | None, str | None]]]:
+        """The code → the granted scopes (all needed ones, else `scope_declined`), a long-lived token and the
+        Instagram accounts it reaches."""
+        short = await self._flows[login].exchange_code(code)
         granted = await self._granted_scopes(login, short.access_token, short.scopes)
         missing = [scope for scope in SCOPES[login] if granted is not None and scope not in granted]
         if missing:
             raise ConnectError("scope_declined", f"these permissions were declined: {', '.join(missing)}")
         token = await self._graph.long_lived_token(login, short.access_token)
-        accounts = await self._discover(login, token.access_token)
-        async with self._connections.pool.acquire() as conn, conn.transaction():
-            tier = await conn.fetchval("SELECT tier FROM customer_tiers WHERE customer_id = $1", binding.customer_id)
-            for account_id, page_id, username in accounts:
-                await self._save(conn, binding, account_id, page_id, username, token, granted)
-                await schedule_account(conn, account_id, tier or "none", self._periods, self._clock())
-        return [account_id for account_id, _, _ in accounts]
-
-    async def _save(
-        self,
-        conn: asyncpg.Connection,
-        binding: Binding,
-        account_id: str,
-        page_id: str | None,
-        username: str | None,
-        token: LongLivedToken,
-        granted: list[str] | None,
-    ) -> None:
-        await self._connections.save(
-            conn,
-            account_id=account_id,
-            customer_id=binding.customer_id,
-            login=binding.login,
-            token=token,
-            scopes=granted if granted is not None else SCOPES[binding.login],
-            page_id=page_id,
-            username=username,
-            now=self._clock(),
-        )
+        return token, granted, await self._discover(login, token.access_token)
 
     async def _granted_scopes(self, login: Login, token: str, reported: tuple[str, ...] | None) -> list[str] | None:
         """Facebook: `/me/permissions` (each granted or declined); Instagram: the permissions of the token answer

@@ -15,11 +15,14 @@ from .deps import ConnectionStore, Flow, Settings
 
 router = APIRouter(tags=["connect"])
 COOKIE_PATH = "/v1/instagram"
-REFUSALS = "bad, expired or reused state; a declined permission; no Instagram account on the Page"
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad, expired or reused state; a declined permission; no Instagram account on the Page"},
+    502: {"description": "Meta did not answer as expected (the user starts again)"},
+}
 
 
 def _refused(error: ConnectError) -> JSONResponse:
-    answer = JSONResponse({"error": error.code, "detail": str(error)}, status_code=400)
+    answer = JSONResponse({"error": error.code, "detail": str(error)}, status_code=error.status)
     answer.delete_cookie(BINDING_COOKIE, path=COOKIE_PATH)
     return answer
 
@@ -48,7 +51,7 @@ async def connect(
     return answer
 
 
-@router.get("/v1/instagram/callback", responses={400: {"description": REFUSALS}})
+@router.get("/v1/instagram/callback", responses=REFUSALS)
 async def callback(
     flow: Flow,
     code: str | None = None,
