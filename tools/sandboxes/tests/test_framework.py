@@ -184,6 +184,15 @@ async def test_status_fault_retry_after_header(
     assert response.json() == {"ErrorCode": 100}
 
 
+async def test_status_fault_with_a_body_that_is_not_json(client: httpx.AsyncClient) -> None:
+    await add_fault(client, kind="status", status=502, text="<html><body>Bad Gateway</body></html>", times=1)
+    response = await client.get("/v1/items/a")
+    assert (response.status_code, response.headers["content-type"]) == (502, "text/html; charset=utf-8")
+    assert response.text == "<html><body>Bad Gateway</body></html>"
+    both = await client.post("/_sandbox/faults", json={"kind": "status", "status": 500, "text": "x", "body": {}})
+    assert both.status_code == 422
+
+
 async def test_fault_rule_filters_by_method(client: httpx.AsyncClient) -> None:
     await add_fault(client, kind="status", status=500, method="post")
     assert (await client.get("/v1/items/a")).status_code == 404

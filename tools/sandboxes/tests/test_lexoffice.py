@@ -1,7 +1,7 @@
 """The Lexoffice sandbox over a real socket, checked against the committed contract (tests/contract/lexoffice).
 
 Every answer a test receives through `client`/`anonymous` is validated against the contract's schema for its
-route and status (`contract_checked`), so the sandbox and the contract cannot drift apart."""
+route and status (`CHECK.response_hook`), so the sandbox and the contract cannot drift apart."""
 
 from __future__ import annotations
 
@@ -9,14 +9,8 @@ import asyncio
 import base64
 import copy
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 import httpx
@@ -36,6 +30,8 @@ from intplat_sandboxes.lexoffice import (
     create_lexoffice_sandbox,
 )
 from intplat_sandboxes.lexoffice import main as lexoffice_main
+
+from .sandbox_checks import ContractCheck, console_script_served, free_port, served_by_run
 
 KEY = "lexoffice-key-1"
 OTHER_KEY = "lexoffice-key-2"
@@ -60,31 +56,21 @@ RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
     ("GET", r"/v1/event-subscriptions", "event-subscription.list"),
     ("GET", rf"/v1/event-subscriptions/{UUID}", "event-subscription.read"),
 ]
-CHECKED: set[str] = set()
 
 
-def schema_for(method: str, path: str, status: int) -> str | None:
-    """The contract document an answer must match; None where the contract has none (PDF, 204, profile, control)."""
-    if not path.startswith("/v1/"):
-        return None
-    if status >= 400:
-        if status in GATEWAY_STATUSES and not (status == 500 and path.startswith(LEGACY_PREFIXES)):
-            return "error.gateway"
-        return "error.legacy" if path.startswith(LEGACY_PREFIXES) and path != "/v1/voucherlist" else "error.regular"
-    for route_method, pattern, name in RESPONSE_SCHEMAS:
-        if method == route_method and re.fullmatch(pattern, path):
-            return name
-    return None
+def error_schema(path: str, status: int) -> str:
+    if status in GATEWAY_STATUSES and not (status == 500 and path.startswith(LEGACY_PREFIXES)):
+        return "error.gateway"
+    return "error.legacy" if path.startswith(LEGACY_PREFIXES) and path != "/v1/voucherlist" else "error.regular"
 
 
-async def contract_checked(response: httpx.Response) -> None:
-    await response.aread()
-    name = schema_for(response.request.method, response.request.url.path, response.status_code)
-    if name is None or not response.content:
-        return
-    CHECKED.add(name)
-    violations = CONTRACT.violations(name, response.json())
-    assert violations == [], f"{response.request.method} {response.request.url.path} → {name}: {violations}"
+# Answers without a contract document: PDF, 204, profile, control routes.
+CHECK = ContractCheck(
+    CONTRACT,
+    RESPONSE_SCHEMAS,
+    contracted_path=lambda path: path if path.startswith("/v1/") else None,
+    error_schema=error_schema,
+)
 
 
 # -- callback receiver ------------------------------------------------------------------------
@@ -116,15 +102,7 @@ class Receiver:
 def every_response_schema_is_checked(request: pytest.FixtureRequest) -> Iterator[None]:
     """When the whole module ran, every response schema was checked by some test (no schema without a test)."""
     yield
-    ran = {
-        item.originalname
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is request.module
-    }
-    defined = {name for name in dir(request.module) if name.startswith("test_")}
-    if ran == defined:
-        expected = {name for _, _, name in RESPONSE_SCHEMAS} | {"error.gateway", "error.legacy", "error.regular"}
-        assert expected <= CHECKED, f"response schemas no test checked: {sorted(expected - CHECKED)}"
+    CHECK.assert_all_checked(request, also={"error.gateway", "error.legacy", "error.regular"})
 
 
 @pytest.fixture
@@ -150,7 +128,7 @@ async def base_url(lx: LexofficeSandbox) -> AsyncIterator[str]:
 def http_client(base_url: str, key: str | None = KEY) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.AsyncClient(
-        base_url=base_url, headers=headers, timeout=30, event_hooks={"response": [contract_checked]}
+        base_url=base_url, headers=headers, timeout=30, event_hooks={"response": [CHECK.response_hook]}
     )
 
 
@@ -955,49 +933,16 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert default.base_url == "http://127.0.0.1:8101"
     custom = lexoffice_main.build_sandbox({"LEXOFFICE_API_KEYS": " a , b ", "LEXOFFICE_SANDBOX_PORT": "9101"})
     assert (custom.access.keys, custom.base_url) == ({"a", "b"}, "http://127.0.0.1:9101")
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(lexoffice_main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
-    monkeypatch.setenv("LEXOFFICE_SANDBOX_PORT", "9103")
-    lexoffice_main.run()
-    assert (served["port"], served["app"].name) == (9103, "lexoffice")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    assert served_by_run(lexoffice_main, monkeypatch, "LEXOFFICE_SANDBOX_PORT", 9103) == (9103, "lexoffice")
 
 
 async def test_console_script_starts_and_answers_healthz() -> None:
-    (script,) = entry_points(group="console_scripts", name="lexoffice-sandbox")
-    assert script.value == "intplat_sandboxes.lexoffice.main:run"
-    assert script.dist is not None
-    assert script.dist.name == "intplat-sandboxes"
-    port = free_port()
-    executable = os.path.join(os.path.dirname(sys.executable), "lexoffice-sandbox")
-    process = subprocess.Popen(
-        [executable],
-        env={**os.environ, "LEXOFFICE_SANDBOX_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(200):
-                try:
-                    health = await http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("lexoffice-sandbox did not start")
-            assert health.json() == {"status": "ok", "sandbox": "lexoffice"}
-            profile = await http.get("/v1/profile", headers={"Authorization": "Bearer lexoffice-dev-key"})
-            assert profile.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    async with console_script_served(
+        "lexoffice-sandbox", "intplat_sandboxes.lexoffice.main", "LEXOFFICE_SANDBOX_PORT"
+    ) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok", "sandbox": "lexoffice"}
+        profile = await http.get("/v1/profile", headers={"Authorization": "Bearer lexoffice-dev-key"})
+        assert profile.status_code == 200
 
 
 def test_subscribable_event_types_are_the_contracts() -> None:

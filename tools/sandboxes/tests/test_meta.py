@@ -3,25 +3,19 @@ instagram-sync makes, budgets and throttling, webhooks; every answer checked aga
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from intplat_devstack.contracts import load_contract
+from intplat_devstack.testing import eventually
 from intplat_sandboxes.framework import FrozenClock, serve_in_background
 from intplat_sandboxes.meta import (
     ADA_USER_ID,
@@ -38,6 +32,8 @@ from intplat_sandboxes.meta import (
     create_meta_sandbox,
 )
 from intplat_sandboxes.meta import main as meta_main
+
+from .sandbox_checks import ContractCheck, console_script_served, served_by_run
 
 APP_ID = "app-123"
 APP_SECRET = "app-secret-456"
@@ -62,56 +58,34 @@ RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
     ("GET", rf"/{NUMERIC}/(media|stories)", "media.page"),
     ("GET", rf"/1784{NUMERIC}/insights", "user-insights"),
     ("GET", rf"/1790{NUMERIC}/insights", "media-insights"),
+    ("POST", rf"/{NUMERIC}/(media|media_publish)", "created"),
+    ("GET", rf"/1780{NUMERIC}", "container.read"),
+    ("GET", rf"/{NUMERIC}/content_publishing_limit", "content-publishing-limit"),
 ]
-CHECKED: set[str] = set()
-
-
-def schema_for(method: str, path: str, status: int) -> str | None:
-    """The contract document an answer must match; None where the contract has none (redirects, control, pages)."""
-    if path.startswith("/_sandbox") or path == "/healthz":
-        return None
-    path = re.sub(r"^/v\d+\.\d+", "", path)
-    if status >= 400:
-        return "error"
-    for route_method, pattern, name in RESPONSE_SCHEMAS:
-        if method == route_method and re.fullmatch(pattern, path):
-            return name
-    return None
+VERSION = r"^/v\d+\.\d+"
+USAGE_HEADERS = {"X-Business-Use-Case-Usage": "header.business-use-case-usage", "X-App-Usage": "header.app-usage"}
+# Answers without a contract document: the dialogs' redirects, control routes, the health probe.
+CHECK = ContractCheck(
+    CONTRACT,
+    RESPONSE_SCHEMAS,
+    contracted_path=lambda path: None if path.startswith(("/_sandbox", "/healthz")) else re.sub(VERSION, "", path),
+    error_schema=lambda _path, _status: "error",
+)
 
 
 async def contract_checked(response: httpx.Response) -> None:
-    await response.aread()
-    name = schema_for(response.request.method, response.request.url.path, response.status_code)
-    for header, schema in (("X-Business-Use-Case-Usage", "header.business-use-case-usage"),
-                           ("X-App-Usage", "header.app-usage")):  # fmt: skip
+    """The body, and both usage headers wherever they come."""
+    await CHECK.response_hook(response)
+    for header, schema in USAGE_HEADERS.items():
         if header in response.headers:
-            CHECKED.add(schema)
-            assert CONTRACT.violations(schema, json.loads(response.headers[header])) == []
-    if name is None or not response.content:
-        return
-    CHECKED.add(name)
-    violations = CONTRACT.violations(name, response.json())
-    assert violations == [], f"{response.request.method} {response.request.url.path} → {name}: {violations}"
+            CHECK.check(schema, json.loads(response.headers[header]), header)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def every_response_schema_is_checked(request: pytest.FixtureRequest) -> Iterator[None]:
     """When the whole module ran, every response schema was checked by some test (no schema without a test)."""
     yield
-    ran = {
-        item.originalname
-        for item in request.session.items
-        if isinstance(item, pytest.Function) and item.module is request.module
-    }
-    defined = {name for name in dir(request.module) if name.startswith("test_")}
-    if ran == defined:
-        expected = {name for _, _, name in RESPONSE_SCHEMAS} | {
-            "error",
-            "header.app-usage",
-            "header.business-use-case-usage",
-            "webhook.story-insights",
-        }
-        assert expected <= CHECKED, f"response schemas no test checked: {sorted(expected - CHECKED)}"
+    CHECK.assert_all_checked(request, also={"error", "webhook.story-insights", *USAGE_HEADERS.values()})
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
@@ -282,6 +256,10 @@ async def test_page_token_from_a_long_lived_user_token_never_expires(
     meta.clock.advance(61 * DAY)
     assert error_of(await get(client, "/me", user_token)) == (190, 463)
     assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", page_token)).json() == {"id": BAKERY_ACCOUNT_ID}
+    assert (await get(client, "/me", page_token, fields="id,name")).json() == {
+        "id": BAKERY_PAGE_ID,
+        "name": "Ada's Bakery",
+    }
     debug = await client.get(f"{V}/debug_token", params={"input_token": page_token, "access_token": APP_TOKEN})
     assert (debug.json()["data"]["type"], debug.json()["data"]["expires_at"]) == ("PAGE", 0)
 
@@ -637,12 +615,131 @@ async def test_stories_expire_after_24_hours(meta: MetaSandbox, client: httpx.As
     assert (await get(client, f"/{live}/insights", token, metric="reach")).json() == {"data": []}
 
 
+async def test_a_story_can_be_expired_by_the_control_route(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    story = meta.account(BAKERY_ACCOUNT_ID).story_ids[-1]
+    assert (await client.post(f"/_sandbox/meta/stories/{story}/expire")).json() == {"id": story}
+    live = [s["id"] for s in (await get(client, f"/{BAKERY_ACCOUNT_ID}/stories", token)).json()["data"]]
+    assert story not in live
+    assert (await get(client, f"/{story}/insights", token, metric="reach")).json() == {"data": []}
+    assert (await client.post(f"/_sandbox/meta/stories/{BAKERY_ACCOUNT_ID}/expire")).status_code == 404
+    listed = (await client.get("/_sandbox/meta/tokens")).json()
+    assert [t["access_token"] for t in listed if t["long_lived"]] == [token]
+
+
 async def test_instagram_login_token_reads_its_own_account_only(client: httpx.AsyncClient) -> None:
     token = await instagram_token(client)
     assert (await get(client, "/me", token, fields="id")).json() == {"id": BAKERY_ACCOUNT_ID}
     insights = await get(client, "/me/insights", token, metric="reach", period="day")
     assert insights.json()["data"][0]["name"] == "reach"
     assert error_of(await get(client, f"/{BO_ACCOUNT_ID}", token)) == (100, 33)
+    granted = (await get(client, "/me/permissions", token)).json()["data"]
+    assert [p["permission"] for p in granted] == INSTAGRAM_SCOPES.split(",")
+
+
+async def test_added_accounts_and_minted_tokens_for_benchmarks(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/_sandbox/meta/accounts", json={"count": 3, "followers_count": 500, "impressions_24h": 2, "media_count": 4}
+    )
+    assert created.status_code == 201
+    first, *_rest = created.json()
+    assert len(created.json()) == 3
+    minted = await client.post("/_sandbox/meta/tokens", json={"login": "instagram", "subject_id": first["id"]})
+    assert (minted.json()["kind"], minted.json()["expires_in"]) == ("instagram_user", 5_184_000)
+    ig_token = minted.json()["access_token"]
+    media = (await get(client, "/me/media", ig_token, limit="100")).json()["data"]
+    assert len(media) == 5, "four posts and a story"
+    fb = await client.post("/_sandbox/meta/tokens", json={"login": "facebook", "subject_id": first["facebook_user_id"]})
+    pages = await get(client, "/me/accounts", fb.json()["access_token"], fields="instagram_business_account")
+    assert pages.json()["data"] == [{"instagram_business_account": {"id": first["id"]}, "id": first["page_id"]}]
+    await get(client, f"/{first['id']}", ig_token)
+    budget = (await client.get("/_sandbox/meta/usage")).json()["accounts"][first["id"]]["budget"]
+    assert budget == {"calls": 9600, "cputime": 9600, "time": 9600, "window_seconds": 86_400}, "4800 per impression"
+    unknown = await client.post("/_sandbox/meta/tokens", json={"login": "facebook", "subject_id": first["id"]})
+    assert unknown.status_code == 404
+
+
+PUBLISHING_SCOPES = "instagram_basic,instagram_content_publish,pages_show_list"
+
+
+async def container(client: httpx.AsyncClient, token: str, **params: str) -> httpx.Response:
+    return await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media", data={"access_token": token, **params})
+
+
+async def test_content_publishing_container_status_publish(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    image = (await container(client, token, image_url="https://cdn.example/a.jpg", caption="Fresh")).json()["id"]
+    assert (await get(client, f"/{image}", token, fields="status_code")).json() == {"status_code": "FINISHED",
+                                                                                     "id": image}  # fmt: skip
+    published = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", params={"access_token": token,
+                                                                                   "creation_id": image})  # fmt: skip
+    media_id = published.json()["id"]
+    first = (await get(client, f"/{BAKERY_ACCOUNT_ID}/media", token, fields="caption", limit="1")).json()["data"]
+    assert first == [{"caption": "Fresh", "id": media_id}], "the new post leads the media list"
+    assert (await get(client, f"/{image}", token, fields="status_code")).json()["status_code"] == "PUBLISHED"
+    limit = (await get(client, f"/{BAKERY_ACCOUNT_ID}/content_publishing_limit", token)).json()
+    assert limit == {"data": [{"quota_usage": 1, "config": {"quota_total": 100, "quota_duration": 86_400}}]}
+    again = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", params={"access_token": token,
+                                                                               "creation_id": image})  # fmt: skip
+    assert error_of(again) == (9007, 2207027), "a published container is not publishable again"
+
+
+async def test_reels_need_processing_time_and_failures_show_in_the_status(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    reel = (await container(client, token, video_url="https://cdn.example/r.mp4", media_type="REELS")).json()["id"]
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "IN_PROGRESS"
+    early = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                             "creation_id": reel})  # fmt: skip
+    assert error_of(early) == (9007, 2207027)
+    meta.clock.advance(30)
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "FINISHED"
+    broken = (await container(client, token, image_url="https://cdn.example/corrupt.jpg")).json()["id"]
+    assert (await get(client, f"/{broken}", token, fields="status_code,status")).json()["status_code"] == "ERROR"
+    assert error_of(await container(client, token, image_url="http://cdn.example/a.jpg")) == (9004, 2207052)
+    assert error_of(await container(client, token, caption="no media"))[0] == 100
+    meta.clock.advance(24 * 3600)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    assert (await get(client, f"/{reel}", token, fields="status_code")).json()["status_code"] == "EXPIRED"
+
+
+async def test_publishing_limit_and_permission(meta: MetaSandbox, client: httpx.AsyncClient) -> None:
+    reader = await facebook_token(client)
+    assert error_of(await container(client, reader, image_url="https://cdn.example/a.jpg")) == (10, None)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    meta.publisher.quota_total = 1
+    for expected in ((200, None), (400, (9, 2207042))):
+        image = (await container(client, token, image_url="https://cdn.example/a.jpg")).json()["id"]
+        answer = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                                  "creation_id": image})  # fmt: skip
+        assert (answer.status_code, None if answer.status_code == 200 else error_of(answer)) == expected
+    meta.clock.advance(24 * 3600)
+    token = await facebook_token(client, scope=PUBLISHING_SCOPES)
+    image = (await container(client, token, image_url="https://cdn.example/b.jpg")).json()["id"]
+    later = await client.post(f"{V}/{BAKERY_ACCOUNT_ID}/media_publish", data={"access_token": token,
+                                                                             "creation_id": image})  # fmt: skip
+    assert later.status_code == 200, "the quota window rolled on"
+
+
+async def test_batch_runs_each_request_as_a_call_of_its_own_up_to_50(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client)
+    batch = [
+        {"method": "GET", "relative_url": f"v23.0/{BAKERY_ACCOUNT_ID}?fields=id,followers_count"},
+        {"method": "GET", "relative_url": f"v23.0/{BAKERY_ACCOUNT_ID}/insights?metric=impressions&period=day"},
+    ]
+    answer = await client.post("/", data={"access_token": token, "batch": json.dumps(batch)})
+    profile, removed = answer.json()
+    assert (profile["code"], removed["code"]) == (200, 400)
+    CHECK.check("ig-user.read", json.loads(profile["body"]), "batch[0]")
+    CHECK.check("error", json.loads(removed["body"]), "batch[1]")
+    assert "x-business-use-case-usage" in {header["name"].lower() for header in profile["headers"]}
+    assert meta.budgets.accounts[BAKERY_ACCOUNT_ID].calls == 2, "each sub-request is a call"
+    too_many = await client.post("/", data={"access_token": token, "batch": json.dumps(batch * 26)})
+    assert too_many.json()["error"]["type"] == "GraphBatchException"
+    assert too_many.json()["error"]["message"] == "Maximum batch size is 50"
 
 
 # -- API versions --------------------------------------------------------------------------------
@@ -655,12 +752,17 @@ async def test_version_prefix_is_optional_and_only_accepted_versions_answer(
     assert (await client.get(f"/{BAKERY_ACCOUNT_ID}", params={"access_token": token})).status_code == 200
     assert (await client.get(f"/v26.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token})).status_code == 200
     assert error_of(await client.get(f"/v99.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2500
-    assert error_of(await client.get(f"/v19.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2635
+    expired = await client.get(f"/v19.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token})
+    assert expired.status_code == 200, "a version no longer usable is served by the next oldest usable one"
     await client.put("/_sandbox/meta/versions", json={"accepted": ["v24.0"]})
-    assert error_of(await client.get(f"/v23.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2635
+    views = {"access_token": token, "metric": "views", "period": "day", "metric_type": "total_value"}
+    assert (await client.get(f"/v21.0/{BAKERY_ACCOUNT_ID}/insights", params=views)).status_code == 200, "as v24.0"
+    assert error_of(await client.get(f"/v25.0/{BAKERY_ACCOUNT_ID}", params={"access_token": token}))[0] == 2500
     logged = [r.path for r in meta.app.requests.records(path_prefix="/v2")]
     assert f"/v26.0/{BAKERY_ACCOUNT_ID}" in logged, "the request log keeps the version the client sent"
-    assert error_of(await get(client, f"/{BAKERY_ACCOUNT_ID}/nonsense", token))[0] != 0
+    unknown_edge = await client.get(f"/{BAKERY_ACCOUNT_ID}/nonsense", params={"access_token": token})
+    assert error_of(unknown_edge) == (2500, None)
+    assert error_of(await client.get(f"/v24.0/{BAKERY_ACCOUNT_ID}/media/extra")) == (2500, None)
 
 
 # -- budgets and throttling ---------------------------------------------------------------------
@@ -699,14 +801,25 @@ async def test_usage_headers_can_be_left_out_at_low_volume(client: httpx.AsyncCl
     assert usage_of(busy)["call_count"] == 50
 
 
+async def test_usage_can_be_set_near_the_ceiling_of_a_real_sized_budget(client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    state = await client.put(f"/_sandbox/meta/budgets/{BAKERY_ACCOUNT_ID}", json={"usage_percent": 99})
+    assert (state.json()["call_count"], state.json()["budget"]["calls"]) == (99, 4800 * 2400)
+    near = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert near.status_code == 200
+    assert usage_of(near)["call_count"] == 99
+
+
 async def test_over_budget_calls_are_throttled_and_calls_while_blocked_extend_the_block(
     meta: MetaSandbox, client: httpx.AsyncClient
 ) -> None:
     token = await facebook_token(client)
     budget = {"calls": 3, "window_seconds": 3600, "block_extension_seconds": 300}
     await client.put(f"/_sandbox/meta/budgets/{BAKERY_ACCOUNT_ID}", json=budget)
-    statuses = [(await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code for _ in range(3)]
-    assert statuses == [200, 200, 200]
+    answers = [await get(client, f"/{BAKERY_ACCOUNT_ID}", token) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert usage_of(answers[-1])["call_count"] == 100
+    assert usage_of(answers[-1])["estimated_time_to_regain_access"] == 60, "at 100 % the wait shows before a refusal"
     meta.clock.advance(600)
     throttled = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
     assert error_of(throttled) == (80002, None)
@@ -808,8 +921,7 @@ async def test_story_insights_webhook_is_signed_over_the_raw_body_and_can_be_red
     body, signature = hooks.received[0]
     assert signature == "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     payload = json.loads(body)
-    CHECKED.add("webhook.story-insights")
-    assert CONTRACT.violations("webhook.story-insights", payload) == []
+    CHECK.check("webhook.story-insights", payload, "story_insights webhook")
     (entry,) = payload["entry"]
     assert (payload["object"], entry["id"], entry["changes"][0]["field"]) == ("instagram", BAKERY_ACCOUNT_ID,
                                                                               "story_insights")  # fmt: skip
@@ -821,6 +933,71 @@ async def test_story_insights_webhook_is_signed_over_the_raw_body_and_can_be_red
     assert hooks.received[2][1] == "sha256=00"
     assert len((await client.get("/_sandbox/meta/webhooks/deliveries")).json()) == 2
     assert forged.json()["signature"] == "sha256=00"
+
+
+async def test_story_insights_webhook_comes_when_a_subscribed_accounts_stories_expire(
+    meta: MetaSandbox, client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, hook_url = receiver
+    await client.post("/_sandbox/meta/webhooks/subscribe", json={"callback_url": hook_url, "verify_token": "verify-me"})
+    token = await facebook_token(client)
+    subscribe = await client.post(
+        f"{V}/{BAKERY_PAGE_ID}/subscribed_apps", params={"access_token": token, "subscribed_fields": "story_insights"}
+    )
+    assert subscribe.json() == {"success": True}
+    listed = (await get(client, f"/{BAKERY_PAGE_ID}/subscribed_apps", token)).json()["data"]
+    assert listed == [{"id": APP_ID, "subscribed_fields": ["story_insights"]}]
+    assert await meta.flush_webhooks() == 0, "no story has expired yet"
+    meta.clock.advance(DAY)
+
+    async def both_stories_reported() -> bool:
+        media_ids = [json.loads(body)["entry"][0]["changes"][0]["value"]["media_id"] for body, _ in hooks.received]
+        return sorted(media_ids) == sorted(meta.account(BAKERY_ACCOUNT_ID).story_ids)
+
+    await eventually(both_stories_reported, timeout=30, what="story_insights webhooks on expiry")
+    assert await meta.flush_webhooks() == 0, "each story once"
+    unsubscribed = await get(client, f"/{TINY_ACCOUNT_ID}/subscribed_apps", token)
+    assert unsubscribed.json() == {"data": []}, "the tiny shop's stories expired too, but it is not subscribed"
+
+
+async def test_appsecret_proof_is_checked_when_sent_and_can_be_required(
+    meta: MetaSandbox, client: httpx.AsyncClient
+) -> None:
+    token = await facebook_token(client)
+    proof = hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
+    assert (await get(client, "/me", token, appsecret_proof=proof)).status_code == 200
+    assert error_of(await get(client, "/me", token, appsecret_proof="0" * 64)) == (100, None)
+    meta.require_appsecret_proof = True
+    assert error_of(await get(client, "/me", token)) == (100, None)
+    assert (await get(client, "/me", token, appsecret_proof=proof)).status_code == 200
+
+
+async def test_transient_and_server_errors_are_scripted_with_the_framework_faults(client: httpx.AsyncClient) -> None:
+    token = await facebook_token(client)
+    transient = {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2,
+                           "is_transient": True, "fbtrace_id": "Afault"}}  # fmt: skip
+    fault = {"kind": "status", "status": 500, "path_prefix": f"{V}/{BAKERY_ACCOUNT_ID}", "times": 1, "body": transient}
+    assert (await client.post("/_sandbox/faults", json=fault)).status_code == 201
+    failed = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert (failed.status_code, error_of(failed)) == (500, (2, None))
+    assert (await get(client, f"/{BAKERY_ACCOUNT_ID}", token)).status_code == 200
+    page = {"kind": "status", "status": 502, "path_prefix": V, "times": 1, "text": "<html>Bad Gateway</html>"}
+    await client.post("/_sandbox/faults", json=page)
+    proxy = await get(client, f"/{BAKERY_ACCOUNT_ID}", token)
+    assert (proxy.status_code, proxy.text) == (502, "<html>Bad Gateway</html>"), "HTTP 5xx with a body that is not JSON"
+
+
+async def test_a_configured_webhook_subscription_is_verified_once_the_callback_answers(
+    receiver: tuple[Receiver, str],
+) -> None:
+    _hooks, hook_url = receiver
+    meta = create_meta_sandbox(app_id=APP_ID, app_secret=APP_SECRET, webhook_subscription=(hook_url, "verify-me"))
+    async with serve_in_background(meta.app):
+
+        async def verified() -> bool:
+            return meta.webhooks.callback_url == hook_url
+
+        await eventually(verified, timeout=30, what="the make-run webhook subscription")
 
 
 # -- operation --------------------------------------------------------------------------------------
@@ -845,47 +1022,19 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     default = meta_main.build_sandbox({})
     assert meta_main.port({}) == 8103
     assert (default.app_id, default.app_secret) == ("meta-dev-app", "meta-dev-app-secret")
+    assert default.webhook_subscription == ("http://127.0.0.1:8004/webhooks/instagram", "meta-dev-verify-token")
+    assert meta_main.build_sandbox({"META_SANDBOX_WEBHOOK_URL": ""}).webhook_subscription is None
     custom = meta_main.build_sandbox(
         {"META_APP_ID": "a", "META_APP_SECRET": "b", "META_SANDBOX_VERSIONS": "v24.0, v25.0"}
     )
     assert (custom.app_id, custom.app_secret, custom.versions) == ("a", "b", ("v24.0", "v25.0"))
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(meta_main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
-    monkeypatch.setenv("META_SANDBOX_PORT", "9113")
-    meta_main.run()
-    assert (served["port"], served["app"].name) == (9113, "meta")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    assert served_by_run(meta_main, monkeypatch, "META_SANDBOX_PORT", 9113) == (9113, "meta")
 
 
 async def test_console_script_starts_and_answers_healthz() -> None:
     """`make run` starts `meta-sandbox` once a service declares it (instagram-sync: META_GRAPH_API_BASE)."""
-    (script,) = entry_points(group="console_scripts", name="meta-sandbox")
-    assert script.value == "intplat_sandboxes.meta.main:run"
-    port = free_port()
-    executable = os.path.join(os.path.dirname(sys.executable), "meta-sandbox")
-    process = subprocess.Popen(
-        [executable], env={**os.environ, "META_SANDBOX_PORT": str(port)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(200):
-                try:
-                    health = await http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("meta-sandbox did not start")
-            assert health.json() == {"status": "ok", "sandbox": "meta"}
-            unauthenticated = await http.get("/v23.0/me")
-            assert unauthenticated.json()["error"]["code"] == 104
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    async with console_script_served(
+        "meta-sandbox", "intplat_sandboxes.meta.main", "META_SANDBOX_PORT", META_SANDBOX_WEBHOOK_URL=""
+    ) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok", "sandbox": "meta"}
+        assert (await http.get("/v23.0/me")).json()["error"]["code"] == 104

@@ -19,6 +19,8 @@ from fastapi import FastAPI, Request, Response
 from intplat_sandboxes.framework import CommitThenResetFault, StatusFault, serve_in_background
 from intplat_sandboxes.postmark import PostmarkSandbox, create_postmark_sandbox
 
+from .sandbox_checks import served_by_run
+
 TOKEN = "server-token-0123"
 SENDER = "billing@intplat.local"
 HOOK_USER, HOOK_PASSWORD = "hook-user", "hook-pass"
@@ -845,12 +847,7 @@ def test_cli_configuration_defaults_and_environment(monkeypatch: pytest.MonkeyPa
     assert custom.emitter.url is None
     assert custom.emitter.basic_auth == ("u", "p")
 
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(main, "run_sandbox", lambda app, port: served.update(app=app, port=port))
-    monkeypatch.setenv("POSTMARK_SANDBOX_PORT", "9103")
-    main.run()
-    assert served["port"] == 9103
-    assert served["app"].name == "postmark"
+    assert served_by_run(main, monkeypatch, "POSTMARK_SANDBOX_PORT", 9103) == (9103, "postmark")
 
 
 def test_cli_defaults_are_the_notifiers_development_defaults() -> None:

@@ -50,9 +50,12 @@ async def _discard(message: Message) -> None:
 
 
 async def _send_fault_response(rule: StatusFault | CommitThenStatusFault, send: Send) -> None:
-    body = rule.body if rule.body is not None else {"sandbox_fault": rule.kind, "status": rule.status}
-    payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    if rule.text is not None:
+        payload, content_type = rule.text.encode(), b"text/html; charset=utf-8"
+    else:
+        body = rule.body if rule.body is not None else {"sandbox_fault": rule.kind, "status": rule.status}
+        payload, content_type = json.dumps(body).encode(), b"application/json"
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(payload))]
     if rule.retry_after is not None:
         headers.append((b"retry-after", str(rule.retry_after).encode()))
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rule.headers.items()]

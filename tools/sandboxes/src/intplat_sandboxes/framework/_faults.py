@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, field_validator, model_validator
 
 
 class _FaultBase(BaseModel):
@@ -38,7 +38,15 @@ class _FaultBase(BaseModel):
 class _ResponseParams(BaseModel):
     retry_after: int | None = Field(default=None, ge=0)
     body: JsonValue = None
+    text: str | None = None
+    """A body that is not JSON (a proxy's HTML error page), sent as text/html instead of `body`."""
     headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Self:
+        if self.text is not None and self.body is not None:
+            raise ValueError("give 'body' (JSON) or 'text', not both")
+        return self
 
 
 class StatusFault(_ResponseParams, _FaultBase):

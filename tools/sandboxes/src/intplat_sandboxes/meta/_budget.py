@@ -42,33 +42,45 @@ class Cost:
 
 @dataclass(frozen=True)
 class _Entry:
+    """Calls made at one moment (one call, or a batch of synthetic ones from `fill`) and what they cost."""
+
     at: datetime
-    cost: Cost
+    calls: int
+    cputime: int
+    time: int
 
 
 class UsageMeter:
-    """One budget's usage: the calls inside the rolling window, and a block while throttled."""
+    """One budget's usage: the calls inside the rolling window (with running sums, so a call costs O(1) however
+    busy the window), and a block while throttled."""
 
     def __init__(self, budget: Budget, *, throttle_code: int, extension: timedelta = BLOCK_EXTENSION) -> None:
         self.budget = budget
         self.throttle_code = throttle_code
         self.extension = extension
         self._entries: deque[_Entry] = deque()
+        self._used = [0, 0, 0]  # calls, CPU time, total time inside the window
         self.blocked_until: datetime | None = None
         self.block_code = throttle_code
         self.calls = 0
         self.refused = 0
         self.refused_while_blocked = 0
 
+    def _add(self, entry: _Entry) -> None:
+        self._entries.append(entry)
+        self._used = [self._used[0] + entry.calls, self._used[1] + entry.cputime, self._used[2] + entry.time]
+
     def _roll(self, now: datetime) -> None:
         while self._entries and self._entries[0].at + self.budget.window <= now:
-            self._entries.popleft()
+            entry = self._entries.popleft()
+            self._used = [self._used[0] - entry.calls, self._used[1] - entry.cputime, self._used[2] - entry.time]
+
+    def _over(self, calls: int, cputime: int, time: int) -> bool:
+        return calls >= self.budget.calls or cputime >= self.budget.cputime or time >= self.budget.time
 
     def percentages(self, now: datetime) -> tuple[int, int, int]:
         self._roll(now)
-        calls = len(self._entries)
-        cpu = sum(e.cost.cputime for e in self._entries)
-        time = sum(e.cost.time for e in self._entries)
+        calls, cpu, time = self._used
         return (
             _percent(calls, self.budget.calls),
             _percent(cpu, self.budget.cputime),
@@ -79,10 +91,13 @@ class UsageMeter:
         return self.blocked_until is not None and now < self.blocked_until
 
     def minutes_to_regain(self, now: datetime) -> int:
-        if not self.blocked(now):
-            return 0
-        assert self.blocked_until is not None
-        return max(1, math.ceil((self.blocked_until - now).total_seconds() / 60))
+        """Minutes until calls are admitted again: the block's end, or (at 100 % before any refusal) until enough of
+        the window has rolled off; 0 while calls are admitted."""
+        if self.blocked(now):
+            assert self.blocked_until is not None
+            return _minutes(self.blocked_until - now)
+        self._roll(now)
+        return _minutes(self._regained_at(now) - now) if self._over(*self._used) else 0
 
     def admit(self, now: datetime, cost: Cost) -> None:
         """Record the call, or raise the throttle error (and block, or extend the block)."""
@@ -92,38 +107,42 @@ class UsageMeter:
             self.refused += 1
             self.refused_while_blocked += 1
             raise throttled(self.block_code)
-        if max(self.percentages(now)) >= 100:
+        self._roll(now)
+        if self._over(*self._used):
             self.blocked_until, self.block_code = self._regained_at(now), self.throttle_code
             self.refused += 1
             raise throttled(self.block_code)
-        self._entries.append(_Entry(now, cost))
+        self._add(_Entry(now, 1, cost.cputime, cost.time))
         self.calls += 1
 
     def _regained_at(self, now: datetime) -> datetime:
         """When the oldest calls have rolled off far enough for every percentage to be under 100 again."""
-        calls = len(self._entries)
-        cpu = sum(e.cost.cputime for e in self._entries)
-        time = sum(e.cost.time for e in self._entries)
-        regained = now
+        calls, cpu, time = self._used
         for entry in self._entries:
-            if calls < self.budget.calls and cpu < self.budget.cputime and time < self.budget.time:
-                return max(now, regained)
-            calls, cpu, time = calls - 1, cpu - entry.cost.cputime, time - entry.cost.time
-            regained = entry.at + self.budget.window
-        return max(now, regained) if calls < self.budget.calls else now + self.budget.window
+            calls, cpu, time = calls - entry.calls, cpu - entry.cputime, time - entry.time
+            if not self._over(calls, cpu, time):
+                return max(now, entry.at + self.budget.window)
+        return now + self.budget.window
 
     def block(self, now: datetime, *, code: int, minutes: float) -> None:
         self.blocked_until, self.block_code = now + timedelta(minutes=minutes), code
 
     def fill(self, now: datetime, percent: int) -> None:
-        """Make the call count `percent` % of the budget (synthetic calls at `now`), for tests near the ceiling."""
+        """Make the window hold `percent` % of the call budget (calls at `now` costing one unit each), for tests
+        near the ceiling."""
         self._entries.clear()
-        for _ in range(math.ceil(self.budget.calls * percent / 100)):
-            self._entries.append(_Entry(now, Cost()))
+        self._used = [0, 0, 0]
+        calls = math.ceil(self.budget.calls * percent / 100)
+        if calls:
+            self._add(_Entry(now, calls, calls, calls))
 
     def usage(self, now: datetime) -> dict[str, int]:
         calls, cpu, time = self.percentages(now)
         return {"call_count": calls, "total_cputime": cpu, "total_time": time}
+
+
+def _minutes(span: timedelta) -> int:
+    return max(1, math.ceil(span.total_seconds() / 60))
 
 
 def _percent(used: int, budget: int) -> int:

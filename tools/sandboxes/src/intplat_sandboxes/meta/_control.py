@@ -27,6 +27,24 @@ class LoginScript(BaseModel):
     cancel: bool = False
 
 
+class NewAccounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=10_000)
+    followers_count: int = Field(default=1000, ge=0)
+    impressions_24h: int = Field(default=1000, ge=0)
+    media_count: int = Field(default=10, ge=0, le=200)
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: Literal["facebook", "instagram"]
+    subject_id: str
+    """A Facebook user id (facebook) or an Instagram account id (instagram)."""
+    long_lived: bool = True
+
+
 class Invalidation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -152,6 +170,27 @@ def control_router(meta: MetaSandbox) -> APIRouter:
                 for a in meta.world.accounts.values()
             ],
         }
+
+    @router.post("/accounts", status_code=201)
+    async def add_accounts(request: NewAccounts) -> list[dict[str, Any]]:
+        """More accounts (e.g. 1,000 for a benchmark), each with its own Facebook user and Page."""
+        added = meta.add_accounts(
+            request.count, followers_count=request.followers_count, impressions_24h=request.impressions_24h,
+            media_count=request.media_count,
+        )  # fmt: skip
+        return [
+            {"id": a.id, "username": a.username, "page_id": a.page_id, "facebook_user_id": meta.world.owner(a)}
+            for a in added
+        ]
+
+    @router.post("/tokens", status_code=201)
+    async def mint_token(request: TokenRequest) -> dict[str, Any]:
+        """A token with the insights permissions, as the login would give it, without the dialog."""
+        try:
+            token = meta.mint_token(request.login, request.subject_id, long_lived=request.long_lived)
+        except KeyError as exc:
+            raise HTTPException(status_code=404, detail=f"no {request.login} subject {request.subject_id!r}") from exc
+        return {"access_token": token.value, "kind": token.kind, "expires_in": token.expires_in(meta.now())}
 
     @router.put("/login")
     async def next_login(script: LoginScript) -> LoginScript:

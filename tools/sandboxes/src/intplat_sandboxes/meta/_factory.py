@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from intplat_sandboxes.framework import sandbox_factory
 
+from ._batch import batch_router
 from ._control import control_router
 from ._graph import install_graph_layer
 from ._graph_routes import graph_router
@@ -20,4 +21,6 @@ def _graph_layer(meta: MetaSandbox) -> APIRouter:
 
 
 # Order matters: the fixed login paths and the control routes before the Graph's catch-all `/{node}/{edge}`.
-create_meta_sandbox = sandbox_factory(MetaSandbox, _graph_layer, control_router, oauth_router, graph_router)
+create_meta_sandbox = sandbox_factory(
+    MetaSandbox, _graph_layer, control_router, oauth_router, batch_router, graph_router
+)

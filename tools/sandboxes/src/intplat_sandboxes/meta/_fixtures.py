@@ -19,6 +19,8 @@ BAKERY_ACCOUNT_ID = "17841400000000001"
 TINY_ACCOUNT_ID = "17841400000000002"
 BO_ACCOUNT_ID = "17841400000000003"
 CREATOR_ACCOUNT_ID = "17841400000000004"
+# Accounts added on request (benchmarks: many connected accounts), each with its own Facebook user and Page.
+ADDED_ACCOUNT_PREFIX = "17842"
 
 
 @dataclass
@@ -27,6 +29,10 @@ class World:
     pages: dict[str, Page]
     accounts: dict[str, InstagramAccount]
     media: dict[str, Media]
+
+    def owner(self, account: InstagramAccount) -> str | None:
+        """The Facebook user whose Page the account is linked to (None: reachable through Instagram Login only)."""
+        return next((user.id for user in self.users.values() if account.page_id in user.page_ids), None)
 
 
 _KINDS: tuple[tuple[MediaType, ProductType], ...] = (
@@ -73,12 +79,32 @@ def build_world(now: datetime) -> World:
     return World(users, pages, accounts, media)
 
 
+def add_accounts(
+    world: World, count: int, *, now: datetime, followers_count: int, impressions_24h: int, media_count: int
+) -> list[InstagramAccount]:
+    """`count` more accounts, each linked to a Page of its own Facebook user (so either login reaches it)."""
+    first = 1 + sum(1 for account_id in world.accounts if account_id.startswith(ADDED_ACCOUNT_PREFIX))
+    added = []
+    for n in range(first, first + count):
+        account_id, user_id, page_id = f"{ADDED_ACCOUNT_PREFIX}{n:012d}", f"2000{n:013d}", f"300{n:012d}"
+        world.users[user_id] = FacebookUser(user_id, f"Client {n}", [page_id])
+        world.pages[page_id] = Page(page_id, f"Shop {n}", "Shopping & retail", account_id)
+        account = InstagramAccount(
+            account_id, f"shop.{n}", f"Shop {n}", "", "", followers_count=followers_count,
+            follows_count=followers_count // 10, impressions_24h=impressions_24h, page_id=page_id,
+        )  # fmt: skip
+        world.accounts[account_id] = account
+        _add_media(account, media_count, world.media, now)
+        added.append(account)
+    return added
+
+
 def _add_media(account: InstagramAccount, count: int, media: dict[str, Media], now: datetime) -> None:
     """`count` posts a day apart (newest first) and one live story; the bakery also gets a post from before its
     business conversion, a story with too few viewers (only under `/stories`) and a post whose insights are not
     ready yet."""
     rng = random.Random(account.id)
-    prefix = account.id[-4:]
+    prefix = account.id[5:]
 
     def add(item: Media) -> Media:
         media[item.id] = item

@@ -50,12 +50,14 @@ class GraphLayer:
         state: dict[str, Any] = scope.setdefault("state", {})
         match = _VERSION.match(scope["path"])
         if match is not None:
-            if match.group(1) not in self._meta.versions:
-                await _send_error(send, unsupported_version(match.group(1), self._meta.versions))
+            version = served_version(match.group(1), self._meta.versions)
+            if version is None:
+                error = GraphError(f"Unknown path components: /{match.group(1)}", 2500)
+                await _send_error(send, error)
                 return
             rest = match.group(4) or "/"
             scope = {**scope, "path": rest, "raw_path": rest.encode()}
-            state[STATE_VERSION] = int(match.group(2))
+            state[STATE_VERSION] = _version_key(version)[0]
 
         async def with_usage(message: Message) -> None:
             if message["type"] == "http.response.start" and state.get(STATE_METERED):
@@ -71,17 +73,13 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version[1:].split("."))
 
 
-def unsupported_version(version: str, accepted: tuple[str, ...]) -> GraphError:
-    """Older than every accepted version: deprecated (2635); otherwise unknown (2500)."""
-    newest = max(accepted, key=_version_key, default="")
-    oldest = min(accepted, key=_version_key, default="")
-    if oldest and _version_key(version) < _version_key(oldest):
-        return GraphError(
-            f"(#2635) You are calling a deprecated version of the Graph API. Please update to the latest version: "
-            f"{newest}.",
-            2635,
-        )
-    return GraphError(f"Unknown path components: /{version}", 2500)
+def served_version(requested: str, accepted: tuple[str, ...]) -> str | None:
+    """The version that answers: the requested one if usable; for one no longer usable, the next oldest usable
+    version (Meta's versioning guide); None for one newer than every usable version (unknown path, 2500)."""
+    if requested in accepted:
+        return requested
+    newer = [version for version in accepted if _version_key(version) > _version_key(requested)]
+    return min(newer, key=_version_key) if newer else None
 
 
 async def _send_error(send: Send, error: GraphError) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from ._errors import GraphError, invalid_parameter, invalid_token
-from ._sandbox import CONFIGURATION_SCOPES, FACEBOOK_SCOPES, INSTAGRAM_SCOPES, MetaSandbox
+from ._sandbox import FACEBOOK_SCOPES, INSIGHTS_SCOPES, INSTAGRAM_SCOPES, MetaSandbox
 from ._tokens import (
     DATA_ACCESS,
     FACEBOOK_LONG_LIVED_SECONDS,
@@ -50,7 +50,7 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         known = FACEBOOK_SCOPES if login == "facebook" else INSTAGRAM_SCOPES
         requested = _scopes(params.get("scope"))
         if login == "facebook" and params.get("config_id"):
-            requested = list(CONFIGURATION_SCOPES)
+            requested = list(INSIGHTS_SCOPES["facebook"])
         if unknown := [s for s in requested if s not in known]:
             raise invalid_parameter(f"Invalid Scopes: {', '.join(unknown)}")
         if login == "instagram" and INSTAGRAM_BASIC not in requested:
@@ -99,10 +99,7 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
             fields.get("code", ""), login="instagram", client_id=fields.get("client_id", ""),
             redirect_uri=fields.get("redirect_uri", ""), now=now,
         )  # fmt: skip
-        token = meta.tokens.issue(
-            "instagram_user", code.subject_id, scopes=code.scopes, declined=code.declined, now=now,
-            lifetime_seconds=SHORT_LIVED_SECONDS,
-        )  # fmt: skip
+        token = meta.tokens.issue("instagram_user", code, now=now, lifetime_seconds=SHORT_LIVED_SECONDS)
         permissions = ",".join(code.scopes)
         return JSONResponse({"data": [{"access_token": token.value, "user_id": code.subject_id,
                                        "permissions": permissions}]})  # fmt: skip
@@ -118,18 +115,14 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
             if short.kind != "user":
                 raise invalid_parameter("fb_exchange_token must be a user access token")
             token = meta.tokens.issue(
-                "user", short.subject_id, scopes=short.scopes, declined=short.declined, now=now,
-                lifetime_seconds=FACEBOOK_LONG_LIVED_SECONDS, long_lived=True,
-            )  # fmt: skip
+                "user", short, now=now, lifetime_seconds=FACEBOOK_LONG_LIVED_SECONDS, long_lived=True
+            )
             return _bearer(token, FACEBOOK_LONG_LIVED_SECONDS)
         code = meta.tokens.redeem(
             params.get("code", ""), login="facebook", client_id=params.get("client_id", ""),
             redirect_uri=params.get("redirect_uri", ""), now=now,
         )  # fmt: skip
-        token = meta.tokens.issue(
-            "user", code.subject_id, scopes=code.scopes, declined=code.declined, now=now,
-            lifetime_seconds=SHORT_LIVED_SECONDS,
-        )  # fmt: skip
+        token = meta.tokens.issue("user", code, now=now, lifetime_seconds=SHORT_LIVED_SECONDS)
         return _bearer(token, SHORT_LIVED_SECONDS)
 
     @router.get("/access_token")
@@ -144,9 +137,8 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
         if short.kind != "instagram_user":
             raise invalid_token()
         token = meta.tokens.issue(
-            "instagram_user", short.subject_id, scopes=short.scopes, declined=short.declined, now=now,
-            lifetime_seconds=INSTAGRAM_LONG_LIVED_SECONDS, long_lived=True,
-        )  # fmt: skip
+            "instagram_user", short, now=now, lifetime_seconds=INSTAGRAM_LONG_LIVED_SECONDS, long_lived=True
+        )
         return _bearer(token, INSTAGRAM_LONG_LIVED_SECONDS)
 
     @router.get("/refresh_access_token")

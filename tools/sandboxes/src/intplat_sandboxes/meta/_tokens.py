@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from ._errors import GraphError, invalid_parameter, invalid_token
 
@@ -24,6 +24,26 @@ REFRESH_FLOOR = timedelta(hours=24)
 DATA_ACCESS = timedelta(days=90)
 # Real codes carry a `#_` suffix in the redirect (reference A1); it is not part of the code.
 _CODE_SUFFIX = "#_"
+
+
+class Grant(Protocol):
+    """Who granted what: an authorization code, or a token exchanged for another."""
+
+    @property
+    def subject_id(self) -> str: ...
+    @property
+    def scopes(self) -> list[str]: ...
+    @property
+    def declined(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A grant made without the dialog (the control route that mints tokens)."""
+
+    subject_id: str
+    scopes: list[str]
+    declined: list[str]
 
 
 @dataclass
@@ -83,8 +103,8 @@ class TokenStore:
         if key not in self._page_tokens:
             lifetime = None if user_token.long_lived else user_token.expires_in(now)
             token = self.issue(
-                "page", page_id, scopes=user_token.scopes, declined=user_token.declined, now=now,
-                lifetime_seconds=lifetime, long_lived=user_token.long_lived, user_id=user_token.subject_id,
+                "page", user_token, now=now, lifetime_seconds=lifetime, long_lived=user_token.long_lived,
+                page_id=page_id,
             )  # fmt: skip
             self._page_tokens[key] = token.value
         return self.tokens[self._page_tokens[key]]
@@ -127,20 +147,21 @@ class TokenStore:
     def issue(
         self,
         kind: TokenKind,
-        subject_id: str,
+        grant: Grant,
         *,
-        scopes: list[str],
-        declined: list[str],
         now: datetime,
         lifetime_seconds: int | None,
         long_lived: bool = False,
-        user_id: str | None = None,
+        page_id: str | None = None,
     ) -> AccessToken:
+        """A token for what `grant` (a code or the token it is exchanged for) was granted; a Page token names its Page
+        and keeps the user behind it."""
         prefix = "IGAA" if kind == "instagram_user" else "EAAB"
         expires_at = None if lifetime_seconds is None else now + timedelta(seconds=lifetime_seconds)
         token = AccessToken(
-            prefix + secrets.token_urlsafe(32), kind, subject_id, list(scopes), list(declined), now, expires_at,
-            long_lived=long_lived, user_id=user_id,
+            prefix + secrets.token_urlsafe(32), kind, page_id or grant.subject_id, list(grant.scopes),
+            list(grant.declined), now, expires_at, long_lived=long_lived,
+            user_id=grant.subject_id if page_id else None,
         )  # fmt: skip
         self.tokens[token.value] = token
         return token
@@ -171,9 +192,8 @@ class TokenStore:
                 "Error validating access token: the access token must be at least 24 hours old to be refreshed.", 190
             )
         return self.issue(
-            "instagram_user", token.subject_id, scopes=token.scopes, declined=token.declined, now=now,
-            lifetime_seconds=INSTAGRAM_LONG_LIVED_SECONDS, long_lived=True,
-        )  # fmt: skip
+            "instagram_user", token, now=now, lifetime_seconds=INSTAGRAM_LONG_LIVED_SECONDS, long_lived=True
+        )
 
 
 def _graph_date(moment: datetime) -> str:
