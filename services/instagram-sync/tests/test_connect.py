@@ -39,6 +39,8 @@ async def test_facebook_login_connects_every_instagram_account_of_the_pages(serv
     assert served.meta.tokens.tokens[token].long_lived, "the long-lived token is stored, not the short one"
     assert abs((row["expires_at"] - served.meta.tokens.tokens[token].expires_at).total_seconds()) < 5
     assert "pages_read_engagement" in row["scopes"]
+    # Story metrics come by webhook: both accounts are subscribed, through their Pages.
+    assert served.meta.subscribed_fields == {BAKERY_ACCOUNT_ID: {"story_insights"}, TINY_ACCOUNT_ID: {"story_insights"}}
     # The app secret went only to the token endpoints; every other call carried the token's appsecret_proof.
     calls = served.meta.app.requests.records()
     with_secret = {r.path for r in calls if "client_secret=" in r.query or "client_secret=" in r.body}
@@ -53,6 +55,7 @@ async def test_instagram_login_connects_its_own_account(served: Served) -> None:
     connection = await served.components.connections.get(CREATOR_ACCOUNT_ID)
     assert connection is not None and (connection.login, connection.username) == ("instagram", "creator.studio")
     assert served.meta.tokens.tokens[connection.token].long_lived
+    assert served.meta.subscribed_fields == {CREATOR_ACCOUNT_ID: {"story_insights"}}
 
 
 @pytest.mark.parametrize("login", ["facebook", "instagram"])

@@ -8,6 +8,7 @@ scopes, swaps the short-lived token for a long-lived one, discovers the Instagra
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ SCOPES: dict[Login, tuple[str, ...]] = {
     "facebook": ("instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement"),
     "instagram": ("instagram_business_basic", "instagram_business_manage_insights"),
 }
+log = logging.getLogger(__name__)
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 BINDING_COOKIE = "ig_connect"
 
@@ -66,6 +68,17 @@ class Binding:
             raise ConnectError("invalid_state", "the connect flow was not started in this browser")
         login: Login = "facebook" if parts[0] == "facebook" else "instagram"
         return cls(login, parts[1], parts[2])
+
+
+@dataclass(frozen=True)
+class Found:
+    """An Instagram account a login reaches, and where (node, token) its webhooks are subscribed."""
+
+    account_id: str
+    page_id: str | None
+    username: str | None
+    webhook_node: str
+    webhook_token: str
 
 
 @dataclass(frozen=True)
@@ -163,24 +176,24 @@ class ConnectFlow:
             raise ConnectError("meta_unavailable", f"Meta did not answer as expected: {exc}", status=502) from None
         async with self._connections.pool.acquire() as conn, conn.transaction():
             tier = await conn.fetchval("SELECT tier FROM customer_tiers WHERE customer_id = $1", binding.customer_id)
-            for account_id, page_id, username in accounts:
+            for found in accounts:
                 await self._connections.save(
                     conn,
-                    account_id=account_id,
+                    account_id=found.account_id,
                     customer_id=binding.customer_id,
                     login=binding.login,
                     token=token,
                     scopes=granted if granted is not None else SCOPES[binding.login],
-                    page_id=page_id,
-                    username=username,
+                    page_id=found.page_id,
+                    username=found.username,
                     now=self._clock(),
                 )
-                await schedule_account(conn, account_id, tier or "none", self._periods, self._clock())
-        return [account_id for account_id, _, _ in accounts]
+                await schedule_account(conn, found.account_id, tier or "none", self._periods, self._clock())
+        for found in accounts:
+            await self._subscribe_story_insights(binding.login, found)
+        return [found.account_id for found in accounts]
 
-    async def _authorize(
-        self, login: Login, code: str
-    ) -> tuple[LongLivedToken, list[str] | None, list[tuple[str, str | None, str | None]]]:
+    async def _authorize(self, login: Login, code: str) -> tuple[LongLivedToken, list[str] | None, list[Found]]:
         """The code → the granted scopes (all needed ones, else `scope_declined`), a long-lived token and the
         Instagram accounts it reaches."""
         short = await self._flows[login].exchange_code(code)
@@ -199,12 +212,12 @@ class ConnectFlow:
         body = await self._graph.get("facebook", "me/permissions", token, {}, account_id=None)
         return [str(p["permission"]) for p in body.get("data") or [] if p.get("status") == "granted"]
 
-    async def _discover(self, login: Login, token: str) -> list[tuple[str, str | None, str | None]]:
-        """(account id, page id, username) of each Instagram professional account the token reaches."""
+    async def _discover(self, login: Login, token: str) -> list[Found]:
+        """Each Instagram professional account the token reaches."""
         if login == "instagram":
             me = await self._graph.get("instagram", "me", token, {"fields": "user_id,username"}, account_id=None)
             account_id = str(me.get("user_id") or me["id"])
-            return [(account_id, None, me.get("username"))]
+            return [Found(account_id, None, me.get("username"), "me", token)]
         pages: list[Page] = await self._graph.pages(token)
         linked = [(page, page.instagram_account_id) for page in pages if page.instagram_account_id]
         if not linked:
@@ -213,10 +226,21 @@ class ConnectFlow:
                 "no_instagram_account",
                 f"no Facebook Page you manage has an Instagram professional account linked (Pages: {names})",
             )
-        found: list[tuple[str, str | None, str | None]] = []
+        found: list[Found] = []
         for page, account_id in linked:
             profile = await self._graph.get(
                 "facebook", account_id, token, {"fields": "username"}, account_id=account_id
             )
-            found.append((account_id, page.id, profile.get("username")))
+            found.append(Found(account_id, page.id, profile.get("username"), page.id, page.access_token or token))
         return found
+
+    async def _subscribe_story_insights(self, login: Login, found: Found) -> None:
+        """Stories keep insights for 24 h only: Meta sends them by webhook once subscribed. A failure here does not
+        undo the connection (it is logged; reconnecting subscribes again)."""
+        try:
+            await self._graph.subscribe(
+                login, found.webhook_node, found.webhook_token, "story_insights", account_id=found.account_id
+            )
+        except (GraphError, Blocked, ProviderError, CircuitOpenError) as exc:
+            fields = {"account_id": found.account_id, "error": str(exc)}
+            log.warning("story_insights webhook not subscribed", extra={"fields": fields})

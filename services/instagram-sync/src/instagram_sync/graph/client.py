@@ -62,10 +62,13 @@ class GraphClient:
     def _proof(self, token: str) -> str:
         return hmac.new(self._app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
-    async def _call(self, login: Login, url: str, params: Mapping[str, str], *, account_id: str | None) -> Json:
+    async def _call(
+        self, login: Login, url: str, params: Mapping[str, str], *, account_id: str | None, method: str = "GET"
+    ) -> Json:
         await self._budget.check(account_id)
-        # No params for a `next` URL: httpx would replace the query it carries.
-        response = await self._hosts[login].request("GET", url, params=dict(params) or None)
+        # No params for a `next` URL: httpx would replace the query it carries. A POST here sets state (a
+        # subscription): repeating it is harmless, so it may be retried like a read.
+        response = await self._hosts[login].request(method, url, params=dict(params) or None, idempotent=True)
         headers = {k.lower(): v for k, v in response.headers.items()}
         try:
             body: Any = response.json()
@@ -103,13 +106,13 @@ class GraphClient:
         return _token(await self._call("instagram", "/refresh_access_token", params, account_id=None), self._clock())
 
     async def pages(self, token: str) -> list[Page]:
-        params = {"fields": "id,name,instagram_business_account", "limit": "100"}
+        params = {"fields": "id,name,instagram_business_account,access_token", "limit": "100"}
         first = await self.get("facebook", "me/accounts", token, params, account_id=None)
         found: list[Page] = []
         async for listing in self.pages_of("facebook", first, account_id=None, max_pages=MAX_PAGE_LISTINGS):
             for item in listing:
                 business = item.get("instagram_business_account") or {}
-                found.append(Page(str(item["id"]), item.get("name"), business.get("id")))
+                found.append(Page(str(item["id"]), item.get("name"), business.get("id"), item.get("access_token")))
         return found
 
     async def get(
@@ -117,6 +120,11 @@ class GraphClient:
     ) -> Json:
         url = f"/{self.version}/{path.lstrip('/')}"
         return await self._call(login, url, self._authorized(token, params), account_id=account_id)
+
+    async def subscribe(self, login: Login, node_id: str, token: str, fields: str, *, account_id: str) -> None:
+        url = f"/{self.version}/{node_id}/subscribed_apps"
+        params = self._authorized(token, {"subscribed_fields": fields})
+        await self._call(login, url, params, account_id=account_id, method="POST")
 
     async def pages_of(
         self, login: Login, first: Json, *, account_id: str | None, max_pages: int

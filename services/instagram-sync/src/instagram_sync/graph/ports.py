@@ -28,6 +28,8 @@ class Page:
     id: str
     name: str | None
     instagram_account_id: str | None
+    access_token: str | None = None
+    """The Page token (listed for a user token): Page-level calls such as webhook subscriptions need it."""
 
 
 class GraphApi(Protocol):
@@ -47,6 +49,10 @@ class GraphApi(Protocol):
         self, login: Login, path: str, token: str, params: Mapping[str, str], *, account_id: str | None
     ) -> Json:
         """One Graph read under the API version; `account_id` names whose budget the call spends."""
+        ...
+
+    async def subscribe(self, login: Login, node_id: str, token: str, fields: str, *, account_id: str) -> None:
+        """Enables webhooks `fields` for an account: its Page (Facebook Login, with the Page token) or `me`."""
         ...
 
     def pages_of(
