@@ -15,6 +15,7 @@ from instagram_sync.schedule import (
     next_slot_after,
     record_tier,
     reschedule_customer,
+    retry_when_unblocked,
     schedule_account,
     slot_offset,
     tier_of,
@@ -97,3 +98,17 @@ async def test_every_slot_once_in_order_across_pauses(pool: asyncpg.Pool) -> Non
         assert len(windows) == len(set(windows)), "no slot twice"
         assert all(a[1] == b[0] for a, b in pairwise(windows)), "no slot skipped"
         assert 14 <= len(windows) <= 15  # 900 s of 60 s slots after the first one
+
+
+async def test_a_blocked_sync_is_requested_again_when_the_block_ends(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await schedule_account(conn, "a1", "daily", PERIODS, T0)
+        await retry_when_unblocked(conn, "a1", T0 + timedelta(minutes=11))
+    slot = await pool.fetchval("SELECT next_slot FROM sync_schedule")
+    assert slot > T0 + timedelta(minutes=11), "the retry comes before the next daily slot"
+    assert await emit_due(pool, T0 + timedelta(minutes=10)) == 0
+    assert await emit_due(pool, T0 + timedelta(minutes=12)) == 1
+    assert await emit_due(pool, T0 + timedelta(minutes=13)) == 0, "once"
+    (retry,) = await _requests(pool)
+    assert (retry["trigger"], retry["window_end"]) == ("backfill", "2026-12-01T12:11:00Z")
+    assert await pool.fetchval("SELECT next_slot FROM sync_schedule") == slot, "the daily grid is unchanged"

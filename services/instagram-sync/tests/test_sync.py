@@ -111,6 +111,7 @@ async def test_a_throttling_storm_makes_no_call_until_access_is_regained(served:
         "SELECT blocked_until FROM graph_blocks WHERE scope = $1", f"account:{BAKERY_ACCOUNT_ID}"
     )
     assert 10 * 60 <= (until - served.meta.now()).total_seconds() <= 12 * 60, "Meta's estimate, in minutes"
+    assert first.retry_at == until, "the consumer asks for the sync again when the block ends"
     for _ in range(5):
         storm, requests = await synced(served)
         assert (storm.outcome, requests) == ("blocked", []), "not a single call while blocked"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from intplat_common import enqueue
+from intplat_common import OutboxMessage, enqueue
 from intplat_common.events import InstagramSyncRequested, SubscriptionUpdated
 
 from .events import outbox_message
@@ -118,35 +118,67 @@ async def schedule_account(
     )
 
 
+async def retry_when_unblocked(conn: asyncpg.Connection, account_id: str, at: datetime) -> None:
+    """A sync Meta's budget stopped is requested again at `at` (once; a slot that comes first makes it moot)."""
+    await conn.execute("UPDATE sync_schedule SET retry_at = $2 WHERE account_id = $1", account_id, at)
+
+
 async def emit_due(pool: asyncpg.Pool, now: datetime, *, limit: int = 500) -> int:
-    """Claims each due slot (one per account per round) and records its sync request; returns how many."""
+    """Claims each due slot (one per account per round), or else a due retry, and records its sync request;
+    returns how many."""
     async with pool.acquire() as conn, conn.transaction():
         due = await conn.fetch(
             """
-            SELECT account_id, tier, period_seconds, next_slot FROM sync_schedule WHERE next_slot <= $1
-            ORDER BY next_slot LIMIT $2 FOR UPDATE SKIP LOCKED
+            SELECT account_id, tier, period_seconds, next_slot, retry_at FROM sync_schedule
+            WHERE next_slot <= $1 OR retry_at <= $1
+            ORDER BY least(next_slot, retry_at) LIMIT $2 FOR UPDATE SKIP LOCKED
             """,
             now,
             limit,
         )
         if not due:
             return 0
+        slots = [row for row in due if row["next_slot"] <= now]
+        # A slot's sync reads the missed days too: it replaces a pending retry.
         await conn.executemany(
-            "UPDATE sync_schedule SET next_slot = next_slot + make_interval(secs => period_seconds), updated_at = now()"
-            " WHERE account_id = $1",
-            [(row["account_id"],) for row in due],
+            "UPDATE sync_schedule SET next_slot = next_slot + make_interval(secs => period_seconds), retry_at = NULL,"
+            " updated_at = now() WHERE account_id = $1",
+            [(row["account_id"],) for row in slots],
         )
-        messages = []
-        for row in due:
-            slot: datetime = row["next_slot"]
-            event = InstagramSyncRequested(
-                account_id=row["account_id"],
-                tier=row["tier"],
-                window_start=slot - timedelta(seconds=row["period_seconds"]),
-                window_end=slot,
-                requested_at=now,
-            )
-            event_id = f"{row['account_id']}-{slot.isoformat()}"
-            messages.append(outbox_message(event, event_id=event_id, subject=row["account_id"], time=now))
+        retries = [row for row in due if row["next_slot"] > now]
+        await conn.executemany(
+            "UPDATE sync_schedule SET retry_at = NULL, updated_at = now() WHERE account_id = $1",
+            [(row["account_id"],) for row in retries],
+        )
+        messages = [_slot_request(row, now) for row in slots] + [_retry_request(row, now) for row in retries]
         await enqueue(conn, messages)
     return len(due)
+
+
+def _slot_request(row: asyncpg.Record, now: datetime) -> OutboxMessage:
+    slot: datetime = row["next_slot"]
+    event = InstagramSyncRequested(
+        account_id=row["account_id"],
+        tier=row["tier"],
+        window_start=slot - timedelta(seconds=row["period_seconds"]),
+        window_end=slot,
+        requested_at=now,
+    )
+    return outbox_message(
+        event, event_id=f"{row['account_id']}-{slot.isoformat()}", subject=row["account_id"], time=now
+    )
+
+
+def _retry_request(row: asyncpg.Record, now: datetime) -> OutboxMessage:
+    """The period that ends at the retry time (trigger `backfill`: it reads what the blocked sync missed)."""
+    retry: datetime = row["retry_at"]
+    event = InstagramSyncRequested(
+        account_id=row["account_id"],
+        tier=row["tier"],
+        window_start=retry - timedelta(seconds=row["period_seconds"]),
+        window_end=retry,
+        requested_at=now,
+        trigger="backfill",
+    )
+    event_id = f"{row['account_id']}-retry-{retry.isoformat()}"
+    return outbox_message(event, event_id=event_id, subject=row["account_id"], time=now)

@@ -66,6 +66,8 @@ class SyncResult:
     snapshot_id: int | None = None
     calls: int = 0
     gaps: list[Gap] = field(default_factory=list)
+    retry_at: datetime | None = None
+    """Blocked: when Meta's budget admits calls for the account again."""
 
 
 class AccountSync:
@@ -99,7 +101,7 @@ class AccountSync:
             log.warning(
                 "sync stopped by Meta's budget", extra={"fields": {"account_id": account_id, "error": str(exc)}}
             )
-            return SyncResult("blocked", calls=run.calls)
+            return SyncResult("blocked", calls=run.calls, retry_at=await self._graph.blocked_until(account_id))
         for gap in result.gaps:
             log.warning(
                 "insights gap",

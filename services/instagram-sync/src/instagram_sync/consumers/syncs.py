@@ -11,6 +11,7 @@ from intplat_common import CircuitOpenError, ConsumedEvent, ProviderError, Trans
 from intplat_common.events import InstagramSyncRequested
 
 from ..graph import TransientGraphError
+from ..schedule import retry_when_unblocked
 from .context import EventContext
 from .routing import router
 
@@ -26,6 +27,8 @@ async def on_sync_requested(
     except (ProviderError, CircuitOpenError, TransientGraphError) as exc:
         # Meta is unreachable or failing: the record is fine, so it is retried (the breaker paces the retries).
         raise TransientError(str(exc)) from exc
+    if result.retry_at is not None:
+        await retry_when_unblocked(conn, event.account_id, result.retry_at)
     fields = {
         "account_id": event.account_id,
         "outcome": result.outcome,

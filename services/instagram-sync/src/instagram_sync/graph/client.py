@@ -121,6 +121,9 @@ class GraphClient:
         url = f"/{self.version}/{path.lstrip('/')}"
         return await self._call(login, url, self._authorized(token, params), account_id=account_id)
 
+    async def blocked_until(self, account_id: str) -> datetime | None:
+        return await self._budget.blocked_until(account_id)
+
     async def subscribe(self, login: Login, node_id: str, token: str, fields: str, *, account_id: str) -> None:
         url = f"/{self.version}/{node_id}/subscribed_apps"
         params = self._authorized(token, {"subscribed_fields": fields})

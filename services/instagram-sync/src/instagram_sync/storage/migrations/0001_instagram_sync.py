@@ -70,10 +70,12 @@ STATEMENTS = (
         period_seconds integer     NOT NULL CHECK (period_seconds > 0),
         offset_seconds integer     NOT NULL CHECK (offset_seconds >= 0),
         next_slot      timestamptz NOT NULL,
+        retry_at       timestamptz,  -- a sync stopped by Meta's budget is requested again when the block ends
         updated_at     timestamptz NOT NULL DEFAULT now()
     )
     """,
     "CREATE INDEX sync_schedule_due ON sync_schedule (next_slot)",
+    "CREATE INDEX sync_schedule_retry ON sync_schedule (retry_at) WHERE retry_at IS NOT NULL",
     # Who may not be called until when: an account ('account:<id>') or the whole app ('app'), after a throttle
     # error or at the usage ceiling. Shared by every process.
     """
