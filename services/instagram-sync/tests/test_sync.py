@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from intplat_sandboxes.meta import BAKERY_ACCOUNT_ID, CREATOR_ACCOUNT_ID, TINY_ACCOUNT_ID
 from intplat_sandboxes.meta._sandbox import NextLogin
+from prometheus_client.parser import text_string_to_metric_families
 
 from instagram_sync.sync import SyncResult
 from intplat_common.events import InstagramConnectionExpiring
@@ -16,11 +17,23 @@ from intplat_common.events import InstagramConnectionExpiring
 from .conftest import Served
 
 SMALL_PAGES = {"INSTAGRAM_SYNC_MEDIA_PAGE_SIZE": 5}
+REFUSED = "metric refused by Meta (removed or invalid)"
 
 
 async def sync(served: Served, account_id: str = BAKERY_ACCOUNT_ID) -> SyncResult:
     async with served.pool.acquire() as conn, conn.transaction():
         return await served.components.sync.sync(conn, account_id)
+
+
+async def counted(served: Served, name: str, **labels: str) -> float:
+    """A counter as the service's /metrics serves it."""
+    text = (await served.client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 async def synced(served: Served, account_id: str = BAKERY_ACCOUNT_ID) -> tuple[SyncResult, list[str]]:
@@ -76,8 +89,12 @@ async def test_a_removed_metric_is_a_logged_gap(
     served: Served, settings_extra: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     await served.connect("facebook", "cus_ada")
+    refused_before = await counted(served, "instagram_insight_gaps_total", reason=REFUSED)
+    synced_before = await counted(served, "instagram_syncs_total", outcome="synced")
     result = await sync(served)
     assert result.outcome == "synced"
+    assert await counted(served, "instagram_insight_gaps_total", reason=REFUSED) == refused_before + 2
+    assert await counted(served, "instagram_syncs_total", outcome="synced") == synced_before + 1
     removed = {g.what for g in result.gaps if g.reason.startswith("metric refused")}
     assert {w.rsplit(":", 1)[-1] for w in removed} == {"impressions", "profile_views"}
     metrics = await served.pool.fetch("SELECT DISTINCT metric FROM instagram_insight_values")
