@@ -102,7 +102,8 @@ def test_the_required_3_0_structure_and_every_reference_resolves(document: dict[
 
 
 def test_every_registered_topic_is_a_channel_with_its_contract_and_producer(document: dict[str, Any]) -> None:
-    assert set(TOPICS) | {"notifier.dlq", "lexoffice-bridge.dlq", "probe.dlq"} == set(document["channels"])
+    dead_letters = {"notifier.dlq", "lexoffice-bridge.dlq", "instagram-sync.dlq", "probe.dlq"}
+    assert set(TOPICS) | dead_letters == set(document["channels"])
     for name, spec in TOPICS.items():
         assert spec.model is not None
         channel = document["channels"][name]
@@ -162,6 +163,8 @@ def test_routers_give_receive_operations_and_their_dead_letter_topic(document: d
     operations = document["operations"]
     receive = {op_id for op_id, op in operations.items() if op["action"] == "receive"}
     assert receive == {
+        "instagram-sync.receive.billing.subscription.updated.v1",
+        "instagram-sync.receive.instagram.sync.requested.v1",
         "lexoffice-bridge.receive.billing.checkout.completed.v1",
         "lexoffice-bridge.receive.billing.invoice.paid.v1",
         "notifier.receive.billing.checkout.completed.v1",

@@ -68,6 +68,7 @@ def test_public_api_is_pinned() -> None:
         "EventModel",
         "EventPart",
         "EventRouter",
+        "ExpiryReason",
         "InstagramConnectionExpiring",
         "InstagramSyncRequested",
         "InvalidEnvelope",

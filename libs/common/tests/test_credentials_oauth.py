@@ -1,6 +1,8 @@
 """OAuth2 code exchange and refresh against a small token endpoint served on a loopback port."""
 
 import base64
+import io
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from intplat_common import CircuitOpenError, ProviderError
+from intplat_common import CircuitOpenError, ProviderError, configure_logging
 from intplat_common.credentials import (
     OAuth2ClientConfig,
     OAuth2Flow,
@@ -120,6 +122,58 @@ async def test_client_secret_post_sends_the_secret_in_the_form(endpoint: tuple[T
     form, headers = server.requests[0]
     assert (form["client_id"], form["client_secret"]) == ("partner-app", "partner-secret")
     assert "authorization" not in headers
+
+
+async def test_a_get_exchange_sends_the_client_credentials_in_the_query() -> None:
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def token(request: Request) -> Response:
+        seen.append((request.method, dict(request.query_params), await request.body()))
+        return JSONResponse({"access_token": "fb-short", "token_type": "bearer", "expires_in": 3600})
+
+    app = Starlette(routes=[Route("/oauth2/token", token, methods=["GET"])])
+    async with serve_in_background(app) as base_url:
+        config = _config(base_url, token_endpoint_auth_method="client_secret_post", token_request_method="GET")
+        async with OAuth2Flow(config) as flow:
+            tokens = await flow.exchange_code("the-code")
+    ((method, query, body),) = seen
+    assert (method, body, tokens.access_token) == ("GET", b"", "fb-short")
+    assert query == {
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "redirect_uri": "https://platform.example.test/callback",
+        "client_id": "partner-app",
+        "client_secret": "partner-secret",
+    }
+
+
+async def test_a_get_exchange_leaves_no_secret_in_the_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def token(_: Request) -> Response:
+        return JSONResponse({"access_token": "fb-short", "token_type": "bearer"})
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # configure_logging replaces them; restored after
+    for name in ("httpx", "httpx2"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    lines = io.StringIO()
+    configure_logging("oauth-test", stream=lines)
+    app = Starlette(routes=[Route("/oauth2/token", token, methods=["GET"])])
+    async with serve_in_background(app) as base_url:
+        config = _config(base_url, token_endpoint_auth_method="client_secret_post", token_request_method="GET")
+        async with OAuth2Flow(config) as flow:
+            await flow.exchange_code("the-code")
+    assert "oauth-test" in lines.getvalue(), "the resilient client logged the call"
+    assert "partner-secret" not in lines.getvalue()
+
+
+async def test_a_token_wrapped_in_data_is_unwrapped_with_its_permissions(endpoint: tuple[TokenEndpoint, str]) -> None:
+    server, base_url = endpoint
+    server.script.append(
+        JSONResponse({"data": [{"access_token": "ig-short", "user_id": "1784", "permissions": "a_basic,b_insights"}]})
+    )
+    async with OAuth2Flow(_config(base_url)) as flow:
+        tokens = await flow.exchange_code("the-code")
+    assert (tokens.access_token, tokens.scopes) == ("ig-short", ("a_basic", "b_insights"))
 
 
 async def test_refresh_keeps_the_old_refresh_token_when_none_is_returned(endpoint: tuple[TokenEndpoint, str]) -> None:

@@ -169,3 +169,4 @@ def configure_logging(service: str, level: str = "INFO", *, stream: TextIO | Non
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # One structured line per external call comes from the resilient client; httpx would add a second.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # Authlib's client: a GET token request's URL has secrets

@@ -57,6 +57,8 @@ class OAuth2ClientConfig:
     redirect_uri: str
     scopes: tuple[str, ...] = ()
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"  # noqa: S105 - a method name
+    # Meta's Graph (Facebook Login) takes the code exchange as a GET; the client credentials then go in the query.
+    token_request_method: Literal["POST", "GET"] = "POST"  # noqa: S105 - a method name
     timeout: float = 10.0
     refresh_attempts: int = 4
     backoff_base: float = 1.0
@@ -129,9 +131,13 @@ class OAuth2Flow:
         params: dict[str, str] = {"code": code, "redirect_uri": self.config.redirect_uri}
         if code_verifier is not None:
             params["code_verifier"] = code_verifier
-        async with self._client(self._exchanging, idempotent=False) as client:
+        method = self.config.token_request_method
+        if method == "GET":
+            # A GET has no body for client_secret_post to fill: the client sends its id and secret in the query.
+            params["client_secret"] = self.config.client_secret.get_secret_value()
+        async with self._client(self._exchanging, idempotent=False, query_credentials=method == "GET") as client:
             token = await self._call(
-                client.fetch_token(self.config.token_endpoint, grant_type="authorization_code", **params)
+                client.fetch_token(self.config.token_endpoint, method=method, grant_type="authorization_code", **params)
             )
         return _token_set(token)
 
@@ -148,11 +154,12 @@ class OAuth2Flow:
     def _scope(self, scopes: Collection[str] | None) -> str:
         return " ".join(self.config.scopes if scopes is None else scopes)
 
-    def _client(self, http: ResilientClient, *, idempotent: bool) -> AsyncOAuth2Client:
+    def _client(self, http: ResilientClient, *, idempotent: bool, query_credentials: bool = False) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(
             client_id=self.config.client_id,
             client_secret=self.config.client_secret.get_secret_value(),
-            token_endpoint_auth_method=self.config.token_endpoint_auth_method,
+            # "none" adds only the client id (to the query of a GET); the caller adds the secret there.
+            token_endpoint_auth_method="none" if query_credentials else self.config.token_endpoint_auth_method,
             transport=_ResilientTransport(http, idempotent=idempotent),
             trust_env=False,
         )
@@ -170,6 +177,7 @@ class OAuth2Flow:
             raise OAuthGrantError(self.config.name, f"http_{exc.response.status_code}") from None
         except ValueError as exc:
             raise OAuthGrantError(self.config.name, "invalid_response", str(exc)) from None
+        token = _unwrapped(token)
         if not isinstance(token.get("access_token"), str):
             raise OAuthGrantError(
                 self.config.name, "invalid_response", f"no access_token; fields: {', '.join(sorted(token))}"
@@ -196,6 +204,19 @@ class _ResilientTransport(httpx2.AsyncBaseTransport):
             content=answer.content,
             request=request,
         )
+
+
+def _unwrapped(token: dict[str, Any]) -> dict[str, Any]:
+    """Meta's Instagram Login answers a code exchange with `{"data": [{access_token, user_id, permissions}]}`: the
+    one token it holds, with `permissions` as its scope."""
+    data = token.get("data")
+    if "access_token" in token or not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+        return token
+    inner = dict(data[0])
+    if "scope" not in inner and "permissions" in inner:
+        permissions = inner["permissions"]
+        inner["scope"] = " ".join(permissions) if isinstance(permissions, list) else str(permissions)
+    return inner
 
 
 def _token_set(token: dict[str, Any]) -> TokenSet:

@@ -40,7 +40,7 @@ from ._cloudevents import (
     to_kafka_value,
 )
 from ._compat import breaking_changes
-from ._instagram import InstagramConnectionExpiring, InstagramSyncRequested
+from ._instagram import ExpiryReason, InstagramConnectionExpiring, InstagramSyncRequested
 from ._registry import (
     BILLING_PARTITIONS,
     DEFAULT_PARTITIONS,
@@ -74,6 +74,7 @@ __all__ = [
     "EventModel",
     "EventPart",
     "EventRouter",
+    "ExpiryReason",
     "InstagramConnectionExpiring",
     "InstagramSyncRequested",
     "InvalidEnvelope",

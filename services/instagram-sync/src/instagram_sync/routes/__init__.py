@@ -1,0 +1,1 @@
+"""HTTP routes: the OAuth connect flow, the dashboard API and Meta's webhook."""

@@ -1,0 +1,31 @@
+"""The service's components as route dependencies (each is on `app.state`, see the service kit)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..connect import ConnectFlow
+from ..connections import Connections
+from ..settings import InstagramSyncSettings
+
+
+async def _flow(request: Request) -> ConnectFlow:
+    flow: ConnectFlow = request.app.state.connect
+    return flow
+
+
+async def _connections(request: Request) -> Connections:
+    connections: Connections = request.app.state.connections
+    return connections
+
+
+async def _settings(request: Request) -> InstagramSyncSettings:
+    settings: InstagramSyncSettings = request.app.state.settings
+    return settings
+
+
+Flow = Annotated[ConnectFlow, Depends(_flow)]
+ConnectionStore = Annotated[Connections, Depends(_connections)]
+Settings = Annotated[InstagramSyncSettings, Depends(_settings)]
