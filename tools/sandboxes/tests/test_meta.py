@@ -360,7 +360,7 @@ async def test_short_lived_tokens_expire_after_an_hour_and_cannot_be_exchanged_t
     assert error_of(await client.get("/access_token", params=ig_exchange)) == (190, 463)
 
 
-@pytest.mark.parametrize("subcode", [458, 460, 467, 492])
+@pytest.mark.parametrize("subcode", [458, 460, 463, 467, 492])
 async def test_an_invalidated_token_answers_190_with_its_subcode(
     meta: MetaSandbox, client: httpx.AsyncClient, subcode: int
 ) -> None:

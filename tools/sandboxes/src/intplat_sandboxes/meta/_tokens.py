@@ -172,7 +172,11 @@ class TokenStore:
         if token is None:
             raise invalid_token()
         if token.invalidated_subcode is not None:
-            raise invalid_token(token.invalidated_subcode, app_id="the app")
+            # An invalidation with 463 (expired) names the time as an expiry does.
+            expired_at = _graph_date(token.expires_at or now)
+            raise invalid_token(
+                token.invalidated_subcode, app_id="the app", expired_at=expired_at, now=_graph_date(now)
+            )
         if token.expires_at is not None and now >= token.expires_at:
             raise invalid_token(463, expired_at=_graph_date(token.expires_at), now=_graph_date(now))
         return token
