@@ -14,12 +14,12 @@ import asyncpg
 from fastapi import FastAPI
 
 from intplat_common import ConsumerRunner, ConsumerSupervisor
+from intplat_common.alerts import BreakerWatch, OpsAlerts
 from intplat_common.service import Service, Worker, create_service_app
 
 from .adapters.billing_portal import GatewayPortalLinks
 from .adapters.postmark import PostmarkSender, postmark_client
 from .adapters.stripe_customers import StripeCustomers
-from .alerts import BreakerWatch, OpsAlerts
 from .consumers import EventContext, router
 from .rendering import Renderer
 from .routes import emails, messages, postmark_webhooks
@@ -78,11 +78,7 @@ class NotifierComponents:
             return_url=settings.billing_portal_return_url,
             fallback_url=settings.billing_portal_fallback_url,
         )
-        alerts = OpsAlerts(
-            settings.ops_alert_webhook_url,
-            min_interval_seconds=settings.ops_alert_min_interval_seconds,
-            service=settings.service_name,
-        )
+        alerts = OpsAlerts.from_settings(settings)
         sender = Sender(
             pool,
             postmark,
@@ -98,6 +94,7 @@ class NotifierComponents:
             alerts,
             threshold_seconds=settings.breaker_alert_after_seconds,
             interval_seconds=settings.breaker_watch_interval_seconds,
+            meanwhile="mails are queued, not lost",
         )
         context = EventContext(
             directory=directory,
