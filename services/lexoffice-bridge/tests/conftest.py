@@ -157,6 +157,28 @@ async def stripe_files() -> AsyncIterator[tuple[list[str], str]]:
         yield fetched, url
 
 
+@dataclass
+class OpsChat:
+    """A Slack-compatible incoming webhook on a real socket: the ops alert channel's receiver."""
+
+    url: str
+    texts: list[str]
+
+
+@pytest.fixture
+async def ops_chat() -> AsyncIterator[OpsChat]:
+    box = create_sandbox_app("ops-chat")
+    texts: list[str] = []
+
+    async def post(request: Request) -> Response:
+        texts.append((await request.json())["text"])
+        return Response("ok")
+
+    box.api.add_api_route("/services/T0/B0/hook", post, methods=["POST"])
+    async with serve_in_background(box) as url:
+        yield OpsChat(f"{url}/services/T0/B0/hook", texts)
+
+
 @pytest.fixture
 def sandbox_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """`create_lexoffice_sandbox` options a test sets (`indirect=True`); by default the rate limit is out of the way."""
@@ -175,6 +197,7 @@ async def platform(
     stripe_files: tuple[list[str], str],
     sandbox_options: dict[str, Any],
     settings_extra: dict[str, Any],
+    ops_chat: OpsChat,
 ) -> AsyncIterator[Platform]:
     suffix = uuid.uuid4().hex[:10]
     topic, group = f"t.invoice.{suffix}", f"lexoffice-bridge-{suffix}"
@@ -198,6 +221,8 @@ async def platform(
                 "LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS": 0.2,
                 "LEXOFFICE_BACKOFF_BASE_SECONDS": 0.05,
                 "LEXOFFICE_TIMEOUT_SECONDS": 5,
+                "OPS_ALERT_WEBHOOK_URL": ops_chat.url,
+                "OPS_ALERT_MIN_INTERVAL_SECONDS": 0,
                 **settings_extra,
             },
         )

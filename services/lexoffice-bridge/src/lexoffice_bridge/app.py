@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from intplat_common import (
     PgTokenBucket,
     create_producer,
 )
+from intplat_common.alerts import OpsAlerts
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
@@ -40,14 +40,6 @@ def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> 
     """Lexoffice limits per API key: the bucket is named after the key (a digest: the key itself is not stored)."""
     digest = hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
     return PgTokenBucket(pool, f"lexoffice:{digest}", rate=settings.lexoffice_pace_per_second)
-
-
-log = logging.getLogger(__name__)
-
-
-async def log_alert(kind: str, text: str) -> None:
-    """The ops alert hook: logged at error level until the bridge has its ops channel."""
-    log.error("ops alert %s: %s", kind, text, extra={"fields": {"kind": kind, "text": text}})
 
 
 def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
@@ -86,6 +78,7 @@ class BridgeComponents:
     lexoffice: LexofficeClient
     webhook_verifier: WebhookVerifier | None  # None: no key configured, every callback is refused
     pdfs: InvoicePdfs
+    alerts: OpsAlerts
     booker: Booker
     relay: OutboxRelay
     consumer: ConsumerSupervisor
@@ -96,30 +89,34 @@ class BridgeComponents:
         key = settings.lexoffice_webhook_public_key
         lexoffice = lexoffice_client(settings, bucket)
         pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
+        alerts = OpsAlerts.from_settings(settings)
         booker = Booker(
             pool,
             lexoffice,
             pdfs,
             posting_category=settings.lexoffice_posting_category,
+            wait_seconds=settings.wait_seconds,
             config=booker_config(settings),
-            alert=log_alert,
+            alert=alerts.alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.
             breakers=[lexoffice.http.breaker],
         )
         relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "lexoffice-bridge-relay"))
-        context = EventContext(alert=log_alert)
+        context = EventContext(alert=alerts.alert)
 
         def new_runner() -> ConsumerRunner:
-            return ConsumerRunner(
+            runner = ConsumerRunner(
                 group=settings.consumer_group,
                 topics=settings.topics,
                 handler=router.handler(context),
                 pool=pool,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
             )
+            runner.on_dead_letter = alerts.on_dead_letter
+            return runner
 
         verifier = WebhookVerifier(key) if key else None
-        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, ConsumerSupervisor(new_runner))
+        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, ConsumerSupervisor(new_runner))
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
@@ -127,7 +124,7 @@ class BridgeComponents:
         return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer}
 
     async def aclose(self) -> None:
-        for client in (self.lexoffice, self.pdfs):
+        for client in (self.lexoffice, self.pdfs, self.alerts):
             with contextlib.suppress(Exception):
                 await client.aclose()
 

@@ -10,7 +10,7 @@ publishes `bookkeeping.document.synced.v1` through the outbox, in the same trans
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
 from intplat_common.events import BookkeepingDocumentSynced, CloudEvent, to_kafka_headers
 
-from . import contacts, effects, ledger
+from . import chain, contacts, effects, ledger
 from .contacts import ContactLink
 from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
@@ -32,9 +32,6 @@ from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
 log = logging.getLogger(__name__)
 
 SOURCE = "/lexoffice-bridge"
-# A row whose precondition (the contact, the voucher) is not met yet looks again this soon at the latest; the step
-# that meets it makes it due at once.
-WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,11 +49,20 @@ class LexofficeBooking:
     name = "lexoffice"
     max_batch = 1  # Lexoffice has no batch calls
 
-    def __init__(self, pool: asyncpg.Pool, api: LexofficeApi, pdfs: InvoicePdfs, *, posting_category: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        api: LexofficeApi,
+        pdfs: InvoicePdfs,
+        *,
+        posting_category: str,
+        wait_seconds: float,
+    ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
         self._category = posting_category
+        self._wait = wait_seconds
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -120,15 +126,34 @@ class LexofficeBooking:
                 return Outcome.done(booked["lexoffice_id"])
             link = await contacts.find(self._pool, sale.customer_id)
             if link is None:
-                return Outcome.retry(f"waiting for the contact of {sale.customer_id}", retry_after=WAIT_SECONDS)
+                contact = effects.contact_key(sale.customer_id)
+                return await self._wait_for(row, sale, contact, self._contact_linked(sale))
             category = category_for(await self._api.posting_categories(), self._category)
             if category is None:
                 return await self._failed(row, sale, f"no income posting category named {self._category!r}")
             body = voucher_body(sale, contact_id=link.lexoffice_contact_id, category_id=category)
             return Step(body=body, contact_id=link.lexoffice_contact_id)
         if booked is None:
-            return Outcome.retry(f"waiting for the voucher of {sale.invoice_number}", retry_after=WAIT_SECONDS)
+            return await self._wait_for(row, sale, effects.voucher_key(sale.invoice_number), self._booked_yet(sale))
         return Step(voucher_id=booked["lexoffice_id"], contact_id=booked["details"].get("contact_id"))
+
+    async def _wait_for(self, row: Effect, sale: SalePlan, earlier: str, met: Callable[[], Awaitable[bool]]) -> Outcome:
+        dead = await chain.dead_step(self._pool, earlier)
+        if dead is not None:
+            return await self._failed(row, sale, dead.reason)
+        return await chain.park(self._pool, row, f"waiting for {earlier}", deadline_seconds=self._wait, met=met)
+
+    def _contact_linked(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
+        async def met() -> bool:
+            return await contacts.find(self._pool, sale.customer_id) is not None
+
+        return met
+
+    def _booked_yet(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
+        async def met() -> bool:
+            return await ledger.booked_voucher(self._pool, sale.invoice_id) is not None
+
+        return met
 
     # --- the calls ----------------------------------------------------------------------------------------------
 
@@ -147,7 +172,11 @@ class LexofficeBooking:
         except LexofficeError as exc:
             answer = exc.body if isinstance(exc.body, dict) else {"body": exc.body}
             if row.kind == "contact":
-                return Outcome.dead(str(exc), code=exc.status, answer=answer)
+                customer = ContactPlan.from_payload(row.payload).customer_id
+                dead = Outcome.dead(str(exc), code=exc.status, answer=answer)
+                return await chain.end_dead(
+                    self._pool, row, dead, lambda: effects.vouchers_of_customer_due(self._pool, customer)
+                )
             return await self._failed(row, SalePlan.from_payload(row.payload), str(exc), exc.status, answer)
 
     async def attempt_batch(self, items: Sequence[tuple[Effect, Step]]) -> list[Outcome]:
@@ -228,7 +257,8 @@ class LexofficeBooking:
             details={"step": row.kind, "status": code, "answer": dict(answer) if answer else None},
         )
         await ledger.record(self._pool, entry)
-        return Outcome.dead(reason, code=code, answer=answer)
+        dead = Outcome.dead(reason, code=code, answer=answer)
+        return await chain.end_dead(self._pool, row, dead, lambda: effects.file_due(self._pool, sale.invoice_number))
 
 
 def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> OutboxMessage:
@@ -276,9 +306,10 @@ class Booker(EffectWorker[Effect, Step]):
         pdfs: InvoicePdfs,
         *,
         posting_category: str,
+        wait_seconds: float,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category)
+        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category, wait_seconds=wait_seconds)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

@@ -5,13 +5,14 @@ A paid invoice becomes up to three rows, each written once (their `effect_key` i
   voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
   file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
 A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
-whose precondition is not met yet is rescheduled without a call; the step that meets it makes its dependants due.
+whose precondition is not met yet waits without a call (chain.py); the step that meets it makes its dependants due.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -104,17 +105,36 @@ async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: Contact
 
 
 async def make_due(pool: asyncpg.Pool | asyncpg.Connection, where: str, *args: Any) -> None:
-    """Rows waiting in the queue on a step that is now done become due (and the worker is woken)."""
+    """Rows waiting on a step that is now done (or dead) become due (and the worker is woken)."""
     await pool.execute(
         f"""
         WITH due AS (
-            UPDATE lexoffice_effects SET next_attempt_at = now(), updated_at = now()
-            WHERE status = 'queued' AND next_attempt_at > now() AND {where}
+            UPDATE lexoffice_effects SET status = 'queued', next_attempt_at = now(), updated_at = now()
+            WHERE status IN ('queued', 'waiting') AND next_attempt_at > now() AND {where}
             RETURNING id
         )
         SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM (SELECT count(*) FROM due) AS n
         """,  # noqa: S608 - `where` is one of this module's fixed conditions
         *args,
+    )
+
+
+async def requeue(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
+    """Dead rows back to the queue with a fresh backoff, due one millisecond apart in the given order (so the worker
+    claims an earlier step first); `needs_check` is kept: a row that may have taken effect is looked up first."""
+    await conn.execute(
+        f"""
+        WITH due AS (
+            UPDATE lexoffice_effects m SET status = 'queued', attempts = 0,
+                next_attempt_at = now() + make_interval(secs => (ids.n - 1) / 1000.0),
+                error = 'retry requested', error_code = NULL, answer = NULL, updated_at = now()
+            FROM unnest($1::uuid[]) WITH ORDINALITY AS ids(id, n)
+            WHERE m.id = ids.id AND m.status = 'dead'
+            RETURNING m.id
+        )
+        SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM (SELECT count(*) FROM due) AS n
+        """,  # noqa: S608 - a fixed channel name, no input
+        list(ids),
     )
 
 

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from intplat_common import split_csv
+from intplat_common.alerts import OpsAlertSettings
 from intplat_common.credentials import CredentialSettings
 
 from .consumers import router
@@ -16,7 +17,7 @@ from .webhook_signature import WebhookVerifier
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
 
 
-class LexofficeBridgeSettings(CredentialSettings):
+class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
     service_name: str = "lexoffice-bridge"
     port: int = Field(default=8002, validation_alias="LEXOFFICE_BRIDGE_PORT")
     database_url: str = Field(
@@ -77,6 +78,13 @@ class LexofficeBridgeSettings(CredentialSettings):
     booker_lease_seconds: float = Field(default=600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS")
     retry_base_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(default=900.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_MAX_SECONDS")
+    # A row waiting on an earlier step of its document (the contact, the voucher) is woken by that step; at this
+    # deadline it looks again (and ends dead when the step is dead).
+    wait_seconds: float = Field(default=3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_WAIT_SECONDS")
+    # A refund whose original document is not booked by then needs manual booking (alerted).
+    original_wait_seconds: float = Field(
+        default=86_400.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_ORIGINAL_WAIT_SECONDS"
+    )
     # After an ambiguous create, wait this long before looking the document up (voucherlist, contacts).
     reconcile_delay_seconds: float = Field(
         default=10.0, ge=0, validation_alias="LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS"
