@@ -94,7 +94,7 @@ class BridgeComponents:
             pool,
             lexoffice,
             pdfs,
-            posting_category=settings.lexoffice_posting_category,
+            categories=settings.posting_categories,
             wait_seconds=settings.wait_seconds,
             config=booker_config(settings),
             alert=alerts.alert,
@@ -102,7 +102,7 @@ class BridgeComponents:
             breakers=[lexoffice.http.breaker],
         )
         relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "lexoffice-bridge-relay"))
-        context = EventContext(alert=alerts.alert)
+        context = EventContext(alert=alerts.alert, tax_policy=settings.tax_policy)
 
         def new_runner() -> ConsumerRunner:
             runner = ConsumerRunner(

@@ -28,6 +28,7 @@ from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import ContactPlan, SalePlan, category_for, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
+from .taxes import CategoryNames
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,13 @@ class LexofficeBooking:
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         *,
-        posting_category: str,
+        categories: CategoryNames,
         wait_seconds: float,
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
-        self._category = posting_category
+        self._categories = categories
         self._wait = wait_seconds
 
     def row(self, record: asyncpg.Record) -> Effect:
@@ -128,9 +129,10 @@ class LexofficeBooking:
             if link is None:
                 contact = effects.contact_key(sale.customer_id)
                 return await self._wait_for(row, sale, contact, self._contact_linked(sale))
-            category = category_for(await self._api.posting_categories(), self._category)
+            name = self._categories.name_for(sale.tax_type) or self._categories.domestic
+            category = category_for(await self._api.posting_categories(), name)
             if category is None:
-                return await self._failed(row, sale, f"no income posting category named {self._category!r}")
+                return await self._failed(row, sale, f"no income posting category named {name!r}")
             body = voucher_body(sale, contact_id=link.lexoffice_contact_id, category_id=category)
             return Step(body=body, contact_id=link.lexoffice_contact_id)
         if booked is None:
@@ -305,11 +307,11 @@ class Booker(EffectWorker[Effect, Step]):
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         *,
-        posting_category: str,
+        categories: CategoryNames,
         wait_seconds: float,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category, wait_seconds=wait_seconds)
+        provider = LexofficeBooking(pool, api, pdfs, categories=categories, wait_seconds=wait_seconds)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

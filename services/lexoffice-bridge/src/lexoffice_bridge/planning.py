@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from intplat_common.events import InvoicePaid
 
+from .taxes import TaxPolicy, TaxType, Undecidable, facts_of_invoice
+
 # Lexoffice's day boundaries are German (voucherlist date filters are CET/CEST days).
 BOOKING_TIMEZONE = ZoneInfo("Europe/Berlin")
 
@@ -51,6 +53,7 @@ class SalePlan:
     tax: int
     groups: tuple[TaxGroup, ...]
     pdf_url: str | None
+    tax_type: TaxType = "gross"  # chooses the posting category (taxes.py); the voucher is booked gross
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class SalePlan:
             "tax": self.tax,
             "groups": [{"rate": g.rate, "net": g.net, "tax": g.tax} for g in self.groups],
             "pdf_url": self.pdf_url,
+            "tax_type": self.tax_type,
         }
 
     @classmethod
@@ -72,7 +76,7 @@ class SalePlan:
         return cls(**{**payload, "groups": groups})
 
 
-def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
+def plan_sale(event: InvoicePaid, policy: TaxPolicy) -> SalePlan | ManualBooking:
     """The voucher of a paid invoice, or why a human must book it. Requires `invoice_number` (checked by the
     handler: a paid Stripe invoice always has one)."""
     assert event.invoice_number is not None
@@ -81,6 +85,9 @@ def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
     groups = tax_groups(event)
     if isinstance(groups, ManualBooking):
         return groups
+    tax_type = policy.tax_type(facts_of_invoice(event), [g.rate for g in groups])
+    if isinstance(tax_type, Undecidable):
+        return ManualBooking(tax_type.reason)
     when = event.paid_at or event.stripe_created
     return SalePlan(
         invoice_id=event.invoice_id,
@@ -93,6 +100,7 @@ def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
         tax=event.total_tax,
         groups=tuple(groups),
         pdf_url=event.invoice_pdf_url,
+        tax_type=tax_type,
     )
 
 

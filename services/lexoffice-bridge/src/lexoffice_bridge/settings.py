@@ -12,6 +12,7 @@ from intplat_common.alerts import OpsAlertSettings
 from intplat_common.credentials import CredentialSettings
 
 from .consumers import router
+from .taxes import CategoryNames, Supply, TaxPolicy
 from .webhook_signature import WebhookVerifier
 
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
@@ -61,6 +62,20 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
     lexoffice_posting_category: str = Field(
         default="Dienstleistungen", min_length=1, validation_alias="LEXOFFICE_POSTING_CATEGORY"
     )
+    # The posting categories of untaxed sales by tax type (taxes.py); unset: such sales are booked manually.
+    lexoffice_posting_category_intra_community: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_INTRA_COMMUNITY"
+    )
+    lexoffice_posting_category_reverse_charge: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_REVERSE_CHARGE"
+    )
+    lexoffice_posting_category_third_country: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_THIRD_COUNTRY"
+    )
+    # What is sold (an untaxed EU or third-country sale's tax type depends on it), and whether the organisation is
+    # a small business (Kleinunternehmer: every sale `vatfree`).
+    lexoffice_supply: Supply = Field(default="service", validation_alias="LEXOFFICE_SUPPLY")
+    lexoffice_small_business: bool = Field(default=False, validation_alias="LEXOFFICE_SMALL_BUSINESS")
 
     # Stripe's invoice PDFs are fetched from this base instead of the event URL's scheme and host (the path is
     # kept): `make run` and tests serve them locally. Unset: the event's URL, which must be Stripe's (https).
@@ -116,6 +131,19 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
             if self.lexoffice_webhook_public_key is None:
                 raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")
         return self
+
+    @property
+    def posting_categories(self) -> CategoryNames:
+        return CategoryNames(
+            domestic=self.lexoffice_posting_category,
+            intra_community=self.lexoffice_posting_category_intra_community,
+            reverse_charge=self.lexoffice_posting_category_reverse_charge,
+            third_country=self.lexoffice_posting_category_third_country,
+        )
+
+    @property
+    def tax_policy(self) -> TaxPolicy:
+        return TaxPolicy(self.posting_categories, self.lexoffice_supply, self.lexoffice_small_business)
 
     @property
     def lexoffice_pace_per_second(self) -> float:

@@ -16,6 +16,7 @@ from intplat_common.events import InvoicePaid
 from .. import contacts, effects, ledger
 from ..ledger import LedgerEntry
 from ..planning import ManualBooking, euros, plan_contact, plan_sale
+from ..taxes import TaxPolicy
 from .routing import router
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EventContext:
     alert: AlertHook
+    tax_policy: TaxPolicy
 
 
 @router.on(InvoicePaid)
@@ -32,7 +34,7 @@ async def on_invoice_paid(
 ) -> None:
     if not event.invoice_number:
         raise PoisonMessage(f"paid invoice {event.invoice_id} has no number (the voucher's dedupe key)")
-    plan = plan_sale(event)
+    plan = plan_sale(event, ctx.tax_policy)
     if isinstance(plan, ManualBooking):
         await _needs_manual_booking(conn, event, plan.reason, ctx)
         return
@@ -54,7 +56,11 @@ async def on_invoice_paid(
             voucher_number=plan.invoice_number,
             amount=euros(plan.total),
             currency=plan.currency,
-            details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
+            details={
+                "stripe_event_id": event.stripe_event_id,
+                "customer_id": event.customer_id,
+                "payment_intent_id": event.payment_intent_id,  # what a refund names its original by
+            },
         ),
     )
 
