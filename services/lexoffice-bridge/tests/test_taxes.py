@@ -8,7 +8,16 @@ import pytest
 
 from intplat_common.events import Address, CustomerDetails, InvoiceTax, TaxId
 from lexoffice_bridge.planning import ManualBooking, SalePlan, plan_sale
-from lexoffice_bridge.taxes import CategoryNames, TaxFacts, TaxPolicy, Undecidable, decide, facts_of, rates_allowed
+from lexoffice_bridge.taxes import (
+    CategoryNames,
+    Supply,
+    TaxFacts,
+    TaxPolicy,
+    Undecidable,
+    decide,
+    facts_of,
+    rates_allowed,
+)
 
 from .conftest import paid_invoice
 
@@ -52,7 +61,7 @@ def untaxed(reason: str | None = None) -> tuple[InvoiceTax, ...]:
     ],
 )
 def test_the_tax_type_per_case(
-    details: CustomerDetails, taxes: tuple[InvoiceTax, ...], supply: str, expected: str
+    details: CustomerDetails, taxes: tuple[InvoiceTax, ...], supply: Supply, expected: str
 ) -> None:
     total_tax = sum(t.amount for t in taxes)
     assert decide(facts_of(details, taxes, total_tax), supply=supply) == expected
