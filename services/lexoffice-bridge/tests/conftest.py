@@ -20,6 +20,7 @@ from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandb
 from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic, ensure_topics, migrate
 from intplat_common.events import (
     Address,
+    BillingEvent,
     BookkeepingDocumentSynced,
     CustomerDetails,
     InvoicePaid,
@@ -81,7 +82,7 @@ class Platform:
         pool: asyncpg.Pool = self.app.state.pool
         return pool
 
-    async def publish(self, event: InvoicePaid, *, event_id: str | None = None, times: int = 1) -> None:
+    async def publish(self, event: BillingEvent, *, event_id: str | None = None, times: int = 1) -> None:
         cloud = to_cloud_event(
             event, id=event_id or event.stripe_event_id, source="/stripe-gateway", time=event.stripe_created
         )
@@ -153,6 +154,7 @@ async def stripe_files() -> AsyncIterator[tuple[list[str], str]]:
         return Response(pdf_bytes(request.url.path), media_type="application/pdf")
 
     box.api.add_api_route("/invoice/{account}/{invoice}/pdf", pdf, methods=["GET"])
+    box.api.add_api_route("/credit_notes/{account}/{credit_note}/pdf", pdf, methods=["GET"])
     async with serve_in_background(box) as url:
         yield fetched, url
 

@@ -96,6 +96,7 @@ class BridgeComponents:
             pdfs,
             categories=settings.posting_categories,
             wait_seconds=settings.wait_seconds,
+            original_wait_seconds=settings.original_wait_seconds,
             config=booker_config(settings),
             alert=alerts.alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.

@@ -21,8 +21,9 @@ from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
 from intplat_common.events import BookkeepingDocumentSynced, CloudEvent, to_kafka_headers
 
-from . import chain, contacts, effects, ledger
+from . import chain, contacts, credit_notes, effects, ledger
 from .contacts import ContactLink
+from .credit_notes import CreditCall, CreditSteps
 from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
@@ -44,8 +45,12 @@ class Step:
     voucher_id: str | None = None
 
 
+Call = Step | CreditCall
+
+
 class LexofficeBooking:
-    """`EffectProvider` of the bridge: contacts, vouchers and their files."""
+    """`EffectProvider` of the bridge: contacts, vouchers and their files; refunds' credit documents
+    (credit_notes.py)."""
 
     name = "lexoffice"
     max_batch = 1  # Lexoffice has no batch calls
@@ -58,12 +63,17 @@ class LexofficeBooking:
         *,
         categories: CategoryNames,
         wait_seconds: float,
+        original_wait_seconds: float,
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
         self._categories = categories
         self._wait = wait_seconds
+        self._credits = CreditSteps(
+            pool, api, pdfs, categories=categories, wait_seconds=wait_seconds,
+            original_wait_seconds=original_wait_seconds, synced=outbox_message,
+        )  # fmt: skip
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -74,6 +84,8 @@ class LexofficeBooking:
     # --- look-up after an ambiguous outcome -----------------------------------------------------------------------
 
     async def find_existing(self, row: Effect) -> str | None:
+        if row.kind in credit_notes.KINDS:
+            return await self._credits.find_existing(row)
         if row.kind == "contact":
             plan = ContactPlan.from_payload(row.payload)
             link = await contacts.find(self._pool, plan.customer_id)
@@ -102,8 +114,8 @@ class LexofficeBooking:
 
     # --- what to send -------------------------------------------------------------------------------------------
 
-    async def prepare(self, rows: Sequence[Effect]) -> list[Step | Outcome]:
-        prepared: list[Step | Outcome] = []
+    async def prepare(self, rows: Sequence[Effect]) -> list[Call | Outcome]:
+        prepared: list[Call | Outcome] = []
         for row in rows:
             try:
                 prepared.append(await self._prepare(row))
@@ -113,7 +125,9 @@ class LexofficeBooking:
                 prepared.append(Outcome.retry(f"posting categories: {exc}", code=exc.status))
         return prepared
 
-    async def _prepare(self, row: Effect) -> Step | Outcome:
+    async def _prepare(self, row: Effect) -> Call | Outcome:
+        if row.kind in credit_notes.KINDS:
+            return await self._credits.prepare(row)
         if row.kind == "contact":
             link = await contacts.find(self._pool, row.payload["customer_id"])
             if link is not None:
@@ -159,7 +173,9 @@ class LexofficeBooking:
 
     # --- the calls ----------------------------------------------------------------------------------------------
 
-    async def attempt(self, row: Effect, call: Step) -> Outcome:
+    async def attempt(self, row: Effect, call: Call) -> Outcome:
+        if isinstance(call, CreditCall):
+            return await self._credits.attempt(row, call)
         try:
             if row.kind == "contact":
                 return await self._ensure_contact(ContactPlan.from_payload(row.payload), call)
@@ -181,7 +197,7 @@ class LexofficeBooking:
                 )
             return await self._failed(row, SalePlan.from_payload(row.payload), str(exc), exc.status, answer)
 
-    async def attempt_batch(self, items: Sequence[tuple[Effect, Step]]) -> list[Outcome]:
+    async def attempt_batch(self, items: Sequence[tuple[Effect, Call]]) -> list[Outcome]:
         return [await self.attempt(row, call) for row, call in items]
 
     async def _ensure_contact(self, plan: ContactPlan, call: Step) -> Outcome:
@@ -228,7 +244,7 @@ class LexofficeBooking:
             details={"contact_id": contact_id, "found_after_ambiguous_create": found},
         )
         await ledger.record_once(self._pool, entry)
-        await effects.file_due(self._pool, sale.invoice_number)
+        await self._dependants_due(sale)
 
     async def _attached(self, sale: SalePlan, voucher_id: str, contact_id: str | None, file_id: str) -> None:
         entry = LedgerEntry(
@@ -260,7 +276,12 @@ class LexofficeBooking:
         )
         await ledger.record(self._pool, entry)
         dead = Outcome.dead(reason, code=code, answer=answer)
-        return await chain.end_dead(self._pool, row, dead, lambda: effects.file_due(self._pool, sale.invoice_number))
+        return await chain.end_dead(self._pool, row, dead, lambda: self._dependants_due(sale))
+
+    async def _dependants_due(self, sale: SalePlan) -> None:
+        """Its file, and the refunds that wait for the invoice, look again (it was booked or failed)."""
+        await effects.file_due(self._pool, sale.invoice_number)
+        await effects.refunds_due(self._pool, sale.invoice_id)
 
 
 def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> OutboxMessage:
@@ -284,10 +305,12 @@ def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> O
         pdf_attached=True,
         synced_at=now,
     )
+    return outbox_message(event, f"voucher-{voucher_id}", sale.invoice_id)
+
+
+def outbox_message(event: BookkeepingDocumentSynced, event_id: str, subject: str) -> OutboxMessage:
     # One document, one event id: a step recorded twice (it cannot be, see record_once) would still dedupe.
-    cloud = CloudEvent(
-        id=f"voucher-{voucher_id}", source=SOURCE, type=event.EVENT_TYPE, time=now, subject=sale.invoice_id
-    )
+    cloud = CloudEvent(id=event_id, source=SOURCE, type=event.EVENT_TYPE, time=event.synced_at, subject=subject)
     return OutboxMessage(
         topic=event.TOPIC,
         key=event.partition_key(),
@@ -298,7 +321,7 @@ def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> O
     )
 
 
-class Booker(EffectWorker[Effect, Step]):
+class Booker(EffectWorker[Effect, Call]):
     """The effect worker on `lexoffice_effects` with the Lexoffice plugin."""
 
     def __init__(
@@ -309,9 +332,13 @@ class Booker(EffectWorker[Effect, Step]):
         *,
         categories: CategoryNames,
         wait_seconds: float,
+        original_wait_seconds: float,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, categories=categories, wait_seconds=wait_seconds)
+        provider = LexofficeBooking(
+            pool, api, pdfs, categories=categories, wait_seconds=wait_seconds,
+            original_wait_seconds=original_wait_seconds,
+        )  # fmt: skip
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

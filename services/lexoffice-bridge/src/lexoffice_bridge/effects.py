@@ -4,6 +4,9 @@ A paid invoice becomes up to three rows, each written once (their `effect_key` i
   contact:{stripe customer}   find or create the customer's contact (once per customer, whatever the invoice)
   voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
   file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
+A refund or Stripe credit note becomes one or two (credit_notes.py):
+  credit:{cn_ or re_ id}      create its credit document (waits for the original to be booked)
+  credit_file:{cn_ id}        attach Stripe's credit note PDF to a credit voucher (waits for it)
 A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
 whose precondition is not met yet waits without a call (chain.py); the step that meets it makes its dependants due.
 """
@@ -23,8 +26,9 @@ from opentelemetry import propagate
 from intplat_common.effects import EffectLedger, EffectTable
 
 from .planning import ContactPlan, SalePlan
+from .refunds import RefundPlan
 
-EffectKind = Literal["contact", "voucher", "voucher_file"]
+EffectKind = Literal["contact", "voucher", "voucher_file", "credit", "credit_file"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ def file_key(invoice_number: str) -> str:
     return f"file:{invoice_number}"
 
 
+def credit_key(document_key: str) -> str:
+    return f"credit:{document_key}"
+
+
+def credit_file_key(document_key: str) -> str:
+    return f"credit_file:{document_key}"
+
+
 _INSERT = f"""
     WITH inserted AS (
         INSERT INTO lexoffice_effects (id, effect_key, kind, payload, traceparent)
@@ -92,6 +104,18 @@ async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: Contact
         intents.append((contact_key(contact.customer_id), "contact", contact.payload()))
     intents.append((voucher_key(sale.invoice_number), "voucher", sale.payload()))
     intents.append((file_key(sale.invoice_number), "voucher_file", sale.payload()))
+    return await _record(conn, intents)
+
+
+async def record_refund(conn: asyncpg.Connection, plan: RefundPlan) -> set[str]:
+    """Write the refund's effects in the caller's transaction; returns the keys that were new."""
+    intents: list[tuple[str, str, dict[str, Any]]] = [(credit_key(plan.document_key), "credit", plan.payload())]
+    if plan.pdf_url:
+        intents.append((credit_file_key(plan.document_key), "credit_file", plan.payload()))
+    return await _record(conn, intents)
+
+
+async def _record(conn: asyncpg.Connection, intents: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     records = await conn.fetch(
@@ -144,3 +168,44 @@ async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None
 
 async def file_due(pool: asyncpg.Pool, invoice_number: str) -> None:
     await make_due(pool, "effect_key = $1", file_key(invoice_number))
+
+
+async def refunds_due(conn: asyncpg.Pool | asyncpg.Connection, original_key: str) -> None:
+    """The refunds of an original that was just booked (or failed, or left to a human) look at it again: those
+    naming it (credit notes) and those naming its payment (plain refunds). Path 2 calls this when it books a
+    checkout's invoice."""
+    await make_due(
+        conn,
+        """kind = 'credit' AND (payload->>'invoice_id' = $1 OR payload->>'payment_intent_id' IN (
+            SELECT details->>'payment_intent_id' FROM booking_ledger WHERE document_key = $1))""",
+        original_key,
+    )
+
+
+async def credit_file_due(pool: asyncpg.Pool, document_key: str) -> None:
+    await make_due(pool, "effect_key = $1", credit_file_key(document_key))
+
+
+async def booked_through_credit_note(conn: asyncpg.Connection, refund_id: str) -> bool:
+    """A Stripe credit note recorded before names this refund: it is booked through that credit note."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM lexoffice_effects WHERE kind = 'credit' AND payload->'refund_ids' ? $1 LIMIT 1", refund_id
+        )
+    )
+
+
+async def supersede_refunds(conn: asyncpg.Connection, credit_note_id: str, refund_ids: Sequence[str]) -> list[str]:
+    """The refunds a Stripe credit note made, recorded before it and not done: done through the credit note (their
+    credit document is never created). Returns their refund ids."""
+    records = await conn.fetch(
+        """
+        UPDATE lexoffice_effects SET status = 'done', provider_ref = $2, done_at = now(), lease_until = NULL,
+            error = NULL, updated_at = now()
+        WHERE effect_key = ANY($1::text[]) AND status <> 'done'
+        RETURNING payload->>'document_key' AS refund_id
+        """,
+        [credit_key(r) for r in refund_ids],
+        f"credit_note:{credit_note_id}",
+    )
+    return [str(r["refund_id"]) for r in records]

@@ -30,6 +30,7 @@ EntryKind = Literal[
     "retry_requested",
     "payment_changed",
     "status_changed",
+    "superseded",
 ]
 DocumentType = Literal["voucher", "invoice", "credit_note"]
 
@@ -106,6 +107,17 @@ async def record_once(pool: asyncpg.Pool, entry: LedgerEntry, messages: Sequence
         await record(conn, entry)
         await enqueue(conn, messages)
         return True
+
+
+async def record_manual_once(conn: asyncpg.Connection, entry: LedgerEntry) -> bool:
+    """Appends a `needs_manual_booking` row unless the document has one already (redelivered events). True when
+    recorded."""
+    if await conn.fetchval(
+        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", entry.document_key
+    ):
+        return False
+    await record(conn, entry)
+    return True
 
 
 async def booked_voucher(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> asyncpg.Record | None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from intplat_common.events import InvoicePaid
+from intplat_common.events import InvoicePaid, InvoiceTax
 
 from .taxes import TaxPolicy, TaxType, Undecidable, facts_of_invoice
 
@@ -105,34 +105,38 @@ def plan_sale(event: InvoicePaid, policy: TaxPolicy) -> SalePlan | ManualBooking
 
 
 def tax_groups(event: InvoicePaid) -> list[TaxGroup] | ManualBooking:
-    """One group per tax rate from the invoice's taxes; what no tax covers is a 0 % group. The groups add up to
-    the invoice total exactly, or the invoice needs a human."""
+    return group_taxes(event.taxes, total=event.total, total_tax=event.total_tax)
+
+
+def group_taxes(taxes: Sequence[InvoiceTax], *, total: int, total_tax: int) -> list[TaxGroup] | ManualBooking:
+    """One group per tax rate from a Stripe document's taxes; what no tax covers is a 0 % group. The groups add up
+    to the document's total exactly, or it needs a human."""
     net: dict[Decimal, int] = {}
     tax: dict[Decimal, int] = {}
-    for entry in event.taxes:
+    for entry in taxes:
         if entry.percentage is None or entry.taxable_amount is None:
             return ManualBooking("a tax of the invoice has no rate or taxable amount")
         rate = Decimal(entry.percentage).normalize()
         net[rate] = net.get(rate, 0) + entry.taxable_amount
         tax[rate] = tax.get(rate, 0) + entry.amount
-    if sum(tax.values()) != event.total_tax:
-        return ManualBooking(f"the invoice's taxes add up to {sum(tax.values())}, not its total_tax {event.total_tax}")
-    untaxed = event.total - sum(net.values()) - sum(tax.values())
+    if sum(tax.values()) != total_tax:
+        return ManualBooking(f"the invoice's taxes add up to {sum(tax.values())}, not its total_tax {total_tax}")
+    untaxed = total - sum(net.values()) - sum(tax.values())
     if untaxed < 0:
-        return ManualBooking(f"the taxed amounts exceed the invoice total {event.total}")
+        return ManualBooking(f"the taxed amounts exceed the invoice total {total}")
     if untaxed:
         net[Decimal(0)] = net.get(Decimal(0), 0) + untaxed
         tax.setdefault(Decimal(0), 0)
     if not net:
         return ManualBooking("the invoice has no amount to book")
-    return [TaxGroup(_rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
+    return [TaxGroup(rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
 
 
 def booking_date(when: datetime) -> str:
     return when.astimezone(BOOKING_TIMEZONE).date().isoformat()
 
 
-def _rate_text(rate: Decimal) -> str:
+def rate_text(rate: Decimal) -> str:
     return format(rate, "f")
 
 
@@ -145,16 +149,16 @@ def voucher_body(plan: SalePlan, *, contact_id: str, category_id: str) -> dict[s
         "voucherNumber": plan.invoice_number,
         "voucherDate": plan.voucher_date,
         "shippingDate": plan.voucher_date,
-        "totalGrossAmount": _euros(plan.total),
-        "totalTaxAmount": _euros(plan.tax),
+        "totalGrossAmount": json_euros(plan.total),
+        "totalTaxAmount": json_euros(plan.tax),
         "taxType": "gross",
         "contactId": contact_id,
         "remark": f"Stripe invoice {plan.invoice_id}",
         "voucherItems": [
             {
-                "amount": _euros(group.gross),
-                "taxAmount": _euros(group.tax),
-                "taxRatePercent": _number(group.rate),
+                "amount": json_euros(group.gross),
+                "taxAmount": json_euros(group.tax),
+                "taxRatePercent": rate_number(group.rate),
                 "categoryId": category_id,
             }
             for group in plan.groups
@@ -166,12 +170,12 @@ def euros(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
-def _euros(cents: int) -> float:
+def json_euros(cents: int) -> float:
     """For the JSON body: Lexoffice reads amounts as numbers with two decimals."""
     return float(euros(cents))
 
 
-def _number(text: str) -> int | float:
+def rate_number(text: str) -> int | float:
     value = Decimal(text)
     return int(value) if value == value.to_integral_value() else float(value)
 

@@ -66,11 +66,7 @@ async def on_invoice_paid(
 
 
 async def _needs_manual_booking(conn: asyncpg.Connection, event: InvoicePaid, reason: str, ctx: EventContext) -> None:
-    if await conn.fetchval(
-        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", event.invoice_id
-    ):
-        return
-    await ledger.record(
+    recorded = await ledger.record_manual_once(
         conn,
         LedgerEntry(
             document_key=event.invoice_id,
@@ -81,9 +77,16 @@ async def _needs_manual_booking(conn: asyncpg.Connection, event: InvoicePaid, re
             amount=euros(event.total),
             currency=event.currency.upper(),
             reason=reason,
-            details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
+            details={
+                "stripe_event_id": event.stripe_event_id,
+                "customer_id": event.customer_id,
+                "payment_intent_id": event.payment_intent_id,
+            },
         ),
     )
+    if not recorded:
+        return
+    await effects.refunds_due(conn, event.invoice_id)  # a refund that came first is manual too
     await ctx.alert(
         "lexoffice_manual_booking",
         f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}",
