@@ -220,7 +220,7 @@ async def test_a_partial_refund_of_a_checkout_becomes_a_credit_note_linked_to_it
     assert "one credit note per invoice" in manual[-1]["reason"]
 
     async def alerted() -> list[str] | None:
-        return [t for t in ops_chat.texts if second.refund_id in t] or None
+        return [t for t in ops_chat.texts if str(second.refund_id) in t] or None
 
     assert "needs manual booking" in (await eventually(alerted, timeout=20, what="alert"))[0]
 
@@ -234,7 +234,7 @@ async def test_a_non_eur_refund_needs_manual_booking_and_alerts(platform: Platfo
     ]
 
     async def alerted() -> list[str] | None:
-        return [t for t in ops_chat.texts if usd.refund_id in t] or None
+        return [t for t in ops_chat.texts if str(usd.refund_id) in t] or None
 
     assert await eventually(alerted, timeout=20, what="alert on the ops channel") == [
         f"[lexoffice-bridge] Stripe refund {usd.refund_id} needs manual booking in Lexoffice:"
