@@ -111,7 +111,9 @@ async def test_a_credit_note_becomes_a_credit_voucher_linked_to_its_invoice(plat
 
     # The refund the credit note made arrives on its own too: booked through the credit note, never twice.
     await platform.publish(refund("refund", refund_id="re_full", amount=12970, payment_intent_id="pi_full"))
-    await platform.publish(paid_invoice())  # a later record of the same partition, to know the refund was consumed
+    later = paid_invoice()  # the same customer: the same partition, consumed after the refund
+    await platform.publish(later)
+    await platform.attached(later.invoice_id)
     assert await platform.ledger("re_full") == []
     credit_vouchers = [d for d in platform.sandbox.store.of_kind("voucher") if d.fields["type"] == "salescreditnote"]
     assert len(credit_vouchers) == 1
@@ -242,3 +244,33 @@ async def test_a_non_eur_refund_needs_manual_booking_and_alerts(platform: Platfo
     ]
     assert await platform.effects() == {}
     assert platform.requests() == []
+
+
+async def test_a_plain_refund_of_a_stripe_invoice_waits_for_the_credit_note_that_names_it(platform: Platform) -> None:
+    invoice = paid_invoice(payment_intent_id="pi_ada")
+    await platform.publish(invoice)
+    await platform.attached(invoice.invoice_id)
+    plain = refund("refund", payment_intent_id="pi_ada", amount=12970)
+    await platform.publish(plain)
+    key = f"credit:{plain.refund_id}"
+
+    async def waiting() -> str | None:
+        row = await platform.pool.fetchrow("SELECT status, error FROM lexoffice_effects WHERE effect_key = $1", key)
+        return row["error"] if row is not None and row["status"] == "waiting" else None
+
+    reason = await eventually(waiting, timeout=30, what="refund waiting for its credit note")
+    assert reason == f"waiting for the Stripe credit note of {invoice.invoice_id} that names this refund"
+
+    credit = full_credit_note(
+        invoice.invoice_id, invoice.invoice_number or "", credit_note_refund_ids=(str(plain.refund_id),)
+    )
+    await platform.publish(credit)
+    await ledger_until(platform, credit.credit_note_id or "", "file_attached")
+    assert [r["kind"] for r in await platform.ledger(str(plain.refund_id))] == ["queued", "superseded"]
+    effect = await platform.pool.fetchrow(
+        "SELECT status, provider_ref FROM lexoffice_effects WHERE effect_key = $1", key
+    )
+    assert effect is not None
+    assert (effect["status"], effect["provider_ref"]) == ("done", f"credit_note:{credit.credit_note_id}")
+    credit_vouchers = [d for d in platform.sandbox.store.of_kind("voucher") if d.fields["type"] == "salescreditnote"]
+    assert len(credit_vouchers) == 1, "the refund is booked through its credit note only"
