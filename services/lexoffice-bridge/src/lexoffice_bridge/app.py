@@ -94,9 +94,7 @@ class BridgeComponents:
             pool,
             lexoffice,
             pdfs,
-            categories=settings.posting_categories,
-            wait_seconds=settings.wait_seconds,
-            original_wait_seconds=settings.original_wait_seconds,
+            rules=settings.booking_rules,
             config=booker_config(settings),
             alert=alerts.alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.

@@ -27,9 +27,8 @@ from .credit_notes import CreditCall, CreditSteps
 from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
-from .planning import ContactPlan, SalePlan, category_for, contact_body, euros, voucher_body
+from .planning import BookingRules, ContactPlan, ManualBooking, SalePlan, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
-from .taxes import CategoryNames
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,13 @@ class LexofficeBooking:
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         *,
-        categories: CategoryNames,
-        wait_seconds: float,
-        original_wait_seconds: float,
+        rules: BookingRules,
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
-        self._categories = categories
-        self._wait = wait_seconds
-        self._credits = CreditSteps(
-            pool, api, pdfs, categories=categories, wait_seconds=wait_seconds,
-            original_wait_seconds=original_wait_seconds, synced=outbox_message,
-        )  # fmt: skip
+        self._rules = rules
+        self._credits = CreditSteps(pool, api, pdfs, rules, synced=outbox_message)
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -143,10 +136,9 @@ class LexofficeBooking:
             if link is None:
                 contact = effects.contact_key(sale.customer_id)
                 return await self._wait_for(row, sale, contact, self._contact_linked(sale))
-            name = self._categories.name_for(sale.tax_type) or self._categories.domestic
-            category = category_for(await self._api.posting_categories(), name)
-            if category is None:
-                return await self._failed(row, sale, f"no income posting category named {name!r}")
+            category = self._rules.category(await self._api.posting_categories(), sale.tax_type)
+            if isinstance(category, ManualBooking):
+                return await self._failed(row, sale, category.reason)
             body = voucher_body(sale, contact_id=link.lexoffice_contact_id, category_id=category)
             return Step(body=body, contact_id=link.lexoffice_contact_id)
         if booked is None:
@@ -157,7 +149,9 @@ class LexofficeBooking:
         dead = await chain.dead_step(self._pool, earlier)
         if dead is not None:
             return await self._failed(row, sale, dead.reason)
-        return await chain.park(self._pool, row, f"waiting for {earlier}", deadline_seconds=self._wait, met=met)
+        return await chain.park(
+            self._pool, row, f"waiting for {earlier}", deadline_seconds=self._rules.wait_seconds, met=met
+        )
 
     def _contact_linked(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
         async def met() -> bool:
@@ -330,15 +324,10 @@ class Booker(EffectWorker[Effect, Call]):
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         *,
-        categories: CategoryNames,
-        wait_seconds: float,
-        original_wait_seconds: float,
+        rules: BookingRules,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(
-            pool, api, pdfs, categories=categories, wait_seconds=wait_seconds,
-            original_wait_seconds=original_wait_seconds,
-        )  # fmt: skip
+        provider = LexofficeBooking(pool, api, pdfs, rules=rules)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

@@ -5,9 +5,9 @@ Stripe credit note's number (the dedupe key, looked up in the voucherlist after 
 original's, its remark names the original; Stripe's credit note PDF is attached. The original booked as a Lexoffice
 invoice (path 2) gets a finalized Lexoffice credit note with `precedingSalesVoucherId` (one per invoice: after an
 ambiguous create it is found among the invoice's `relatedVouchers`). Until the original is booked the step waits (at
-most `original_wait_seconds` from the refund's arrival, then a human books it); a plain refund of a Stripe invoice
-waits for the Stripe credit note that lists it the same way. An original left to a human makes its refund manual
-too.
+most `BookingRules.original_wait_seconds` from the refund's arrival, then a human books it); a plain refund of a
+Stripe invoice waits for the Stripe credit note that names it the same way. An original left to a human makes its
+refund manual too.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from .effects import Effect
 from .ledger import LedgerEntry
 from .originals import Original
 from .pdfs import InvoicePdfs, PdfUnavailable
-from .planning import ManualBooking, SalePlan, TaxGroup, category_for, euros
+from .planning import BookingRules, ManualBooking, SalePlan, TaxGroup, euros
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
 from .refunds import OriginalVoucher, RefundPlan, credit_note_body, credit_voucher_body, invoice_groups, split_refund
-from .taxes import CategoryNames
 
 KINDS = frozenset({"credit", "credit_file"})
 
@@ -52,18 +51,14 @@ class CreditSteps:
         pool: asyncpg.Pool,
         api: LexofficeApi,
         pdfs: InvoicePdfs,
+        rules: BookingRules,
         *,
-        categories: CategoryNames,
-        wait_seconds: float,
-        original_wait_seconds: float,
         synced: Callable[[BookkeepingDocumentSynced, str, str], OutboxMessage],
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
-        self._categories = categories
-        self._wait = wait_seconds
-        self._original_wait = original_wait_seconds
+        self._rules = rules
         self._synced = synced
 
     # --- look-up after an ambiguous outcome -----------------------------------------------------------------------
@@ -124,10 +119,9 @@ class CreditSteps:
         groups = plan.groups or split_refund(plan.amount, sale.groups)
         if isinstance(groups, ManualBooking):
             return await self._manual(row, plan, groups.reason)
-        name = self._categories.name_for(sale.tax_type) or self._categories.domestic
-        category = category_for(await self._api.posting_categories(), name)
-        if category is None:
-            return await self._failed(row, plan, f"no income posting category named {name!r}")
+        category = self._rules.category(await self._api.posting_categories(), sale.tax_type)
+        if isinstance(category, ManualBooking):
+            return await self._failed(row, plan, category.reason)
         voucher = OriginalVoucher(
             original.document_key, str(original.lexoffice_id), str(original.voucher_number), str(original.contact_id)
         )
@@ -161,15 +155,18 @@ class CreditSteps:
         if for_credit_note:
             what = f"the Stripe credit note of {key} that names this refund"
         # Counted from when the refund arrived here (not when Stripe made it: a replayed backlog still waits).
-        left = self._original_wait - (datetime.now(UTC) - row.created_at).total_seconds()
+        left = self._rules.original_wait_seconds - (datetime.now(UTC) - row.created_at).total_seconds()
         if left <= 0:
-            return await self._manual(row, plan, f"waited {self._original_wait:.0f} s in vain for {what}")
+            waited = self._rules.original_wait_seconds
+            return await self._manual(row, plan, f"waited {waited:.0f} s in vain for {what}")
 
         async def met() -> bool:
             found = await originals.find(self._pool, plan)
             return found is not None and found.state != "pending"
 
-        return await chain.park(self._pool, row, f"waiting for {what}", deadline_seconds=min(left, self._wait), met=met)
+        return await chain.park(
+            self._pool, row, f"waiting for {what}", deadline_seconds=min(left, self._rules.wait_seconds), met=met
+        )
 
     async def _wait_for_credit(self, row: Effect, plan: RefundPlan) -> Outcome:
         earlier = effects.credit_key(plan.document_key)
@@ -180,7 +177,9 @@ class CreditSteps:
         async def met() -> bool:
             return await ledger.booked_voucher(self._pool, plan.document_key) is not None
 
-        return await chain.park(self._pool, row, f"waiting for {earlier}", deadline_seconds=self._wait, met=met)
+        return await chain.park(
+            self._pool, row, f"waiting for {earlier}", deadline_seconds=self._rules.wait_seconds, met=met
+        )
 
     # --- the calls ------------------------------------------------------------------------------------------------
 

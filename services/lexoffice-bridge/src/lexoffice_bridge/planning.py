@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from intplat_common.events import InvoicePaid, InvoiceTax
 
-from .taxes import TaxPolicy, TaxType, Undecidable, facts_of_invoice
+from .taxes import CategoryNames, TaxPolicy, TaxType, Undecidable, facts_of_invoice
 
 # Lexoffice's day boundaries are German (voucherlist date filters are CET/CEST days).
 BOOKING_TIMEZONE = ZoneInfo("Europe/Berlin")
@@ -225,6 +225,23 @@ def contact_body(plan: ContactPlan) -> dict[str, Any]:
         body["addresses"] = {"billing": [{"countryCode": plan.country.upper()}]}
     body["note"] = f"Stripe customer {plan.customer_id}"
     return body
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """How the booker books: the posting category per tax type, and how long a step waits."""
+
+    categories: CategoryNames
+    wait_seconds: float  # the deadline of a wait on an earlier step of the same document
+    original_wait_seconds: float  # how long a refund waits for its original before a human books it
+
+    def category(self, categories: Sequence[Mapping[str, Any]], tax_type: TaxType) -> str | ManualBooking:
+        """The id of the income posting category for `tax_type` among Lexoffice's `categories`."""
+        name = self.categories.name_for(tax_type)
+        if name is None:
+            return ManualBooking(f"no posting category configured for {tax_type} sales")
+        found = category_for(categories, name)
+        return found if found is not None else ManualBooking(f"no income posting category named {name!r}")
 
 
 def category_for(categories: Sequence[Mapping[str, Any]], name: str) -> str | None:

@@ -12,6 +12,7 @@ from intplat_common.alerts import OpsAlertSettings
 from intplat_common.credentials import CredentialSettings
 
 from .consumers import router
+from .planning import BookingRules
 from .taxes import CategoryNames, Supply, TaxPolicy
 from .webhook_signature import WebhookVerifier
 
@@ -140,6 +141,10 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
             reverse_charge=self.lexoffice_posting_category_reverse_charge,
             third_country=self.lexoffice_posting_category_third_country,
         )
+
+    @property
+    def booking_rules(self) -> BookingRules:
+        return BookingRules(self.posting_categories, self.wait_seconds, self.original_wait_seconds)
 
     @property
     def tax_policy(self) -> TaxPolicy:
