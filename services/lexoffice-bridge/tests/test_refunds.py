@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from intplat_devstack.testing import eventually
+from intplat_sandboxes.framework import CommitThenStatusFault
 
-from intplat_common.events import InvoiceTax, RefundSucceeded
+from intplat_common.events import Address, CustomerDetails, InvoiceTax, RefundSucceeded
 from lexoffice_bridge import ledger
 from lexoffice_bridge.ledger import LedgerEntry
 
@@ -274,3 +275,59 @@ async def test_a_plain_refund_of_a_stripe_invoice_waits_for_the_credit_note_that
     assert (effect["status"], effect["provider_ref"]) == ("done", f"credit_note:{credit.credit_note_id}")
     credit_vouchers = [d for d in platform.sandbox.store.of_kind("voucher") if d.fields["type"] == "salescreditnote"]
     assert len(credit_vouchers) == 1, "the refund is booked through its credit note only"
+
+
+async def test_a_504_after_the_credit_voucher_was_committed_books_it_once(platform: Platform) -> None:
+    invoice = paid_invoice()
+    await platform.publish(invoice)
+    await platform.attached(invoice.invoice_id)
+    platform.sandbox.app.faults.add(
+        CommitThenStatusFault(
+            method="POST", path_prefix="/v1/vouchers", times=1, body={"message": "Endpoint request timed out"}
+        )
+    )
+    credit = full_credit_note(invoice.invoice_id, invoice.invoice_number or "")
+    await platform.publish(credit)
+
+    rows = await ledger_until(platform, credit.credit_note_id or "", "file_attached")
+    assert rows[1]["details"]["found_after_ambiguous_create"] is True
+    credit_vouchers = [d for d in platform.sandbox.store.of_kind("voucher") if d.fields["type"] == "salescreditnote"]
+    assert [d.id for d in credit_vouchers] == [rows[1]["lexoffice_id"]], "created once"
+    assert ("GET", "/v1/voucherlist", 200) in platform.requests(), "looked up by voucherNumber"
+
+
+async def test_a_refund_of_an_invoice_left_to_a_human_is_manual_too(platform: Platform, ops_chat: OpsChat) -> None:
+    untaxed_to_france = paid_invoice(
+        customer=CustomerDetails(email="ada@example.com", address=Address(country="FR")),
+        taxes=(),
+        total_tax=0,
+        total=10000,
+        amount_due=10000,
+        amount_paid=10000,
+    )
+    await platform.publish(untaxed_to_france)
+    credit = refund(invoice_id=untaxed_to_france.invoice_id, credit_note_number="CN-FR-1", amount=10000, taxes=())
+    await platform.publish(credit)
+
+    rows = await ledger_until(platform, credit.credit_note_id or "", "needs_manual_booking")
+    assert [r["kind"] for r in rows] == ["queued", "needs_manual_booking"]
+    assert rows[1]["reason"].startswith(f"its original {untaxed_to_france.invoice_id} is left to manual booking")
+
+    async def alerted() -> list[str] | None:
+        return [t for t in ops_chat.texts if str(credit.credit_note_id) in t] or None
+
+    assert "needs manual booking" in (await eventually(alerted, timeout=20, what="alert"))[0]
+    assert [p for m, p, _ in platform.requests() if m == "POST"] == []
+    assert await platform.effects() == {
+        f"credit:{credit.credit_note_id}": "manual",
+        f"credit_file:{credit.credit_note_id}": "manual",
+    }
+
+
+@pytest.mark.parametrize("settings_extra", [{"LEXOFFICE_BRIDGE_ORIGINAL_WAIT_SECONDS": 1}], indirect=True)
+async def test_a_refund_whose_original_never_comes_is_manual_after_its_deadline(platform: Platform) -> None:
+    lost = refund("refund", payment_intent_id="pi_nobody_knows", amount=1000)
+    await platform.publish(lost)
+    rows = await ledger_until(platform, str(lost.refund_id), "needs_manual_booking", timeout=30)
+    assert rows[-1]["reason"] == "waited 1 s in vain for the original pi_nobody_knows to be booked"
+    assert await platform.effects() == {f"credit:{lost.refund_id}": "manual"}

@@ -78,15 +78,18 @@ class CreditSteps:
         original = await originals.find(self._pool, plan)
         if original is None or original.state != "booked" or original.lexoffice_id is None:
             return None
+        groups = plan.groups
         if original.document_type == "invoice":
             invoice = await self._api.get_invoice(original.lexoffice_id)
             related = [r for r in invoice.get("relatedVouchers") or [] if r.get("voucherType") == "creditnote"]
             found = str(related[0]["id"]) if related else None
+            split = groups or split_refund(plan.amount, invoice_groups(invoice))  # as when it was created
+            groups = split if not isinstance(split, ManualBooking) else ()
         else:
             vouchers = await self._api.find_vouchers(plan.number, voucher_type="salescreditnote")
             found = vouchers[0].id if vouchers else None
         if found is not None:
-            await self._booked(plan, CreditCall(original, plan.groups or ()), found, found_after_ambiguous_create=True)
+            await self._booked(plan, CreditCall(original, groups or ()), found, found_after_ambiguous_create=True)
         return found
 
     # --- what to send ---------------------------------------------------------------------------------------------
@@ -106,7 +109,8 @@ class CreditSteps:
         if original.state == "failed":
             return await self._failed(row, plan, f"its original {original.document_key} failed: {original.reason}")
         if original.state == "manual":
-            return await self._manual(row, plan, f"its original {original.document_key} is booked manually")
+            reason = f"its original {original.document_key} is left to manual booking ({original.reason})"
+            return await self._manual(row, plan, reason)
         if original.document_type == "invoice":
             return await self._credit_note(row, plan, original)
         if plan.source == "refund":
@@ -171,6 +175,8 @@ class CreditSteps:
     async def _wait_for_credit(self, row: Effect, plan: RefundPlan) -> Outcome:
         earlier = effects.credit_key(plan.document_key)
         dead = await chain.dead_step(self._pool, earlier)
+        if dead is not None and dead.status == "manual":
+            return Outcome.dead(dead.reason, status="manual")
         if dead is not None:
             return await self._failed(row, plan, dead.reason)
 
@@ -304,7 +310,12 @@ class CreditSteps:
             await ledger.record_manual_once(conn, self._entry(plan, "needs_manual_booking", reason=reason))
         text = f"Stripe {plan.source.replace('_', ' ')} {plan.document_key} needs manual booking in Lexoffice: {reason}"
         manual = Outcome.dead(reason, status="manual", alert=Alert("lexoffice_manual_booking", text))
-        return await chain.end_dead(self._pool, row, manual, self._file_due(plan))
+        return await chain.end_dead(self._pool, row, manual, self._file_manual(plan))
+
+    def _file_manual(self, plan: RefundPlan) -> Callable[[], Awaitable[None]]:
+        """A human books the credit document, so its receipt too: the file row ends manual without a call."""
+        reason = f"the earlier step {effects.credit_key(plan.document_key)} is manual"
+        return lambda: effects.end_waiting(self._pool, effects.credit_file_key(plan.document_key), "manual", reason)
 
     def _file_due(self, plan: RefundPlan) -> Callable[[], Awaitable[None]]:
         """A credit voucher's file row looks again when its credit step ended."""

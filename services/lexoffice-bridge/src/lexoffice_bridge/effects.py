@@ -186,6 +186,17 @@ async def credit_file_due(pool: asyncpg.Pool, document_key: str) -> None:
     await make_due(pool, "effect_key = $1", credit_file_key(document_key))
 
 
+async def end_waiting(pool: asyncpg.Pool, effect_key: str, status: str, reason: str) -> None:
+    """A row not yet claimed ends in `status` (a dead status) without a call."""
+    await pool.execute(
+        "UPDATE lexoffice_effects SET status = $2, error = $3, updated_at = now()"
+        " WHERE effect_key = $1 AND status IN ('queued', 'waiting')",
+        effect_key,
+        status,
+        reason,
+    )
+
+
 async def booked_through_credit_note(conn: asyncpg.Connection, refund_id: str) -> bool:
     """A Stripe credit note recorded before names this refund: it is booked through that credit note."""
     return bool(
