@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from intplat_common.events import Address, CustomerDetails, InvoiceTax, TaxId
+from intplat_common.events import Address, CheckoutCompleted, CustomerDetails, InvoiceTax, TaxId
 from lexoffice_bridge.planning import ManualBooking, SalePlan, plan_sale
 from lexoffice_bridge.taxes import (
     CategoryNames,
@@ -16,6 +17,7 @@ from lexoffice_bridge.taxes import (
     Undecidable,
     decide,
     facts_of,
+    facts_of_checkout,
     rates_allowed,
 )
 
@@ -115,3 +117,15 @@ def test_a_paid_invoice_carries_its_tax_type_or_needs_manual_booking() -> None:
     assert plan_sale(us, TaxPolicy(CategoryNames(domestic="Dienstleistungen"))) == ManualBooking(
         "no posting category configured for thirdPartyCountryService sales"
     )
+
+
+def test_a_checkouts_tax_type_for_the_lexoffice_invoice_of_path_2() -> None:
+    checkout = CheckoutCompleted(
+        stripe_event_id="evt_1", stripe_api_version="2025-03-31.basil", stripe_created=datetime(2026, 3, 1, tzinfo=UTC),
+        livemode=False, checkout_session_id="cs_1", mode="payment", status="complete", payment_status="paid",
+        customer=customer("US"), currency="eur", amount_total=5000, amount_tax=0,
+    )  # fmt: skip
+    policy = TaxPolicy(ALL_CATEGORIES)
+    assert policy.tax_type(facts_of_checkout(checkout), ["0"]) == "thirdPartyCountryService"
+    taxed = checkout.model_copy(update={"customer": customer("DE"), "amount_tax": 798})
+    assert policy.tax_type(facts_of_checkout(taxed), ["19"]) == "gross"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from intplat_common.events import CustomerDetails, InvoicePaid, InvoiceTax
+from intplat_common.events import CheckoutCompleted, CustomerDetails, InvoicePaid, InvoiceTax
 
 TaxType = Literal[
     "net",
@@ -57,8 +57,7 @@ class Undecidable:
 
 
 def facts_of(customer: CustomerDetails | None, taxes: Sequence[InvoiceTax], total_tax: int) -> TaxFacts:
-    """The facts of any Stripe sale: its customer details, its tax lines and its tax total (path 2 builds these
-    from a checkout's `customer` and `amount_tax`)."""
+    """The facts of any Stripe sale: its customer details, its tax lines and its tax total."""
     address = customer.address if customer is not None else None
     country = address.country.upper() if address is not None and address.country else None
     vat_ids = tuple(t.value for t in (customer.tax_ids if customer else ()) if t.type == "eu_vat")
@@ -75,6 +74,12 @@ def facts_of(customer: CustomerDetails | None, taxes: Sequence[InvoiceTax], tota
 
 def facts_of_invoice(event: InvoicePaid) -> TaxFacts:
     return facts_of(event.customer, event.taxes, event.total_tax)
+
+
+def facts_of_checkout(event: CheckoutCompleted) -> TaxFacts:
+    """A checkout names no tax rates (its line items carry only tax amounts): a taxed one is `gross`, the amounts
+    Stripe charged."""
+    return facts_of(event.customer, (), event.amount_tax or 0)
 
 
 def decide(facts: TaxFacts, *, supply: Supply = "service", small_business: bool = False) -> TaxType | Undecidable:
