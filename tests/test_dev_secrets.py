@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from intplat_devstack.cli import dev_secrets
 
-from intplat_common.credentials import CredentialCipher
+from intplat_common.credentials import CredentialCipher, verify_password
 
 
 def test_a_new_secret_is_added_without_replacing_existing_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,3 +30,19 @@ def test_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("CREDENTIALS_ENCRYPTION_KEYS", "from-the-environment")
     assert dev_secrets()["CREDENTIALS_ENCRYPTION_KEYS"] == "from-the-environment"
+
+
+def test_the_admin_page_user_logs_in_with_the_generated_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    for name in ("LEXOFFICE_BRIDGE_ADMIN_PASSWORD", "LEXOFFICE_BRIDGE_ADMIN_USERS"):
+        monkeypatch.delenv(name, raising=False)
+
+    secrets = dev_secrets()
+
+    user, _, stored = secrets["LEXOFFICE_BRIDGE_ADMIN_USERS"].partition(":")
+    assert user == "admin"
+    assert verify_password(secrets["LEXOFFICE_BRIDGE_ADMIN_PASSWORD"], stored)
+    assert not verify_password(secrets["LEXOFFICE_BRIDGE_ADMIN_PASSWORD"] + "x", stored)
+    assert dev_secrets() == secrets, "generated once"

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from fastapi import FastAPI, Request, Response
+from intplat_devstack.paths import free_port
 from intplat_devstack.testing import eventually, read_records
 from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandbox
@@ -48,6 +49,7 @@ def make_settings(database: str = "postgresql://unused/none", **extra: Any) -> L
         # The booking tests turn these on with Kafka and the sandbox; the others need neither.
         "LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER": False,
         "LEXOFFICE_BRIDGE_EMBEDDED_BOOKER": False,
+        "LEXOFFICE_BRIDGE_EMBEDDED_STATUS": False,
     }
     values.update(extra)
     return LexofficeBridgeSettings(**values)
@@ -76,6 +78,7 @@ class Platform:
     topic: str
     group: str
     bootstrap: str
+    url: str  # the bridge's own
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -206,6 +209,7 @@ async def platform(
     configs = [TopicConfig(topic, 3), TopicConfig(dlq_topic(group), 1), TopicConfig(BookkeepingDocumentSynced.TOPIC, 3)]
     await ensure_topics(kafka.bootstrap_servers, configs, replication_factor=1)
     sandbox = create_lexoffice_sandbox(api_keys=[API_KEY], **sandbox_options)
+    port = free_port()  # known before the bridge starts: its event subscriptions point at it
     async with serve_in_background(sandbox.app) as sandbox_url:
         settings = make_settings(
             database,
@@ -225,12 +229,15 @@ async def platform(
                 "LEXOFFICE_TIMEOUT_SECONDS": 5,
                 "OPS_ALERT_WEBHOOK_URL": ops_chat.url,
                 "OPS_ALERT_MIN_INTERVAL_SECONDS": 0,
+                "LEXOFFICE_WEBHOOK_PUBLIC_KEY": sandbox.signer.public_key_pem,
+                "LEXOFFICE_BRIDGE_URL": f"http://127.0.0.1:{port}",
+                "LEXOFFICE_BRIDGE_CALLBACK_URL": f"http://127.0.0.1:{port}/webhooks/lexoffice",
                 **settings_extra,
             },
         )
         app = create_service_app(SERVICE, settings)
-        async with serve_in_background(app):
-            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers)
+        async with serve_in_background(app, port=port) as url:
+            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers, url)
 
 
 def paid_invoice(

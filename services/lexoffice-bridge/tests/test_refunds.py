@@ -17,6 +17,7 @@ from lexoffice_bridge import ledger
 from lexoffice_bridge.ledger import LedgerEntry
 
 from .conftest import T0, OpsChat, Platform, paid_invoice
+from .test_checkout_booking import paid_checkout
 
 pytestmark = pytest.mark.integration
 
@@ -226,6 +227,37 @@ async def test_a_partial_refund_of_a_checkout_becomes_a_credit_note_linked_to_it
         return [t for t in ops_chat.texts if str(second.refund_id) in t] or None
 
     assert "needs manual booking" in (await eventually(alerted, timeout=20, what="alert"))[0]
+
+
+async def test_a_refund_before_its_checkout_waits_for_path_2_and_credits_the_invoice_it_books(
+    platform: Platform,
+) -> None:
+    checkout = paid_checkout(customer_id="cus_lin", email="lin@example.com", payment_intent_id="pi_checkout")
+    early = refund("refund", payment_intent_id="pi_checkout", amount=12970, customer_id="cus_lin")
+    await platform.publish(early)
+    key = f"credit:{early.refund_id}"
+
+    async def waiting() -> str | None:
+        row = await platform.pool.fetchrow("SELECT status, error FROM lexoffice_effects WHERE effect_key = $1", key)
+        return row["error"] if row is not None and row["status"] == "waiting" else None
+
+    reason = await eventually(waiting, timeout=30, what="refund waiting")
+    assert reason == "waiting for the original pi_checkout to be booked"
+    await platform.publish(checkout)
+
+    # Woken by path 2's booked invoice (the refund's deadline is an hour away).
+    rows = await ledger_until(platform, str(early.refund_id), "booked")
+    original = await platform.ledger(checkout.checkout_session_id)
+    invoice = next(r for r in original if r["kind"] == "booked")
+    assert invoice["details"]["payment_intent_id"] == "pi_checkout" and invoice["details"]["contact_id"]
+    credit = rows[-1]
+    assert (credit["details"]["original_key"], credit["details"]["lexoffice_type"]) == (
+        checkout.checkout_session_id,
+        "credit-note",
+    )
+    assert credit["details"]["original_lexoffice_id"] == invoice["lexoffice_id"]
+    related = (await resource(platform, invoice["lexoffice_id"]))["relatedVouchers"]
+    assert [(r["id"], r["voucherType"]) for r in related] == [(credit["lexoffice_id"], "creditnote")]
 
 
 async def test_a_non_eur_refund_needs_manual_booking_and_alerts(platform: Platform, ops_chat: OpsChat) -> None:

@@ -67,3 +67,15 @@ def test_production_needs_the_webhook_key() -> None:
 def test_the_margin_is_a_small_share(margin: str) -> None:
     with pytest.raises(ValidationError):
         make_settings(LEXOFFICE_RATE_LIMIT_MARGIN=margin)
+
+
+def test_the_subscriptions_point_at_the_configured_url_or_outside_production_at_the_bridge() -> None:
+    assert make_settings().subscription_callback_url == "http://127.0.0.1:8002/webhooks/lexoffice"
+    url = "https://bridge.example.com/webhooks/lexoffice"
+    assert make_settings(**PRODUCTION, LEXOFFICE_BRIDGE_CALLBACK_URL=url).subscription_callback_url == url
+    assert make_settings(**PRODUCTION).subscription_callback_url is None
+
+
+def test_production_refuses_a_callback_url_that_is_not_https() -> None:
+    with pytest.raises(ValidationError, match="LEXOFFICE_BRIDGE_CALLBACK_URL"):
+        make_settings(**PRODUCTION, LEXOFFICE_BRIDGE_CALLBACK_URL="http://bridge.example.com/webhooks/lexoffice")

@@ -9,7 +9,7 @@ import pytest
 from intplat_devstack.testing import eventually
 from intplat_sandboxes.framework import DelayFault, StatusFault
 
-from lexoffice_bridge.chain import UnknownDocument, retry_document
+from lexoffice_bridge.chain import ActionRefused, UnknownDocument, retry_document
 
 from .conftest import OpsChat, Platform, paid_invoice
 
@@ -87,6 +87,7 @@ async def test_a_dead_contact_ends_its_dependants_and_a_retry_books_the_document
     assert (rows[3]["actor"], rows[3]["details"]["effects"]) == ("admin:test", revived)
     platform.sandbox.assert_one_document_per_number()
     assert [p for m, p, _ in platform.requests() if (m, p) == ("POST", "/v1/vouchers")] == ["/v1/vouchers"]
-    assert await retry_document(platform.pool, event.invoice_id) == [], "nothing dead any more"
+    with pytest.raises(ActionRefused, match="nothing_to_retry"):  # nothing dead any more
+        await retry_document(platform.pool, event.invoice_id)
     with pytest.raises(UnknownDocument):
         await retry_document(platform.pool, "in_unknown")

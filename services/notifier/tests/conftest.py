@@ -30,7 +30,7 @@ WEBHOOK_USER = "postmark"
 WEBHOOK_PASSWORD = "test-webhook-password"
 SENDER = "billing@intplat.local"
 GATEWAY_KEY = "test-gateway-key"
-TOPIC_NAMES = ("checkout", "invoice", "payment", "instagram")
+TOPIC_NAMES = ("checkout", "invoice", "payment", "instagram", "documents")
 
 
 def make_settings(

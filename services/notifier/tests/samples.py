@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from intplat_common.events import (
+    BookkeepingDocumentSynced,
     CheckoutCompleted,
     CheckoutLineItem,
     CustomerDetails,
@@ -48,6 +49,34 @@ def checkout(
     }
     values.update(kw)
     return CheckoutCompleted(**values)
+
+
+def document_synced(
+    file_url: str | None = "http://127.0.0.1:8002/v1/documents/0b0e6a8e-4d6f-4c1e-9c55-1f2d3e4a5b6c/file",
+    **kw: Any,
+) -> BookkeepingDocumentSynced:
+    """lexoffice-bridge issued the invoice of checkout `cs_test_1` (booking path 2)."""
+    values: dict[str, Any] = {
+        "source_type": "stripe_checkout_session",
+        "source_id": "cs_test_1",
+        "stripe_event_id": "evt_1",
+        "stripe_customer_id": "cus_1",
+        "lexoffice_document_id": "0b0e6a8e-4d6f-4c1e-9c55-1f2d3e4a5b6c",
+        "document_type": "invoice",
+        "voucher_date": T0.date(),
+        "voucher_status": "open",
+        "currency": "eur",
+        "total_gross_amount": 1190,
+        "total_net_amount": 1000,
+        "total_tax_amount": 190,
+        "pdf_attached": True,
+        "synced_at": T0,
+        "document_file_url": file_url,
+        "customer_email": "ada@example.com",
+        "customer_locale": "de",
+    }
+    values.update(kw)
+    return BookkeepingDocumentSynced(**values)
 
 
 def invoice(

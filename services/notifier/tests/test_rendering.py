@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from notifier.consumers.billing import plan_checkout, plan_invoice, plan_payment_failed
+from notifier.consumers.documents import plan_document_mail
 from notifier.consumers.instagram import plan_reconnect
 from notifier.rendering import (
     API_TEMPLATES,
@@ -22,7 +23,7 @@ from notifier.rendering import (
     pick_locale,
 )
 
-from .samples import API_MODELS, checkout, connection_expiring, invoice, payment_failed
+from .samples import API_MODELS, checkout, connection_expiring, document_synced, invoice, payment_failed
 
 
 def models() -> dict[str, dict[str, Any]]:
@@ -31,6 +32,7 @@ def models() -> dict[str, dict[str, Any]]:
         plan_invoice(invoice()),
         plan_payment_failed(payment_failed()),
         plan_reconnect(connection_expiring(), "https://app.example.com/connect", datetime(2030, 3, 1, tzinfo=UTC)),
+        plan_document_mail(document_synced()),
     ]
     result = {p.template: {**p.model, "name": "Ada"} for p in planned if not isinstance(p, str)}
     result["payment_failed"]["portal_url"] = "https://billing.stripe.com/p/session/test_1"
@@ -144,3 +146,15 @@ def test_dates_locales_and_reasons() -> None:
     assert failure_reason("en", "expired_card", "card_declined") == "Your card has expired."
     # Lost or stolen cards get the generic text: the mail must not explain the decline to a card thief.
     assert failure_reason("de", "stolen_card", "card_declined") == "Ihre Bank hat die Zahlung abgelehnt."
+
+
+def test_checkout_invoice_names_date_and_amount_but_never_the_internal_file_address() -> None:
+    model = models()["checkout_invoice"]
+    german = Renderer().render("checkout_invoice", "de", model)
+    assert german.subject == "Ihre Rechnung vom 01.03.2026"
+    english = Renderer().render("checkout_invoice", "en", model)
+    assert english.subject == "Your invoice of 1 March 2026"
+    for email, total, tax in ((german, "11,90 €", "1,90 €"), (english, "€11.90", "€1.90")):
+        for part in (email.html, email.text):
+            assert total in part and tax in part
+            assert "/v1/documents/" not in part

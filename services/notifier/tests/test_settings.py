@@ -23,6 +23,7 @@ def test_defaults_match_the_interface(monkeypatch: pytest.MonkeyPatch) -> None:
             "billing.checkout.completed.v1",
             "billing.invoice.paid.v1",
             "billing.payment.failed.v1",
+            "bookkeeping.document.synced.v1",
             "instagram.connection.expiring.v1",
         ]
     )

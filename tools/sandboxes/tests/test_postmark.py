@@ -272,6 +272,7 @@ async def test_allowed_attachment_is_accepted(pm: PostmarkSandbox, client: httpx
     pdf = {"Name": "receipt.pdf", "Content": base64.b64encode(b"%PDF-1.7").decode(), "ContentType": "application/pdf"}
     await sent_id(client, Attachments=[pdf])
     assert [(a.name, a.size) for a in pm.messages[0].attachments] == [("receipt.pdf", 8)]
+    assert [(a.content_type, a.content) for a in pm.messages[0].attachments] == [("application/pdf", b"%PDF-1.7")]
 
 
 async def test_invalid_json_is_422_with_code_402(pm: PostmarkSandbox, client: httpx.AsyncClient) -> None:

@@ -1,8 +1,9 @@
 """lexoffice-bridge, declared once (see `SERVICE`).
 
 Its components: the Lexoffice client, paced by a token bucket in PostgreSQL that every process and replica using
-the same API key shares; the verifier of Lexoffice's signed callbacks; and three workers: `consumer` (billing
-events → effect rows and ledger rows), `booker` (effect rows → Lexoffice) and `relay` (the outbox → Kafka).
+the same API key shares; the verifier of Lexoffice's signed callbacks; three booking workers: `consumer` (billing
+events → effect rows and ledger rows), `booker` (effect rows → Lexoffice) and `relay` (the outbox → Kafka); and the
+payment-status workers (status_workers.py).
 """
 
 from __future__ import annotations
@@ -26,20 +27,29 @@ from intplat_common.alerts import OpsAlerts
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
+from . import admin
+from .access import AccessGate
+from .admin.command import HASH_PASSWORD
 from .booker import Booker
 from .client import LexofficeClient, lexoffice_http
 from .consumers import EventContext, router
 from .pdfs import InvoicePdfs
-from .routes import webhooks
+from .reconcile_cli import reconcile_command
+from .routes import documents, webhooks
 from .settings import LexofficeBridgeSettings
+from .status_workers import STATUS_WORKERS, StatusWorkers
 from .storage import MIGRATIONS
 from .webhook_signature import WebhookVerifier
 
 
+def credential_id(settings: LexofficeBridgeSettings) -> str:
+    """The API key's name in our tables (a digest: the key itself is not stored)."""
+    return hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
+
+
 def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> PgTokenBucket:
-    """Lexoffice limits per API key: the bucket is named after the key (a digest: the key itself is not stored)."""
-    digest = hashlib.sha256(settings.lexoffice_api_key.get_secret_value().encode()).hexdigest()[:16]
-    return PgTokenBucket(pool, f"lexoffice:{digest}", rate=settings.lexoffice_pace_per_second)
+    """Lexoffice limits per API key: the bucket is named after the key."""
+    return PgTokenBucket(pool, f"lexoffice:{credential_id(settings)}", rate=settings.lexoffice_pace_per_second)
 
 
 def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
@@ -53,7 +63,9 @@ def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
     )
 
 
-def lexoffice_client(settings: LexofficeBridgeSettings, bucket: PgTokenBucket) -> LexofficeClient:
+def lexoffice_client(
+    settings: LexofficeBridgeSettings, bucket: PgTokenBucket, access: AccessGate | None = None
+) -> LexofficeClient:
     http = lexoffice_http(
         api_base=settings.lexoffice_api_base,
         api_key=settings.lexoffice_api_key.get_secret_value(),
@@ -66,7 +78,11 @@ def lexoffice_client(settings: LexofficeBridgeSettings, bucket: PgTokenBucket) -
         breaker_reset_seconds=settings.lexoffice_breaker_reset_seconds,
         breaker_first_reset_seconds=settings.lexoffice_breaker_first_reset_seconds,
     )
-    return LexofficeClient(http, posting_categories_ttl=settings.lexoffice_posting_categories_ttl_seconds)
+    return LexofficeClient(
+        http,
+        posting_categories_ttl=settings.lexoffice_posting_categories_ttl_seconds,
+        access=access.check if access is not None else None,
+    )
 
 
 @dataclass
@@ -82,12 +98,14 @@ class BridgeComponents:
     booker: Booker
     relay: OutboxRelay
     consumer: ConsumerSupervisor
+    status: StatusWorkers
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
         bucket = rate_limit_bucket(pool, settings)
         key = settings.lexoffice_webhook_public_key
-        lexoffice = lexoffice_client(settings, bucket)
+        access = AccessGate(pool, credential_id(settings))
+        lexoffice = lexoffice_client(settings, bucket, access)
         pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
         alerts = OpsAlerts.from_settings(settings)
         booker = Booker(
@@ -95,6 +113,7 @@ class BridgeComponents:
             lexoffice,
             pdfs,
             rules=settings.booking_rules,
+            bridge_url=settings.bridge_url,
             config=booker_config(settings),
             alert=alerts.alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.
@@ -115,12 +134,14 @@ class BridgeComponents:
             return runner
 
         verifier = WebhookVerifier(key) if key else None
-        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, ConsumerSupervisor(new_runner))
+        status = StatusWorkers.build(settings, pool, lexoffice, access, alerts.alert)
+        consumer = ConsumerSupervisor(new_runner)
+        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, consumer, status)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
         # and the relay publishes what the booker recorded last.
-        return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer}
+        return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer, **self.status.workers()}
 
     async def aclose(self) -> None:
         for client in (self.lexoffice, self.pdfs, self.alerts):
@@ -130,7 +151,8 @@ class BridgeComponents:
 
 def embedded_workers(settings: LexofficeBridgeSettings) -> list[str]:
     names = ["relay", "booker"] if settings.embedded_booker else []
-    return [*names, "consumer"] if settings.embedded_consumer else names
+    names = [*names, "consumer"] if settings.embedded_consumer else names
+    return [*names, *STATUS_WORKERS] if settings.embedded_status else names
 
 
 SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
@@ -139,10 +161,11 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     settings=LexofficeBridgeSettings,
     migrations=MIGRATIONS,
     build=BridgeComponents.build,
-    routers=[webhooks.router],
+    routers=[webhooks.router, documents.router, admin.router],
     event_router=router,
-    workers=["relay", "booker", "consumer"],
+    workers=["relay", "booker", "consumer", *STATUS_WORKERS],
     embedded=embedded_workers,
+    commands=[HASH_PASSWORD, reconcile_command(BridgeComponents.build)],
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},
     sandboxes={"lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox")},
     database="lexoffice_bridge",

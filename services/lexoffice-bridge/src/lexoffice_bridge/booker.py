@@ -4,7 +4,8 @@
 earlier call that may have taken effect is found (`find_existing`: the contact by e-mail, the voucher by its number
 in the voucherlist, the file on the voucher) before anything is created again. Every call goes through the client,
 paced by the shared token bucket. Each step done is recorded once in `booking_ledger`; the attached file also
-publishes `bookkeeping.document.synced.v1` through the outbox, in the same transaction.
+publishes `bookkeeping.document.synced.v1` through the outbox, in the same transaction. The rows of booking path 2
+(a Lexoffice invoice per paid checkout) are handed to `checkout.InvoiceBooking`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import asyncpg
 
 from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
-from intplat_common.events import BookkeepingDocumentSynced, CloudEvent, to_kafka_headers
+from intplat_common.events import BookkeepingDocumentSynced
 
-from . import chain, contacts, credit_notes, effects, ledger
+from . import chain, checkout, contacts, credit_notes, effects, ledger
+from .checkout import InvoiceBooking
 from .contacts import ContactLink
 from .credit_notes import CreditCall, CreditSteps
 from .effects import EFFECTS, Effect
@@ -29,10 +31,9 @@ from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import BookingRules, ContactPlan, ManualBooking, SalePlan, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
+from .synced_events import synced_outbox_message
 
 log = logging.getLogger(__name__)
-
-SOURCE = "/lexoffice-bridge"
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ class LexofficeBooking:
         pdfs: InvoicePdfs,
         *,
         rules: BookingRules,
+        bridge_url: str,
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
         self._rules = rules
-        self._credits = CreditSteps(pool, api, pdfs, rules, synced=outbox_message)
+        self._credits = CreditSteps(pool, api, pdfs, rules)
+        self._invoices = InvoiceBooking(pool, api, rules, bridge_url=bridge_url)  # booking path 2 (checkout.py)
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -79,6 +82,8 @@ class LexofficeBooking:
     async def find_existing(self, row: Effect) -> str | None:
         if row.kind in credit_notes.KINDS:
             return await self._credits.find_existing(row)
+        if row.kind in checkout.KINDS:
+            return await self._invoices.find_existing(row)
         if row.kind == "contact":
             plan = ContactPlan.from_payload(row.payload)
             link = await contacts.find(self._pool, plan.customer_id)
@@ -121,6 +126,9 @@ class LexofficeBooking:
     async def _prepare(self, row: Effect) -> Call | Outcome:
         if row.kind in credit_notes.KINDS:
             return await self._credits.prepare(row)
+        if row.kind in checkout.KINDS:
+            prepared = await self._invoices.prepare(row)
+            return prepared if isinstance(prepared, Outcome) else Step(body=prepared)
         if row.kind == "contact":
             link = await contacts.find(self._pool, row.payload["customer_id"])
             if link is not None:
@@ -146,11 +154,11 @@ class LexofficeBooking:
         return Step(voucher_id=booked["lexoffice_id"], contact_id=booked["details"].get("contact_id"))
 
     async def _wait_for(self, row: Effect, sale: SalePlan, earlier: str, met: Callable[[], Awaitable[bool]]) -> Outcome:
-        dead = await chain.dead_step(self._pool, earlier)
-        if dead is not None:
-            return await self._failed(row, sale, dead.reason)
-        return await chain.park(
-            self._pool, row, f"waiting for {earlier}", deadline_seconds=self._rules.wait_seconds, met=met
+        async def failed(reason: str) -> Outcome:
+            return await self._failed(row, sale, reason)
+
+        return await chain.wait_for(
+            self._pool, row, earlier, deadline_seconds=self._rules.wait_seconds, met=met, failed=failed
         )
 
     def _contact_linked(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
@@ -170,6 +178,8 @@ class LexofficeBooking:
     async def attempt(self, row: Effect, call: Call) -> Outcome:
         if isinstance(call, CreditCall):
             return await self._credits.attempt(row, call)
+        if row.kind in checkout.KINDS:
+            return await self._invoices.attempt(row, call.body)
         try:
             if row.kind == "contact":
                 return await self._ensure_contact(ContactPlan.from_payload(row.payload), call)
@@ -299,20 +309,7 @@ def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> O
         pdf_attached=True,
         synced_at=now,
     )
-    return outbox_message(event, f"voucher-{voucher_id}", sale.invoice_id)
-
-
-def outbox_message(event: BookkeepingDocumentSynced, event_id: str, subject: str) -> OutboxMessage:
-    # One document, one event id: a step recorded twice (it cannot be, see record_once) would still dedupe.
-    cloud = CloudEvent(id=event_id, source=SOURCE, type=event.EVENT_TYPE, time=event.synced_at, subject=subject)
-    return OutboxMessage(
-        topic=event.TOPIC,
-        key=event.partition_key(),
-        type=event.EVENT_TYPE,
-        aggregatetype="bookkeeping",
-        payload=event.model_dump_json(),
-        headers={name: value.decode() for name, value in to_kafka_headers(cloud)},
-    )
+    return synced_outbox_message(event, event_id=f"voucher-{voucher_id}", now=now)
 
 
 class Booker(EffectWorker[Effect, Call]):
@@ -325,9 +322,10 @@ class Booker(EffectWorker[Effect, Call]):
         pdfs: InvoicePdfs,
         *,
         rules: BookingRules,
+        bridge_url: str,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, rules=rules)
+        provider = LexofficeBooking(pool, api, pdfs, rules=rules, bridge_url=bridge_url)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

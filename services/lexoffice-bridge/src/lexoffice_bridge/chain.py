@@ -3,7 +3,8 @@
 A step whose precondition (the customer's contact, the booked voucher, the booked original of a refund) is not met
 is parked as `waiting` with a deadline, without a call; the step that meets the precondition makes it due
 (`effects.make_due`). At its deadline it looks again. When the earlier step is dead, the dependant ends dead too, with
-a reason naming that step; `retry_document` (the admin's Retry) re-queues a document's dead steps in order.
+a reason naming that step; `retry_document` (the admin's Retry, admin/actions.py) re-queues a document's dead
+steps in order.
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ from intplat_common.effects import Outcome
 
 from . import effects, ledger
 from .effects import EFFECTS, Effect
-from .ledger import LedgerEntry
+from .ledger import EntryKind, LedgerEntry
 
 DEAD_STATUSES = ("dead", "manual")
 # Earlier steps first: a contact before the voucher or credit document that names it, the document before its file.
-STEP_RANK: Mapping[str, int] = {"contact": 0, "voucher": 1, "credit": 1, "voucher_file": 2, "credit_file": 2}
+STEP_RANK: Mapping[str, int] = {
+    "contact": 0,
+    "voucher": 1,
+    "invoice": 1,
+    "credit": 1,
+    "voucher_file": 2,
+    "invoice_file": 2,
+    "credit_file": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,26 @@ async def park(
     return Outcome.wait(reason, deadline_seconds=deadline_seconds)
 
 
+async def wait_for(
+    pool: asyncpg.Pool,
+    row: Effect,
+    earlier: str,
+    *,
+    deadline_seconds: float,
+    met: Callable[[], Awaitable[bool]],
+    failed: Callable[[str], Awaitable[Outcome]],
+) -> Outcome:
+    """`row` waits for the step `earlier` (`park`). When that step is dead, `row` ends through `failed(reason)`
+    (which records it and ends it dead); when it was left to a human, `row` is manual too, quietly (the earlier
+    step recorded and alerted why)."""
+    dead = await dead_step(pool, earlier)
+    if dead is not None and dead.status == "manual":
+        return Outcome.dead(dead.reason, status="manual")
+    if dead is not None:
+        return await failed(dead.reason)
+    return await park(pool, row, f"waiting for {earlier}", deadline_seconds=deadline_seconds, met=met)
+
+
 async def end_dead(pool: asyncpg.Pool, row: Effect, outcome: Outcome, wake: Callable[[], Awaitable[None]]) -> Outcome:
     """Settle `row` dead now, then make its dependants due so they see it dead (the worker's own settling of the
     returned outcome is then a no-op; it still counts it and alerts)."""
@@ -81,52 +110,64 @@ async def end_dead(pool: asyncpg.Pool, row: Effect, outcome: Outcome, wake: Call
 # --- the admin's Retry ------------------------------------------------------------------------------------------
 
 
-class UnknownDocument(LookupError):
+class ActionRefused(Exception):
+    """An operator's action does not apply to the document as it is now; `code` names why (the admin page
+    explains it)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class UnknownDocument(ActionRefused, LookupError):
     """No ledger row names this document."""
 
-
-_DOCUMENT_ROWS = """
-    WITH own AS (
-        SELECT * FROM lexoffice_effects
-        WHERE COALESCE(payload->>'document_key', payload->>'invoice_id') = $1
-    )
-    SELECT id, effect_key, kind, status FROM own
-    UNION
-    SELECT e.id, e.effect_key, e.kind, e.status FROM lexoffice_effects e
-    WHERE e.kind = 'contact' AND e.payload->>'customer_id' IN (SELECT payload->>'customer_id' FROM own)
-"""
+    def __init__(self, document_key: str) -> None:
+        super().__init__("unknown_document")
+        self.document_key = document_key
 
 
-async def retry_document(pool: asyncpg.Pool, document_key: str, *, actor: str = "admin") -> list[str]:
-    """Re-queue the dead steps of one document (its contact, document and file; a manual-booking step stays as it
-    is) in step order, and append a `retry_requested` ledger row naming them. Returns their effect keys, earliest
-    step first (empty when nothing was dead; no ledger row then). A re-queued step is looked up at Lexoffice first
-    when an earlier attempt may have taken effect (`needs_check` is kept); a later step waits for the earlier one
-    as usual."""
-    latest = await ledger.current(pool, document_key)
-    if latest is None:
+async def locked_history(conn: asyncpg.Connection, document_key: str) -> list[asyncpg.Record]:
+    """The document's ledger rows under its advisory lock (the one `ledger.record_once` takes), in the caller's
+    transaction: a ledger row and the effect rows it speaks of then change together."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", document_key)
+    rows = await ledger.history(conn, document_key)
+    if not rows:
         raise UnknownDocument(document_key)
+    return rows
+
+
+async def retry_document(pool: asyncpg.Pool, document_key: str, *, actor: str = "lexoffice-bridge") -> list[str]:
+    """Re-queue the dead steps of one document (its own rows, found by the document their payload names, and its
+    customer's dead contact row, which it waits on; a manual step stays as it is) in step order, wake the booker and
+    append a `retry_requested` ledger row naming them and `actor`. Returns their effect keys, earliest step first.
+    `ActionRefused("nothing_to_retry")` when none is dead (nothing is recorded then), `UnknownDocument` without a
+    ledger row. Dependants that ended dead because of an earlier step are re-queued with it; each waits for the
+    earlier one as usual. A re-queued step is looked up at Lexoffice first when an earlier attempt may have taken
+    effect (`needs_check` is kept)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(_DOCUMENT_ROWS, document_key)
+        history = await locked_history(conn, document_key)
+        rows = await effects.document_effects(conn, document_key)
         dead = sorted((r for r in rows if r["status"] == "dead"), key=lambda r: STEP_RANK.get(r["kind"], 9))
         if not dead:
-            return []
-        await effects.requeue(conn, [r["id"] for r in dead])
+            raise ActionRefused("nothing_to_retry")
+        await effects.requeue(conn, [r["id"] for r in dead])  # notifies at commit: the booker wakes
         keys = [str(r["effect_key"]) for r in dead]
-        await ledger.record(conn, _retry_entry(latest, keys, actor))
+        await ledger.record(conn, follow_up(history[-1], "retry_requested", actor, details={"effects": keys}))
     return keys
 
 
-def _retry_entry(latest: Mapping[str, Any], keys: list[str], actor: str) -> LedgerEntry:
+def follow_up(latest: Mapping[str, Any], kind: EntryKind, actor: str, **values: Any) -> LedgerEntry:
+    """A new ledger row for the document, carrying what its latest row says about it."""
     return LedgerEntry(
         document_key=latest["document_key"],
         source=latest["source"],
-        kind="retry_requested",
+        kind=kind,
         document_type=latest["document_type"],
         lexoffice_id=latest["lexoffice_id"],
         voucher_number=latest["voucher_number"],
         amount=latest["amount"],
         currency=latest["currency"],
-        details={"effects": keys},
         actor=actor,
+        **values,
     )

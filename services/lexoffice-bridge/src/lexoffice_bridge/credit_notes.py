@@ -31,6 +31,7 @@ from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import BookingRules, ManualBooking, SalePlan, TaxGroup, euros
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
 from .refunds import OriginalVoucher, RefundPlan, credit_note_body, credit_voucher_body, invoice_groups, split_refund
+from .synced_events import synced_outbox_message
 
 KINDS = frozenset({"credit", "credit_file"})
 
@@ -52,14 +53,11 @@ class CreditSteps:
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         rules: BookingRules,
-        *,
-        synced: Callable[[BookkeepingDocumentSynced, str, str], OutboxMessage],
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
         self._rules = rules
-        self._synced = synced
 
     # --- look-up after an ambiguous outcome -----------------------------------------------------------------------
 
@@ -173,18 +171,15 @@ class CreditSteps:
         )
 
     async def _wait_for_credit(self, row: Effect, plan: RefundPlan) -> Outcome:
-        earlier = effects.credit_key(plan.document_key)
-        dead = await chain.dead_step(self._pool, earlier)
-        if dead is not None and dead.status == "manual":
-            return Outcome.dead(dead.reason, status="manual")
-        if dead is not None:
-            return await self._failed(row, plan, dead.reason)
-
         async def met() -> bool:
             return await ledger.booked_voucher(self._pool, plan.document_key) is not None
 
-        return await chain.park(
-            self._pool, row, f"waiting for {earlier}", deadline_seconds=self._rules.wait_seconds, met=met
+        async def failed(reason: str) -> Outcome:
+            return await self._failed(row, plan, reason)
+
+        earlier = effects.credit_key(plan.document_key)
+        return await chain.wait_for(
+            self._pool, row, earlier, deadline_seconds=self._rules.wait_seconds, met=met, failed=failed
         )
 
     # --- the calls ------------------------------------------------------------------------------------------------
@@ -271,6 +266,7 @@ class CreditSteps:
         gross = sum(g["net"] + g["tax"] for g in groups)
         tax = sum(g["tax"] for g in groups)
         credit_note = details.get("lexoffice_type") == "credit-note"
+        now = datetime.now(UTC)
         event = BookkeepingDocumentSynced(
             source_type="stripe_refund",
             source_id=plan.document_key,
@@ -288,9 +284,9 @@ class CreditSteps:
             total_net_amount=gross - tax,
             total_tax_amount=tax,
             pdf_attached=pdf_attached,
-            synced_at=datetime.now(UTC),
+            synced_at=now,
         )
-        return self._synced(event, f"credit-{document_id}", plan.document_key)
+        return synced_outbox_message(event, event_id=f"credit-{document_id}", now=now)
 
     async def _failed(
         self,

@@ -4,18 +4,20 @@ A paid invoice becomes up to three rows, each written once (their `effect_key` i
   contact:{stripe customer}   find or create the customer's contact (once per customer, whatever the invoice)
   voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
   file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
-A refund or Stripe credit note becomes one or two (credit_notes.py):
+A paid checkout without a Stripe invoice (path 2, checkout.py) becomes `contact`, `invoice:{session}` and
+`invoice_file:{session}` rows. A refund or Stripe credit note becomes one or two (credit_notes.py):
   credit:{cn_ or re_ id}      create its credit document (waits for the original to be booked)
   credit_file:{cn_ id}        attach Stripe's credit note PDF to a credit voucher (waits for it)
 A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
 whose precondition is not met yet waits without a call (chain.py); the step that meets it makes its dependants due.
+Every row's payload names its document: `document_key` (path 2, refunds) or `invoice_id` (path 1).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -28,7 +30,8 @@ from intplat_common.effects import EffectLedger, EffectTable
 from .planning import ContactPlan, SalePlan
 from .refunds import RefundPlan
 
-EffectKind = Literal["contact", "voucher", "voucher_file", "credit", "credit_file"]
+# invoice, invoice_file: booking path 2 (checkout.py); credit, credit_file: refunds (credit_notes.py).
+EffectKind = Literal["contact", "voucher", "voucher_file", "invoice", "invoice_file", "credit", "credit_file"]
 
 
 @dataclass(frozen=True)
@@ -99,23 +102,28 @@ _INSERT = f"""
 async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: ContactPlan | None) -> set[str]:
     """Write the sale's effects in the caller's transaction (the worker is woken at commit); returns the keys that
     were new. `contact` is None when the customer's contact is already linked."""
-    intents: list[tuple[str, str, dict[str, Any]]] = []
+    intents: list[tuple[str, EffectKind, dict[str, Any]]] = []
     if contact is not None:
         intents.append((contact_key(contact.customer_id), "contact", contact.payload()))
     intents.append((voucher_key(sale.invoice_number), "voucher", sale.payload()))
     intents.append((file_key(sale.invoice_number), "voucher_file", sale.payload()))
-    return await _record(conn, intents)
+    return await record_intents(conn, intents)
 
 
 async def record_refund(conn: asyncpg.Connection, plan: RefundPlan) -> set[str]:
     """Write the refund's effects in the caller's transaction; returns the keys that were new."""
-    intents: list[tuple[str, str, dict[str, Any]]] = [(credit_key(plan.document_key), "credit", plan.payload())]
+    intents: list[tuple[str, EffectKind, Mapping[str, Any]]] = [
+        (credit_key(plan.document_key), "credit", plan.payload())
+    ]
     if plan.pdf_url:
         intents.append((credit_file_key(plan.document_key), "credit_file", plan.payload()))
-    return await _record(conn, intents)
+    return await record_intents(conn, intents)
 
 
-async def _record(conn: asyncpg.Connection, intents: Sequence[tuple[str, str, dict[str, Any]]]) -> set[str]:
+async def record_intents(
+    conn: asyncpg.Connection, intents: Sequence[tuple[str, EffectKind, Mapping[str, Any]]]
+) -> set[str]:
+    """Write effect rows (key, kind, payload) in the caller's transaction; returns the keys that were new."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     records = await conn.fetch(
@@ -149,7 +157,7 @@ async def requeue(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
     await conn.execute(
         f"""
         WITH due AS (
-            UPDATE lexoffice_effects m SET status = 'queued', attempts = 0,
+            UPDATE lexoffice_effects m SET status = 'queued', attempts = 0, claim_token = NULL, lease_until = NULL,
                 next_attempt_at = now() + make_interval(secs => (ids.n - 1) / 1000.0),
                 error = 'retry requested', error_code = NULL, answer = NULL, updated_at = now()
             FROM unnest($1::uuid[]) WITH ORDINALITY AS ids(id, n)
@@ -162,8 +170,33 @@ async def requeue(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
     )
 
 
+_DOCUMENT_EFFECTS = """
+    WITH own AS (
+        SELECT * FROM lexoffice_effects
+        WHERE COALESCE(payload->>'document_key', payload->>'invoice_id') = $1 AND kind <> 'contact'
+    ), customers AS (
+        SELECT payload->>'customer_id' AS customer_id FROM own
+        UNION SELECT details->>'customer_id' FROM booking_ledger WHERE document_key = $1
+    )
+    SELECT * FROM own
+    UNION ALL
+    SELECT * FROM lexoffice_effects
+    WHERE kind = 'contact' AND effect_key IN (SELECT 'contact:' || customer_id FROM customers)
+    ORDER BY created_at, effect_key
+"""
+
+
+async def document_effects(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> list[asyncpg.Record]:
+    """The effect rows of one document (a Stripe invoice, checkout session, credit note or refund): its own, found
+    by the document its payload names, and its customer's contact row (shared with the customer's other
+    documents). Oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(_DOCUMENT_EFFECTS, document_key)
+    return rows
+
+
 async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None:
-    await make_due(pool, "kind = 'voucher' AND payload->>'customer_id' = $1", customer_id)
+    """The customer's vouchers and invoices, which wait for its contact."""
+    await make_due(pool, "kind IN ('voucher', 'invoice') AND payload->>'customer_id' = $1", customer_id)
 
 
 async def file_due(pool: asyncpg.Pool, invoice_number: str) -> None:

@@ -98,15 +98,20 @@ async def record_once(pool: asyncpg.Pool, entry: LedgerEntry, messages: Sequence
     after an ambiguous call, is recorded once); `messages` go to the outbox in the same transaction. True when
     recorded."""
     async with pool.acquire() as conn, conn.transaction():
-        # Serialises the check and the insert per document (the table is append-only: no unique key per step).
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", entry.document_key)
-        if await conn.fetchval(
-            "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = $2", entry.document_key, entry.kind
-        ):
-            return False
-        await record(conn, entry)
-        await enqueue(conn, messages)
-        return True
+        return await record_once_in(conn, entry, messages)
+
+
+async def record_once_in(conn: asyncpg.Connection, entry: LedgerEntry, messages: Sequence[OutboxMessage] = ()) -> bool:
+    """`record_once` in the caller's transaction (which may write more beside it)."""
+    # Serialises the check and the insert per document (the table is append-only: no unique key per step).
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", entry.document_key)
+    if await conn.fetchval(
+        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = $2", entry.document_key, entry.kind
+    ):
+        return False
+    await record(conn, entry)
+    await enqueue(conn, messages)
+    return True
 
 
 async def record_manual_once(conn: asyncpg.Connection, entry: LedgerEntry) -> bool:

@@ -6,14 +6,14 @@ Amounts stay in Stripe's minor units (cents) until the voucher body is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from intplat_common.events import InvoicePaid, InvoiceTax
+from intplat_common.events import CustomerDetails, InvoicePaid, InvoiceTax
 
 from .taxes import CategoryNames, TaxPolicy, TaxType, Undecidable, facts_of_invoice
 
@@ -105,12 +105,13 @@ def plan_sale(event: InvoicePaid, policy: TaxPolicy) -> SalePlan | ManualBooking
 
 
 def tax_groups(event: InvoicePaid) -> list[TaxGroup] | ManualBooking:
+    """One group per tax rate from the invoice's taxes; what no tax covers is a 0 % group. The groups add up to
+    the invoice total exactly, or the invoice needs a human."""
     return group_taxes(event.taxes, total=event.total, total_tax=event.total_tax)
 
 
-def group_taxes(taxes: Sequence[InvoiceTax], *, total: int, total_tax: int) -> list[TaxGroup] | ManualBooking:
-    """One group per tax rate from a Stripe document's taxes; what no tax covers is a 0 % group. The groups add up
-    to the document's total exactly, or it needs a human."""
+def group_taxes(taxes: Iterable[InvoiceTax], *, total: int, total_tax: int) -> list[TaxGroup] | ManualBooking:
+    """`tax_groups` for any sale: its taxes (rate, taxable amount, tax), its total and its total tax."""
     net: dict[Decimal, int] = {}
     tax: dict[Decimal, int] = {}
     for entry in taxes:
@@ -203,13 +204,17 @@ class ContactPlan:
 
 
 def plan_contact(event: InvoicePaid) -> ContactPlan:
-    details = event.customer
+    return contact_of(event.customer_id, event.customer)
+
+
+def contact_of(customer_id: str, details: CustomerDetails | None) -> ContactPlan:
+    """The contact of a Stripe customer, from the details a billing event carries."""
     email = details.email.strip().lower() if details and details.email else None
-    name = (details.name if details else None) or email or event.customer_id
+    name = (details.name if details else None) or email or customer_id
     country = details.address.country if details and details.address else None
     # A customer with a tax id is a business: Lexoffice keeps it as a company (VAT id for reverse charge later).
     company = bool(details and details.tax_ids)
-    return ContactPlan(event.customer_id, email, name.strip()[:255], country, company)
+    return ContactPlan(customer_id, email, name.strip()[:255], country, company)
 
 
 def contact_body(plan: ContactPlan) -> dict[str, Any]:

@@ -106,6 +106,12 @@ class VoucherListItem:
 
 
 @dataclass(frozen=True)
+class VoucherListPage:
+    items: list[VoucherListItem]
+    last: bool  # no page after this one
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: str
     event_type: str
@@ -141,12 +147,21 @@ class LexofficeApi(Protocol):
         """The vouchers with exactly this number (the dedupe key after an ambiguous create)."""
         ...
 
+    async def voucherlist(self, filters: Mapping[str, str], *, page: int) -> VoucherListPage:
+        """One page (0-based, the largest size) of `GET /v1/voucherlist` with these filters (voucherType and
+        voucherStatus are mandatory)."""
+        ...
+
     # sales documents issued by Lexoffice
     async def create_invoice(self, invoice: Document) -> ActionResult:
         """Created finalized (`finalize=true`): the status is open, the number assigned by Lexoffice."""
         ...
 
     async def get_invoice(self, invoice_id: str) -> Document: ...
+    async def find_invoices(self, voucher_date: str, *, contact_id: str | None) -> list[VoucherListItem]:
+        """Every invoice of that day (yyyy-MM-dd, a German day), of that contact when given (voucherlist)."""
+        ...
+
     async def invoice_pdf(self, invoice_id: str) -> bytes: ...
     async def create_credit_note(self, credit_note: Document, *, preceding_invoice_id: str | None) -> ActionResult:
         """Created finalized; linked to `preceding_invoice_id` (one credit note per invoice)."""
@@ -185,4 +200,5 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "VoucherListItem",
+    "VoucherListPage",
 ]

@@ -9,7 +9,7 @@ from pydantic_settings import NoDecode
 
 from intplat_common import split_csv
 from intplat_common.alerts import OpsAlertSettings
-from intplat_common.credentials import CredentialSettings
+from intplat_common.credentials import CredentialSettings, parse_password_hash
 
 from .consumers import router
 from .planning import BookingRules
@@ -85,6 +85,9 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
         default=20.0, gt=0, le=120, validation_alias="LEXOFFICE_BRIDGE_PDF_TIMEOUT_SECONDS"
     )
 
+    # Where the other services reach this one: the synced event's `document_file_url` points here.
+    bridge_url: str = Field(default="http://127.0.0.1:8002", validation_alias="LEXOFFICE_BRIDGE_URL")
+
     topics: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(router.topics), validation_alias="LEXOFFICE_BRIDGE_TOPICS"
     )
@@ -112,10 +115,49 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
     lexoffice_webhook_public_key: str | None = Field(default=None, validation_alias="LEXOFFICE_WEBHOOK_PUBLIC_KEY")
     webhook_max_body_bytes: int = Field(default=16_384, ge=1024, validation_alias="LEXOFFICE_WEBHOOK_MAX_BODY_BYTES")
 
+    # Who may use the admin page (basic auth): `name:hash` pairs, comma-separated, each hash from
+    # `lexoffice-bridge hash-password`. None: the page refuses everyone.
+    admin_users: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias="LEXOFFICE_BRIDGE_ADMIN_USERS"
+    )
+
+    # Payment status. The public URL of our `POST /webhooks/lexoffice` that the event subscriptions point at (HTTPS
+    # for Lexoffice); unset outside production, the bridge's own route on its port (the sandbox allows http).
+    callback_url: str | None = Field(default=None, validation_alias="LEXOFFICE_BRIDGE_CALLBACK_URL")
+    embedded_status: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_STATUS")
+    subscriptions_interval_seconds: float = Field(
+        default=3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_SUBSCRIPTIONS_INTERVAL_SECONDS"
+    )
+    callbacks_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_CALLBACKS_POLL_SECONDS")
+    # The voucherlist reconciliation is a safety net under the callbacks: Lexoffice asks not to poll.
+    status_reconcile_interval_seconds: float = Field(
+        default=6 * 3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_STATUS_RECONCILE_INTERVAL_SECONDS"
+    )
+    # How far back its first round after a start looks for changes (later rounds start where the last one did).
+    status_reconcile_lookback_days: int = Field(
+        default=35, ge=1, le=366, validation_alias="LEXOFFICE_BRIDGE_STATUS_RECONCILE_LOOKBACK_DAYS"
+    )
+
     @field_validator("topics", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return split_csv(value)
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _user_hashes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = split_csv(value)
+        assert isinstance(entries, list)
+        users: dict[str, str] = {}
+        for entry in entries:
+            name, _, stored = entry.partition(":")
+            if not name or not stored:
+                raise ValueError("LEXOFFICE_BRIDGE_ADMIN_USERS holds `name:hash` pairs, comma-separated")
+            parse_password_hash(stored)  # refuses what `hash-password` did not make
+            users[name] = stored
+        return users
 
     @field_validator("lexoffice_webhook_public_key")
     @classmethod
@@ -125,12 +167,20 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
         return value or None
 
     @model_validator(mode="after")
+    def _admin_page_signs_its_forms(self) -> LexofficeBridgeSettings:
+        if self.admin_users and not self.credentials_encryption_keys:
+            raise ValueError("the admin page signs its forms with CREDENTIALS_ENCRYPTION_KEYS: set them too")
+        return self
+
+    @model_validator(mode="after")
     def _real_values_in_production(self) -> LexofficeBridgeSettings:
         if self.environment == "production":
             if self.lexoffice_api_key.get_secret_value() in ("", DEV_API_KEY):
                 raise ValueError("LEXOFFICE_API_KEY is the development placeholder; set the API key")
             if self.lexoffice_webhook_public_key is None:
                 raise ValueError("LEXOFFICE_WEBHOOK_PUBLIC_KEY must be set in production (Lexoffice's published key)")
+            if self.callback_url is not None and not self.callback_url.startswith("https://"):
+                raise ValueError("LEXOFFICE_BRIDGE_CALLBACK_URL must be https (Lexoffice calls only HTTPS)")
         return self
 
     @property
@@ -149,6 +199,13 @@ class LexofficeBridgeSettings(CredentialSettings, OpsAlertSettings):
     @property
     def tax_policy(self) -> TaxPolicy:
         return TaxPolicy(self.posting_categories, self.lexoffice_supply, self.lexoffice_small_business)
+
+    @property
+    def subscription_callback_url(self) -> str | None:
+        """Where the event subscriptions point: the configured URL; outside production the bridge's own route."""
+        if self.callback_url is not None or self.environment == "production":
+            return self.callback_url
+        return f"http://127.0.0.1:{self.port}/webhooks/lexoffice"
 
     @property
     def lexoffice_pace_per_second(self) -> float:

@@ -18,6 +18,7 @@ from intplat_common.alerts import BreakerWatch, OpsAlerts
 from intplat_common.service import Service, Worker, create_service_app
 
 from .adapters.billing_portal import GatewayPortalLinks
+from .adapters.bridge_documents import BridgeDocuments
 from .adapters.postmark import PostmarkSender, postmark_client
 from .adapters.stripe_customers import StripeCustomers
 from .consumers import EventContext, router
@@ -49,6 +50,7 @@ class NotifierComponents:
     postmark: PostmarkSender
     directory: StripeCustomers
     portal: GatewayPortalLinks
+    documents: BridgeDocuments
     alerts: OpsAlerts
     sender: Sender
     watch: BreakerWatch
@@ -78,16 +80,19 @@ class NotifierComponents:
             return_url=settings.billing_portal_return_url,
             fallback_url=settings.billing_portal_fallback_url,
         )
+        documents = BridgeDocuments(bridge_url=settings.lexoffice_bridge_url, api_key=settings.bridge_api_key())
         alerts = OpsAlerts.from_settings(settings)
         sender = Sender(
             pool,
             postmark,
             Renderer(),
             portal=portal,
+            documents=documents,
             config=sender_config(settings),
             alert=alerts.alert,
-            # When either closes, the mails waiting on it are due at once (Postmark, or the gateway's portal links).
-            breakers=[postmark_http.breaker, portal.http.breaker],
+            # When one closes, the mails waiting on it are due at once (Postmark, the gateway's portal links, the
+            # bridge's documents).
+            breakers=[postmark_http.breaker, portal.http.breaker, documents.http.breaker],
         )
         watch = BreakerWatch(
             postmark_http.breaker,
@@ -114,7 +119,7 @@ class NotifierComponents:
             runner.on_dead_letter = alerts.on_dead_letter
             return runner
 
-        return cls(pool, postmark, directory, portal, alerts, sender, watch, ConsumerSupervisor(new_runner))
+        return cls(pool, postmark, directory, portal, documents, alerts, sender, watch, ConsumerSupervisor(new_runner))
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch and commits before the sender
@@ -123,7 +128,7 @@ class NotifierComponents:
 
     async def aclose(self) -> None:
         self.watch.close()
-        for client in (self.postmark.http, self.directory, self.portal, self.alerts):
+        for client in (self.postmark.http, self.directory, self.portal, self.documents, self.alerts):
             with contextlib.suppress(Exception):
                 await client.aclose()
 

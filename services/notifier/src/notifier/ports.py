@@ -15,6 +15,13 @@ from intplat_common.effects import BatchRejected, OutcomeUnknown, ProviderUnavai
 
 
 @dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     to: str
     subject: str
@@ -22,6 +29,7 @@ class OutgoingEmail:
     text_body: str
     tag: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 SendKind = Literal["sent", "failed", "inactive", "deferred", "unknown"]
@@ -92,11 +100,30 @@ class PortalLinks(Protocol):
     async def payment_method_url(self, customer_id: str, *, locale: str, idempotency_key: str) -> str: ...
 
 
+class DocumentUnavailable(Exception):
+    """A document to attach could not be had right now; `permanent` when retrying will not help. `retry_after`:
+    seconds until the source's breaker admits a call again, when it is open."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class DocumentFiles(Protocol):
+    async def fetch(self, url: str) -> Attachment:
+        """The file at `url` (a document another service of ours stores). Raises DocumentUnavailable."""
+        ...
+
+
 __all__ = [
+    "Attachment",
     "BatchRejected",
     "CustomerDirectory",
     "CustomerInfo",
     "CustomerLookupUnavailable",
+    "DocumentFiles",
+    "DocumentUnavailable",
     "EmailSender",
     "OutcomeUnknown",
     "OutgoingEmail",

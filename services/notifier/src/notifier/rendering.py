@@ -29,7 +29,13 @@ LOCALES: tuple[Locale, ...] = ("de", "en")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 # Templates the billing and Instagram consumers use; the internal API offers the rest (see routes/emails.py).
-EVENT_TEMPLATES = ("order_confirmation", "invoice_receipt", "payment_failed", "instagram_reconnect")
+EVENT_TEMPLATES = (
+    "order_confirmation",
+    "invoice_receipt",
+    "payment_failed",
+    "instagram_reconnect",
+    "checkout_invoice",  # with the invoice PDF Lexoffice issued for a checkout attached
+)
 API_TEMPLATES = ("signup_confirmation", "password_reset", "magic_link")
 TEMPLATES = EVENT_TEMPLATES + API_TEMPLATES
 

@@ -20,7 +20,16 @@ from intplat_common.effects import Alert, AlertHook, EffectWorker, EffectWorkerC
 
 from . import ledger
 from .ledger import Message
-from .ports import EmailSender, OutgoingEmail, PortalLinks, PortalLinkUnavailable, SendOutcome
+from .ports import (
+    Attachment,
+    DocumentFiles,
+    DocumentUnavailable,
+    EmailSender,
+    OutgoingEmail,
+    PortalLinks,
+    PortalLinkUnavailable,
+    SendOutcome,
+)
 from .rendering import Renderer, RenderError
 from .tracking import suppress
 
@@ -52,11 +61,13 @@ class MailDelivery:
         *,
         portal: PortalLinks | None,
         config: SenderConfig,
+        documents: DocumentFiles | None = None,
     ) -> None:
         self._pool = pool
         self._email = email
         self._renderer = renderer
         self._portal = portal
+        self._documents = documents
         self._config = config
         self.max_batch = email.max_batch
 
@@ -94,6 +105,9 @@ class MailDelivery:
                     "payment-failed mail without portal link",
                     extra={"fields": {"message_id": str(row.id), "error": str(exc)}},
                 )
+        attachments = await self._attachments(row)
+        if isinstance(attachments, Outcome):
+            return attachments
         try:
             rendered = self._renderer.render(row.template, row.locale, model)
         except RenderError as exc:
@@ -105,7 +119,23 @@ class MailDelivery:
             text_body=rendered.text,
             tag=row.template,
             metadata={"dedupe_key": row.metadata_key, "notifier_id": str(row.id)},
+            attachments=attachments,
         )
+
+    async def _attachments(self, row: Message) -> tuple[Attachment, ...] | Outcome:
+        """The document a mail carries (fetched now, not stored with the row); a mail never goes without it."""
+        url = row.model.get("document_file_url")
+        if not url:
+            return ()
+        if self._documents is None:
+            return Outcome.retry("no document source configured to fetch the attachment from")
+        try:
+            return (await self._documents.fetch(str(url)),)
+        except DocumentUnavailable as exc:
+            if exc.permanent:
+                text = f"{row.template} mail {row.id} not sent: its document cannot be had: {exc}"
+                return Outcome.dead(f"attachment: {exc}", alert=Alert("attachment_unavailable", text))
+            return Outcome.retry(f"attachment not available yet: {exc}", retry_after=exc.retry_after)
 
     def _waits_for_link(self, row: Message) -> bool:
         waited = (datetime.now(UTC) - row.created_at).total_seconds()
@@ -156,10 +186,11 @@ class Sender(EffectWorker[Message, OutgoingEmail]):
         renderer: Renderer,
         *,
         portal: PortalLinks | None = None,
+        documents: DocumentFiles | None = None,
         config: SenderConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
         config = config or SenderConfig()
-        delivery = MailDelivery(pool, email, renderer, portal=portal, config=config)
+        delivery = MailDelivery(pool, email, renderer, portal=portal, config=config, documents=documents)
         super().__init__("notifier", pool, ledger.LEDGER, delivery, config=config, alert=alert, breakers=breakers)

@@ -55,6 +55,10 @@ class NotifierSettings(OpsAlertSettings):
     billing_portal_return_url: str = Field(
         default="https://app.intplat.local/account/billing", validation_alias="BILLING_PORTAL_RETURN_URL"
     )
+    # The invoice PDFs mailed for checkouts are fetched here (only URLs under it); the key it accepts: by default the
+    # first of INTERNAL_API_KEYS.
+    lexoffice_bridge_url: str = Field(default="http://127.0.0.1:8002", validation_alias="LEXOFFICE_BRIDGE_URL")
+    lexoffice_bridge_api_key: SecretStr | None = Field(default=None, validation_alias="LEXOFFICE_BRIDGE_API_KEY")
     instagram_reconnect_url: str = Field(
         default="http://127.0.0.1:8004/v1/instagram/connect", validation_alias="INSTAGRAM_RECONNECT_URL"
     )
@@ -111,6 +115,13 @@ class NotifierSettings(OpsAlertSettings):
         return self
 
     def gateway_api_key(self) -> str | None:
-        if self.stripe_gateway_api_key is not None:
-            return self.stripe_gateway_api_key.get_secret_value()
+        return self._internal_key(self.stripe_gateway_api_key)
+
+    def bridge_api_key(self) -> str | None:
+        return self._internal_key(self.lexoffice_bridge_api_key)
+
+    def _internal_key(self, explicit: SecretStr | None) -> str | None:
+        """The key this service presents to another of ours: its own setting, else the first of INTERNAL_API_KEYS."""
+        if explicit is not None:
+            return explicit.get_secret_value()
         return self.internal_api_keys[0].get_secret_value() if self.internal_api_keys else None

@@ -22,11 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
-from intplat_common.credentials import EncryptionKey
+from intplat_common.credentials import EncryptionKey, hash_password
 from intplat_common.events import TOPICS
 from intplat_common.service import registered_services
 
 from .asyncapi_schema import ensure_asyncapi_schema
+from .browser import ensure_chromium
 from .deploy_tools import ensure_compose_schema, ensure_kustomize
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
@@ -142,6 +143,7 @@ def install() -> None:
     print(f"kustomize: {ensure_kustomize()}")
     print(f"Compose specification schema: {ensure_compose_schema()}")
     print(f"promtool: {ensure_promtool()}")
+    print(f"chromium, chromedriver: {', '.join(map(str, ensure_chromium()))}")
 
 
 def _write_procfile(components: list[str], *, services: bool) -> Path:
@@ -183,6 +185,14 @@ DEV_SECRETS: dict[str, Callable[[], str]] = {
     "STRIPE_WEBHOOK_SECRETS": lambda: f"whsec_dev_{secrets.token_hex(16)}",
     "INTERNAL_API_KEYS": lambda: f"dev-{secrets.token_urlsafe(24)}",
     "CREDENTIALS_ENCRYPTION_KEYS": lambda: EncryptionKey.generate("dev1").entry(),
+    "LEXOFFICE_BRIDGE_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(16),
+}
+# Made from a generated secret (name -> (its source, how)): the admin page's user `admin` with the password above.
+DERIVED_DEV_SECRETS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "LEXOFFICE_BRIDGE_ADMIN_USERS": (
+        "LEXOFFICE_BRIDGE_ADMIN_PASSWORD",
+        lambda password: f"admin:{hash_password(password)}",
+    ),
 }
 
 
@@ -195,6 +205,9 @@ def dev_secrets() -> dict[str, str]:
     path = var_dir() / "dev-secrets.json"
     generated: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = {name: make() for name, make in DEV_SECRETS.items() if name not in generated}
+    for name, (source, derive) in DERIVED_DEV_SECRETS.items():
+        if name not in generated:
+            missing[name] = derive({**generated, **missing}[source])
     if missing:
         generated.update(missing)
         path.write_text(json.dumps(generated, indent=2))

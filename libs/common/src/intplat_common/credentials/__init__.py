@@ -1,4 +1,5 @@
-"""Stored provider credentials: encryption with key ids and rotation, the credentials table, OAuth2 flows and state.
+"""Stored provider credentials: encryption with key ids and rotation, the credentials table, OAuth2 flows and state;
+password hashes for a service's own login.
 
 Used by the services that connect to a provider on a user's behalf (lexoffice-bridge, instagram-sync).
 See docs/foundation.md, "Credentials".
@@ -13,6 +14,7 @@ from ._cipher import (
     parse_encryption_keys,
 )
 from ._oauth import OAuth2ClientConfig, OAuth2Flow, OAuthGrantError, ReconnectRequired, TokenSet
+from ._passwords import InvalidPasswordHash, hash_password, parse_password_hash, verify_password
 from ._rotation import RotationReport, rotate_credentials
 from ._settings import CredentialSettings
 from ._state import InvalidOAuthState, IssuedState, OAuthStateSigner
@@ -27,6 +29,7 @@ __all__ = [
     "EncryptionKey",
     "InvalidEncryptionKey",
     "InvalidOAuthState",
+    "InvalidPasswordHash",
     "IssuedState",
     "OAuth2ClientConfig",
     "OAuth2Flow",
@@ -36,7 +39,10 @@ __all__ = [
     "RotationReport",
     "TokenSet",
     "credentials_table_ddl",
+    "hash_password",
     "key_id_of",
     "parse_encryption_keys",
+    "parse_password_hash",
     "rotate_credentials",
+    "verify_password",
 ]

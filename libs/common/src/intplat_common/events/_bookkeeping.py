@@ -37,6 +37,12 @@ class BookkeepingDocumentSynced(EventModel):
     total_tax_amount: MinorUnits
     pdf_attached: bool = False
     synced_at: AwareDatetime
+    document_file_url: str | None = Field(
+        default=None,
+        description="the document's PDF at lexoffice-bridge (GET, X-Internal-Api-Key): for documents Lexoffice issued",
+    )
+    customer_email: str | None = Field(default=None, description="where the document goes (Stripe's customer e-mail)")
+    customer_locale: str | None = Field(default=None, description="IETF language tag, e.g. de or en-GB")
 
     @model_validator(mode="after")
     def _totals_add_up(self) -> Self:

@@ -25,11 +25,13 @@ from ..ports import (
     ProviderUnavailable,
     Subscription,
     VoucherListItem,
+    VoucherListPage,
 )
 from .documents import contact_emails, email_filter, search_value, voucher_update_body
 from .errors import error_from_response
 
 PROVIDER = "lexoffice"
+AccessCheck = Callable[[], Awaitable[None]]
 PAGE_SIZE = 250  # the maximum for contacts and the voucherlist
 
 
@@ -71,8 +73,10 @@ class LexofficeClient:
         *,
         posting_categories_ttl: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        access: AccessCheck | None = None,
     ) -> None:
         self.http = http
+        self._access = access
         self._categories_ttl = posting_categories_ttl
         self._clock = clock
         self._categories: tuple[float, list[Document]] | None = None
@@ -131,6 +135,11 @@ class LexofficeClient:
         page = await self._json("GET", "/v1/voucherlist", params=params)
         return [_list_item(item) for item in page.get("content") or [] if item.get("voucherNumber") == voucher_number]
 
+    async def voucherlist(self, filters: Mapping[str, str], *, page: int) -> VoucherListPage:
+        answer = await self._json("GET", "/v1/voucherlist", params={**filters, "page": page, "size": PAGE_SIZE})
+        items = [_list_item(item) for item in answer.get("content") or []]
+        return VoucherListPage(items, last=bool(answer.get("last", True)))
+
     # --- sales documents issued by Lexoffice ----------------------------------------------------------------------
 
     async def create_invoice(self, invoice: Document) -> ActionResult:
@@ -138,6 +147,25 @@ class LexofficeClient:
 
     async def get_invoice(self, invoice_id: str) -> Document:
         return await self._json("GET", f"/v1/invoices/{invoice_id}")
+
+    async def find_invoices(self, voucher_date: str, *, contact_id: str | None) -> list[VoucherListItem]:
+        params = {
+            "voucherType": "invoice",
+            "voucherStatus": "any",
+            "voucherDateFrom": voucher_date,
+            "voucherDateTo": voucher_date,
+            "size": PAGE_SIZE,
+        }
+        if contact_id is not None:
+            params["contactId"] = contact_id
+        found: list[VoucherListItem] = []
+        page_number = 0
+        while True:
+            page = await self._json("GET", "/v1/voucherlist", params={**params, "page": page_number})
+            found.extend(_list_item(item) for item in page.get("content") or [])
+            page_number += 1
+            if page.get("last", True) or page_number >= int(page.get("totalPages") or 0):
+                return found
 
     async def invoice_pdf(self, invoice_id: str) -> bytes:
         response = await self._send("GET", f"/v1/invoices/{invoice_id}/file", headers={"Accept": "application/pdf"})
@@ -193,6 +221,8 @@ class LexofficeClient:
         return answer
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self._access is not None:
+            await self._access()  # raises (a ProviderUnavailable) while Lexoffice access is revoked
         try:
             response = await self.http.request(method, url, **kwargs)
         except CircuitOpenError as exc:

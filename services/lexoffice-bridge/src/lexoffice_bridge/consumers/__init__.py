@@ -1,6 +1,6 @@
 """Kafka consumers of the bridge: `router` with its handlers declared (importing this package declares them)."""
 
-from . import refunds  # noqa: F401 - declares its handler on the router
+from . import checkouts, refunds  # noqa: F401 - importing them declares their handlers on `router`
 from .invoices import EventContext
 from .routing import router
 

@@ -66,28 +66,29 @@ async def on_invoice_paid(
 
 
 async def _needs_manual_booking(conn: asyncpg.Connection, event: InvoicePaid, reason: str, ctx: EventContext) -> None:
-    recorded = await ledger.record_manual_once(
-        conn,
-        LedgerEntry(
-            document_key=event.invoice_id,
-            source="stripe_invoice",
-            kind="needs_manual_booking",
-            document_type="voucher",
-            voucher_number=event.invoice_number,
-            amount=euros(event.total),
-            currency=event.currency.upper(),
-            reason=reason,
-            details={
-                "stripe_event_id": event.stripe_event_id,
-                "customer_id": event.customer_id,
-                "payment_intent_id": event.payment_intent_id,
-            },
-        ),
+    entry = LedgerEntry(
+        document_key=event.invoice_id,
+        source="stripe_invoice",
+        kind="needs_manual_booking",
+        document_type="voucher",
+        voucher_number=event.invoice_number,
+        amount=euros(event.total),
+        currency=event.currency.upper(),
+        reason=reason,
+        details={
+            "stripe_event_id": event.stripe_event_id,
+            "customer_id": event.customer_id,
+            "payment_intent_id": event.payment_intent_id,
+        },
     )
-    if not recorded:
+    text = f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}"
+    await record_manual_booking(conn, entry, ctx, text)
+
+
+async def record_manual_booking(conn: asyncpg.Connection, entry: LedgerEntry, ctx: EventContext, alert: str) -> None:
+    """A `needs_manual_booking` row (once per document, whatever is redelivered), the refunds that came first look
+    again (they are manual too), and the ops alert."""
+    if not await ledger.record_manual_once(conn, entry):
         return
-    await effects.refunds_due(conn, event.invoice_id)  # a refund that came first is manual too
-    await ctx.alert(
-        "lexoffice_manual_booking",
-        f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}",
-    )
+    await effects.refunds_due(conn, entry.document_key)
+    await ctx.alert("lexoffice_manual_booking", alert)

@@ -2,8 +2,9 @@
 
 A callback carries only `{organizationId, eventType, resourceId, eventDate}`. It is verified over the raw body,
 stored once per (eventType, resourceId, eventDate) (Lexoffice retries and replays: there is no nonce) and
-acknowledged at once (Lexoffice waits 5 s); the resource is fetched later, from the stored row. Lexoffice retries
-401, 403, 429 and 5xx and drops other 4xx: a bad signature is 401 (nothing stored), a database failure 503.
+acknowledged at once (Lexoffice waits 5 s); the resource is fetched later, from the stored row (callbacks.py).
+Lexoffice retries 401, 403, 429 and 5xx and drops other 4xx: a bad signature is 401 (nothing stored), a database
+failure 503.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ async def lexoffice_callback(
         )
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
         raise HTTPException(503, f"database unavailable: {type(exc).__name__}", headers={"Retry-After": "10"}) from None
+    if inserted:
+        request.app.state.status.callbacks.wake()  # at once when this process runs the processor (else it polls)
     return CallbackAnswer(status="received" if inserted else "duplicate")
 
 

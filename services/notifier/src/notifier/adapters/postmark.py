@@ -8,6 +8,7 @@ resolves with `find_sent` (outbound message search by our metadata dedupe key) b
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,7 +72,7 @@ class PostmarkSender:
         self._track_opens = track_opens
 
     def _body(self, message: OutgoingEmail) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "From": self._from,
             "To": message.to,
             "Subject": message.subject,
@@ -83,6 +84,12 @@ class PostmarkSender:
             "TrackOpens": self._track_opens,
             "TrackLinks": "None",
         }
+        if message.attachments:
+            body["Attachments"] = [
+                {"Name": a.name, "Content": base64.b64encode(a.content).decode("ascii"), "ContentType": a.content_type}
+                for a in message.attachments
+            ]
+        return body
 
     async def send(self, message: OutgoingEmail) -> SendOutcome:
         response = await self._post("/email", self._body(message))

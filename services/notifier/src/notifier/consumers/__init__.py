@@ -8,7 +8,7 @@ and the ledger's unique dedupe key holds even when the inbox does not (a new con
 
 from __future__ import annotations
 
-from . import billing, instagram  # noqa: F401 - importing them declares their handlers on `router`
+from . import billing, documents, instagram  # noqa: F401 - importing them declares their handlers on `router`
 from .billing import EventContext
 from .routing import router
 

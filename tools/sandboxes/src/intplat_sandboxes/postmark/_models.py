@@ -35,6 +35,7 @@ class Attachment:
     content_type: str
     size: int
     content_id: str | None = None
+    content: bytes = field(default=b"", repr=False)  # decoded, so tests can compare what arrived
 
 
 @dataclass(kw_only=True)

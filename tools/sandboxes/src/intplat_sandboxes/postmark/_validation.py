@@ -159,7 +159,7 @@ def _attachments(data: Mapping[str, Any]) -> list[Attachment]:
         if extension in FORBIDDEN_EXTENSIONS:
             raise PostmarkError(FORBIDDEN_ATTACHMENT, f"Forbidden attachment type: '{name}'.")
         try:
-            size = len(base64.b64decode(item["Content"], validate=True))
+            content = base64.b64decode(item["Content"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise PostmarkError(INVALID_REQUEST, f"Attachment '{name}' content is not valid base64.") from exc
         content_type = item.get("ContentType")
@@ -168,8 +168,9 @@ def _attachments(data: Mapping[str, Any]) -> list[Attachment]:
             Attachment(
                 name=name,
                 content_type=content_type if isinstance(content_type, str) else "application/octet-stream",
-                size=size,
+                size=len(content),
                 content_id=content_id if isinstance(content_id, str) else None,
+                content=content,
             )
         )
     return attachments

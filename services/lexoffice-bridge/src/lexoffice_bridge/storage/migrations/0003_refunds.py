@@ -2,14 +2,13 @@
 note that lists it is recorded as `superseded`; a document's effect rows are found by its key (the admin's Retry).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from alembic import op
 
 revision = "0003"
-# Booking path 2 takes 0002 in parallel: at merge this revises "0002" (one line), keeping one head.
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
