@@ -143,14 +143,15 @@ class LexofficeBooking:
             link = await contacts.find(self._pool, sale.customer_id)
             if link is None:
                 contact = effects.contact_key(sale.customer_id)
-                return await self._wait_for(row, sale, contact, self._contact_linked(sale))
+                return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
             category = self._rules.category(await self._api.posting_categories(), sale.tax_type)
             if isinstance(category, ManualBooking):
                 return await self._failed(row, sale, category.reason)
             body = voucher_body(sale, contact_id=link.lexoffice_contact_id, category_id=category)
             return Step(body=body, contact_id=link.lexoffice_contact_id)
         if booked is None:
-            return await self._wait_for(row, sale, effects.voucher_key(sale.invoice_number), self._booked_yet(sale))
+            voucher = effects.voucher_key(sale.invoice_number)
+            return await self._wait_for(row, sale, voucher, chain.document_booked(self._pool, sale.invoice_id))
         return Step(voucher_id=booked["lexoffice_id"], contact_id=booked["details"].get("contact_id"))
 
     async def _wait_for(self, row: Effect, sale: SalePlan, earlier: str, met: Callable[[], Awaitable[bool]]) -> Outcome:
@@ -160,18 +161,6 @@ class LexofficeBooking:
         return await chain.wait_for(
             self._pool, row, earlier, deadline_seconds=self._rules.wait_seconds, met=met, failed=failed
         )
-
-    def _contact_linked(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
-        async def met() -> bool:
-            return await contacts.find(self._pool, sale.customer_id) is not None
-
-        return met
-
-    def _booked_yet(self, sale: SalePlan) -> Callable[[], Awaitable[bool]]:
-        async def met() -> bool:
-            return await ledger.booked_voucher(self._pool, sale.invoice_id) is not None
-
-        return met
 
     # --- the calls ----------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from intplat_common.effects import Outcome
 
-from . import effects, ledger
+from . import contacts, effects, ledger
 from .effects import EFFECTS, Effect
 from .ledger import EntryKind, LedgerEntry
 
@@ -89,6 +89,24 @@ async def wait_for(
     if dead is not None:
         return await failed(dead.reason)
     return await park(pool, row, f"waiting for {earlier}", deadline_seconds=deadline_seconds, met=met)
+
+
+def contact_linked(pool: asyncpg.Pool, customer_id: str) -> Callable[[], Awaitable[bool]]:
+    """The precondition "the customer's contact is linked" (for `park` / `wait_for`)."""
+
+    async def met() -> bool:
+        return await contacts.find(pool, customer_id) is not None
+
+    return met
+
+
+def document_booked(pool: asyncpg.Pool, document_key: str) -> Callable[[], Awaitable[bool]]:
+    """The precondition "the document has its `booked` ledger row" (for `park` / `wait_for`)."""
+
+    async def met() -> bool:
+        return await ledger.booked_voucher(pool, document_key) is not None
+
+    return met
 
 
 async def end_dead(pool: asyncpg.Pool, row: Effect, outcome: Outcome, wake: Callable[[], Awaitable[None]]) -> Outcome:

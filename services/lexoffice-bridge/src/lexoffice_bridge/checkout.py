@@ -116,10 +116,12 @@ class InvoiceBooking:
                 return await self._manual(row, sale, reason)
             contact_id = await self._contact_id(sale)
             if sale.customer_id is not None and contact_id is None:
-                return await self._wait_for(row, sale, effects.contact_key(sale.customer_id), self._linked(sale))
+                contact = effects.contact_key(sale.customer_id)
+                return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
             return invoice_body(sale, contact_id=contact_id)
         if booked is None:
-            return await self._wait_for(row, sale, invoice_key(sale.session_id), self._booked_yet(sale))
+            invoice = invoice_key(sale.session_id)
+            return await self._wait_for(row, sale, invoice, chain.document_booked(self._pool, sale.session_id))
         return None
 
     async def _wait_for(
@@ -131,18 +133,6 @@ class InvoiceBooking:
         return await chain.wait_for(
             self._pool, row, earlier, deadline_seconds=self._wait_seconds, met=met, failed=failed
         )
-
-    def _linked(self, sale: CheckoutSale) -> Callable[[], Awaitable[bool]]:
-        async def met() -> bool:
-            return await self._contact_id(sale) is not None
-
-        return met
-
-    def _booked_yet(self, sale: CheckoutSale) -> Callable[[], Awaitable[bool]]:
-        async def met() -> bool:
-            return await ledger.booked_voucher(self._pool, sale.session_id) is not None
-
-        return met
 
     async def attempt(self, row: Effect, body: Document | None) -> Outcome:
         sale = CheckoutSale.from_payload(row.payload)

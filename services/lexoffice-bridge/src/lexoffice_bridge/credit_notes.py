@@ -171,8 +171,7 @@ class CreditSteps:
         )
 
     async def _wait_for_credit(self, row: Effect, plan: RefundPlan) -> Outcome:
-        async def met() -> bool:
-            return await ledger.booked_voucher(self._pool, plan.document_key) is not None
+        met = chain.document_booked(self._pool, plan.document_key)
 
         async def failed(reason: str) -> Outcome:
             return await self._failed(row, plan, reason)
