@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from intplat_common.events import InvoiceTax, RefundSucceeded
+from lexoffice_bridge.ledger import DocumentType
 from lexoffice_bridge.planning import ManualBooking, TaxGroup
 from lexoffice_bridge.refunds import (
     OriginalVoucher,
@@ -15,6 +16,7 @@ from lexoffice_bridge.refunds import (
     plan_refund,
     split_refund,
 )
+from lexoffice_bridge.status import BookedDocument
 
 ORIGINAL = (TaxGroup("19", 10000, 1900), TaxGroup("7", 1000, 70))  # 129.70 in all
 WHEN = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)
@@ -118,3 +120,12 @@ def test_the_credit_note_copies_its_invoices_contact_and_tax_type() -> None:
     assert body["voucherDate"] == "2026-03-31T22:30:00.000+00:00"
     assert body["lineItems"][0]["unitPrice"] == {"currency": "EUR", "netAmount": 50.0, "taxRatePercentage": 19}
     assert "RE1001" in body["introduction"], "its PDF does not show the invoice number"
+
+
+def test_a_refunds_credit_voucher_is_read_as_a_voucher_its_credit_note_as_a_credit_note() -> None:
+    def booked(document_type: DocumentType, lexoffice_type: str | None = None) -> BookedDocument:
+        return BookedDocument("re_1", "stripe_refund", document_type, "id-1", None, None, "EUR", lexoffice_type)
+
+    assert booked("credit_note", "salescreditnote").resource == "voucher", "GET /v1/vouchers, not /v1/credit-notes"
+    assert booked("credit_note", "credit-note").resource == "credit_note"
+    assert (booked("invoice").resource, booked("voucher").resource) == ("invoice", "voucher")
