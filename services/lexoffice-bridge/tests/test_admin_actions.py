@@ -19,6 +19,7 @@ from lexoffice_bridge.ledger import Source
 from .admin_seed import (
     ANSWER,
     booked_document,
+    effect,
     failed_chain,
     failed_document,
     kinds,
@@ -187,6 +188,19 @@ async def test_booked_manually_ends_every_open_step_so_lexoffice_is_never_called
     assert (row["kind"], row["actor"], row["reason"]) == ("booked_manually", "erika", "booked in Lexware by hand")
     assert row["details"] == {"lexoffice_document_number": "RE-0042", "effects_ended": ended}
     assert [kind for kind, _ in await kinds(pool, "in_1")] == ["queued", "failed", "booked_manually"]
+
+
+async def test_booked_manually_wakes_the_refunds_waiting_for_it(pool: asyncpg.Pool) -> None:
+    await failed_document(pool, "in_1", "INV-1")
+    refund = {"document_key": "cn_1", "invoice_id": "in_1", "customer_id": "cus_ada"}
+    await effect(pool, "credit:cn_1", "credit", "waiting", refund, error="waiting for the original in_1 to be booked")
+
+    await mark_booked_manually(pool, "in_1", ManualBooking("RE-0042", "booked by hand"), actor="erika")
+
+    due = await pool.fetchrow(
+        "SELECT status, next_attempt_at <= now() AS due FROM lexoffice_effects WHERE kind = 'credit'"
+    )
+    assert due is not None and (due["status"], due["due"]) == ("queued", True), "it looks again at once"
 
 
 async def test_a_manual_booking_item_is_marked_booked(pool: asyncpg.Pool) -> None:

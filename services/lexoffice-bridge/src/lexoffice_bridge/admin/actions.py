@@ -46,7 +46,8 @@ async def mark_booked_manually(
     pool: asyncpg.Pool, document_key: str, booking: ManualBooking, *, actor: str
 ) -> list[str]:
     """Record `booked_manually` and end every unfinished effect row of the document as `manual`, so nothing calls
-    Lexoffice for it again; returns the ended effect keys. Refused while one of its calls is in flight, and for a
+    Lexoffice for it again (the refunds waiting for it look again: they are manual too); returns the ended effect
+    keys. Refused while one of its calls is in flight, and for a
     document already booked. The customer's contact row is shared with other documents and stays as it is."""
     async with pool.acquire() as conn, conn.transaction():
         history = await _locked_history(conn, document_key)
@@ -74,6 +75,7 @@ async def mark_booked_manually(
         details = {"lexoffice_document_number": booking.document_number, "effects_ended": sorted(ended)}
         entry = chain.follow_up(history.current, "booked_manually", actor, reason=booking.note, details=details)
         await ledger.record(conn, entry)
+        await effects.refunds_due(conn, document_key)  # a refund waiting for it is left to the human too
     return sorted(ended)
 
 
