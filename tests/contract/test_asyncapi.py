@@ -167,6 +167,7 @@ def test_routers_give_receive_operations_and_their_dead_letter_topic(document: d
         "instagram-sync.receive.instagram.sync.requested.v1",
         "lexoffice-bridge.receive.billing.checkout.completed.v1",
         "lexoffice-bridge.receive.billing.invoice.paid.v1",
+        "lexoffice-bridge.receive.billing.refund.succeeded.v1",
         "notifier.receive.billing.checkout.completed.v1",
         "notifier.receive.billing.invoice.paid.v1",
         "notifier.receive.billing.payment.failed.v1",
@@ -198,7 +199,11 @@ def test_one_router_per_service() -> None:
 def test_the_bridge_registers_its_router_through_the_entry_point() -> None:
     (bridge,) = (router for router in registered_routers() if router.service == "lexoffice-bridge")
     assert bridge.group == "lexoffice-bridge"
-    assert set(bridge.topics) == {"billing.checkout.completed.v1", "billing.invoice.paid.v1"}
+    assert set(bridge.topics) == {
+        "billing.checkout.completed.v1",
+        "billing.invoice.paid.v1",
+        "billing.refund.succeeded.v1",
+    }
 
 
 def test_the_notifier_registers_its_router_through_the_entry_point() -> None:

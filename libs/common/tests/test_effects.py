@@ -61,6 +61,7 @@ class FakeProvider:
     answers: dict[str, Outcome] = field(default_factory=dict)
     drop_after_accept: set[str] = field(default_factory=set)
     reject_batches: bool = False
+    waiting_for: dict[str, str] = field(default_factory=dict)  # key -> the earlier step it waits on
 
     def row(self, record: asyncpg.Record) -> Row:
         return Row(**dict(record))
@@ -74,7 +75,12 @@ class FakeProvider:
             return self.done.get(row.effect_key)
 
     async def prepare(self, rows: Sequence[Row]) -> list[str | Outcome]:
-        return [row.effect_key for row in rows]
+        return [
+            Outcome.wait(f"waiting for {self.waiting_for[row.effect_key]}", deadline_seconds=3600)
+            if row.effect_key in self.waiting_for
+            else row.effect_key
+            for row in rows
+        ]
 
     async def attempt(self, row: Row, call: str) -> Outcome:
         assert call == row.effect_key
@@ -191,6 +197,27 @@ async def test_dead_rows_keep_reason_and_answer_and_alert(pool: asyncpg.Pool) ->
     assert found["fine"]["status"] == "done"
     assert alerts[0][0] == "fake_dead" and "invalid request" in alerts[0][1]
     assert alerts[1] == ("blocked", "look")
+
+
+async def test_a_waiting_row_is_parked_without_an_attempt_until_made_due(pool: asyncpg.Pool) -> None:
+    provider = FakeProvider(breaker())
+    provider.waiting_for["later"] = "first"
+    await insert(pool, "first", "later")
+    effects = worker(pool, provider)
+    assert await effects.run_once() == 2
+    parked = (await rows(pool))["later"]
+    assert (parked["status"], parked["attempts"], parked["error"]) == ("waiting", 0, "waiting for first")
+    assert parked["next_attempt_at"] > parked["updated_at"] + timedelta(minutes=59), "until its deadline"
+    assert await effects.run_once() == 0, "not claimed before its deadline"
+    assert provider.attempts == ["first"]
+
+    del provider.waiting_for["later"]
+    await pool.execute(  # what the step that meets the precondition does
+        f"UPDATE {TABLE.name} SET status = 'queued', next_attempt_at = now() WHERE effect_key = 'later'"  # noqa: S608
+    )
+    assert await effects.run_once() == 1
+    done = (await rows(pool))["later"]
+    assert (done["status"], done["attempts"]) == ("done", 1)
 
 
 async def test_unknown_outcome_is_looked_up_before_any_new_attempt(pool: asyncpg.Pool) -> None:

@@ -10,6 +10,7 @@ import pytest
     "module",
     [
         "intplat_common",
+        "intplat_common.alerts",
         "intplat_common.consumer",
         "intplat_common.credentials",
         "intplat_common.db",

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from lexoffice_bridge import effects, ledger
-from lexoffice_bridge.ledger import EntryKind, LedgerEntry
+from lexoffice_bridge.ledger import EntryKind, LedgerEntry, Source
 
 ANSWER = {"IssueList": [{"i18nKey": "invalid_value", "source": "voucherItems[0].taxRatePercent"}]}
 
@@ -27,8 +27,9 @@ def entry(invoice_id: str, number: str, kind: EntryKind, **values: Any) -> Ledge
     )
 
 
-async def effect(pool: asyncpg.Pool, key: str, kind: str, status: str, **values: Any) -> None:
-    """One effect row (a customer's contact row is written once, like the consumer does)."""
+async def effect(pool: asyncpg.Pool, key: str, kind: str, status: str, payload: dict[str, Any], **values: Any) -> None:
+    """One effect row with the payload fields that name its document and customer (a customer's contact row is
+    written once, like the consumer does)."""
     columns = {"attempts": 1, "error_code": None, "error": None, "answer": None, **values}
     await pool.execute(
         """
@@ -39,7 +40,7 @@ async def effect(pool: asyncpg.Pool, key: str, kind: str, status: str, **values:
         """,
         key,
         kind,
-        {"key": key},
+        payload,
         status,
         columns["attempts"],
         columns["error_code"],
@@ -50,18 +51,22 @@ async def effect(pool: asyncpg.Pool, key: str, kind: str, status: str, **values:
 
 async def failed_document(pool: asyncpg.Pool, invoice_id: str, number: str, customer_id: str = "cus_ada") -> None:
     await ledger.record(pool, entry(invoice_id, number, "queued", details={"customer_id": customer_id}))
-    await effect(pool, effects.contact_key(customer_id), "contact", "done")
+    sale = {"invoice_id": invoice_id, "invoice_number": number, "customer_id": customer_id}
+    await effect(pool, effects.contact_key(customer_id), "contact", "done", {"customer_id": customer_id})
     await effect(
         pool,
         effects.voucher_key(number),
         "voucher",
         "dead",
+        sale,
         attempts=1,
         error_code=406,
         error="Lexoffice refused the voucher: 406",
         answer=ANSWER,
     )
-    await effect(pool, effects.file_key(number), "voucher_file", "queued", attempts=3, error="waiting for the voucher")
+    await effect(
+        pool, effects.file_key(number), "voucher_file", "queued", sale, attempts=3, error="waiting for the voucher"
+    )
     await ledger.record(
         pool,
         entry(
@@ -72,6 +77,17 @@ async def failed_document(pool: asyncpg.Pool, invoice_id: str, number: str, cust
             details={"step": "voucher", "status": 406, "answer": ANSWER},
         ),
     )
+
+
+async def failed_chain(pool: asyncpg.Pool, document_key: str, source: Source, kinds: tuple[str, str]) -> None:
+    """A path 2 checkout or a refund whose first step died and took its second with it (chain.py); its rows name
+    their document by `document_key` in the payload."""
+    payload = {"document_key": document_key, "customer_id": "cus_ada"}
+    await ledger.record(pool, LedgerEntry(document_key, source, "queued", details={"customer_id": "cus_ada"}))
+    await effect(pool, effects.contact_key("cus_ada"), "contact", "done", {"customer_id": "cus_ada"})
+    for kind in kinds:
+        await effect(pool, f"{kind}:{document_key}", kind, "dead", payload, error=f"{kind} refused")
+    await ledger.record(pool, LedgerEntry(document_key, source, "failed", reason=f"{kinds[0]} refused"))
 
 
 async def manual_document(pool: asyncpg.Pool, invoice_id: str, number: str) -> None:

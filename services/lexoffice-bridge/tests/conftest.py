@@ -21,8 +21,8 @@ from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandb
 from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic, ensure_topics, migrate
 from intplat_common.events import (
     Address,
+    BillingEvent,
     BookkeepingDocumentSynced,
-    CheckoutCompleted,
     CustomerDetails,
     InvoicePaid,
     InvoiceTax,
@@ -85,9 +85,7 @@ class Platform:
         pool: asyncpg.Pool = self.app.state.pool
         return pool
 
-    async def publish(
-        self, event: InvoicePaid | CheckoutCompleted, *, event_id: str | None = None, times: int = 1
-    ) -> None:
+    async def publish(self, event: BillingEvent, *, event_id: str | None = None, times: int = 1) -> None:
         cloud = to_cloud_event(
             event, id=event_id or event.stripe_event_id, source="/stripe-gateway", time=event.stripe_created
         )
@@ -159,8 +157,31 @@ async def stripe_files() -> AsyncIterator[tuple[list[str], str]]:
         return Response(pdf_bytes(request.url.path), media_type="application/pdf")
 
     box.api.add_api_route("/invoice/{account}/{invoice}/pdf", pdf, methods=["GET"])
+    box.api.add_api_route("/credit_notes/{account}/{credit_note}/pdf", pdf, methods=["GET"])
     async with serve_in_background(box) as url:
         yield fetched, url
+
+
+@dataclass
+class OpsChat:
+    """A Slack-compatible incoming webhook on a real socket: the ops alert channel's receiver."""
+
+    url: str
+    texts: list[str]
+
+
+@pytest.fixture
+async def ops_chat() -> AsyncIterator[OpsChat]:
+    box = create_sandbox_app("ops-chat")
+    texts: list[str] = []
+
+    async def post(request: Request) -> Response:
+        texts.append((await request.json())["text"])
+        return Response("ok")
+
+    box.api.add_api_route("/services/T0/B0/hook", post, methods=["POST"])
+    async with serve_in_background(box) as url:
+        yield OpsChat(f"{url}/services/T0/B0/hook", texts)
 
 
 @pytest.fixture
@@ -181,6 +202,7 @@ async def platform(
     stripe_files: tuple[list[str], str],
     sandbox_options: dict[str, Any],
     settings_extra: dict[str, Any],
+    ops_chat: OpsChat,
 ) -> AsyncIterator[Platform]:
     suffix = uuid.uuid4().hex[:10]
     topic, group = f"t.invoice.{suffix}", f"lexoffice-bridge-{suffix}"
@@ -205,6 +227,8 @@ async def platform(
                 "LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS": 0.2,
                 "LEXOFFICE_BACKOFF_BASE_SECONDS": 0.05,
                 "LEXOFFICE_TIMEOUT_SECONDS": 5,
+                "OPS_ALERT_WEBHOOK_URL": ops_chat.url,
+                "OPS_ALERT_MIN_INTERVAL_SECONDS": 0,
                 "LEXOFFICE_WEBHOOK_PUBLIC_KEY": sandbox.signer.public_key_pem,
                 "LEXOFFICE_BRIDGE_URL": f"http://127.0.0.1:{port}",
                 "LEXOFFICE_BRIDGE_CALLBACK_URL": f"http://127.0.0.1:{port}/webhooks/lexoffice",

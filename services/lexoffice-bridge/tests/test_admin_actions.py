@@ -14,8 +14,19 @@ from lexoffice_bridge import ledger
 from lexoffice_bridge.admin.actions import ActionRefused, ManualBooking, mark_booked_manually, retry_document
 from lexoffice_bridge.admin.queries import BERLIN, DocumentFilter, document_history, documents
 from lexoffice_bridge.effects import EFFECTS, EFFECTS_CHANNEL
+from lexoffice_bridge.ledger import Source
 
-from .admin_seed import ANSWER, booked_document, failed_document, kinds, latest, manual_document, statuses
+from .admin_seed import (
+    ANSWER,
+    booked_document,
+    effect,
+    failed_chain,
+    failed_document,
+    kinds,
+    latest,
+    manual_document,
+    statuses,
+)
 
 
 async def keys(pool: asyncpg.Pool, where: DocumentFilter, page: int = 1, size: int = 50) -> list[str]:
@@ -124,6 +135,28 @@ async def test_retry_also_revives_the_customers_dead_contact(pool: asyncpg.Pool)
     assert await retry_document(pool, "in_1", actor="erika") == ["contact:cus_ada", "voucher:INV-1"]
 
 
+@pytest.mark.parametrize(
+    ("document_key", "source", "steps"),
+    [
+        ("cs_test_1", "stripe_checkout", ("invoice", "invoice_file")),
+        ("re_1", "stripe_refund", ("credit", "credit_file")),
+    ],
+)
+async def test_checkout_and_refund_steps_are_in_the_history_and_retried_in_order(
+    pool: asyncpg.Pool, document_key: str, source: Source, steps: tuple[str, str]
+) -> None:
+    await failed_chain(pool, document_key, source, steps)
+
+    history = await document_history(pool, document_key)
+    assert history is not None
+    own = [f"{step}:{document_key}" for step in steps]
+    assert sorted(row["effect_key"] for row in history.effects) == sorted(["contact:cus_ada", *own])
+
+    assert await retry_document(pool, document_key, actor="erika") == own, "the document before its file"
+    assert [(await statuses(pool))[key] for key in own] == ["queued", "queued"]
+    assert (await latest(pool, document_key))["details"] == {"effects": own}
+
+
 async def test_nothing_to_retry_records_nothing(pool: asyncpg.Pool) -> None:
     await failed_document(pool, "in_1", "INV-1")
     await retry_document(pool, "in_1", actor="erika")
@@ -155,6 +188,19 @@ async def test_booked_manually_ends_every_open_step_so_lexoffice_is_never_called
     assert (row["kind"], row["actor"], row["reason"]) == ("booked_manually", "erika", "booked in Lexware by hand")
     assert row["details"] == {"lexoffice_document_number": "RE-0042", "effects_ended": ended}
     assert [kind for kind, _ in await kinds(pool, "in_1")] == ["queued", "failed", "booked_manually"]
+
+
+async def test_booked_manually_wakes_the_refunds_waiting_for_it(pool: asyncpg.Pool) -> None:
+    await failed_document(pool, "in_1", "INV-1")
+    refund = {"document_key": "cn_1", "invoice_id": "in_1", "customer_id": "cus_ada"}
+    await effect(pool, "credit:cn_1", "credit", "waiting", refund, error="waiting for the original in_1 to be booked")
+
+    await mark_booked_manually(pool, "in_1", ManualBooking("RE-0042", "booked by hand"), actor="erika")
+
+    due = await pool.fetchrow(
+        "SELECT status, next_attempt_at <= now() AS due FROM lexoffice_effects WHERE kind = 'credit'"
+    )
+    assert due is not None and (due["status"], due["due"]) == ("queued", True), "it looks again at once"
 
 
 async def test_a_manual_booking_item_is_marked_booked(pool: asyncpg.Pool) -> None:

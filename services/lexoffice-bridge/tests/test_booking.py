@@ -14,7 +14,7 @@ from intplat_sandboxes.framework import CommitThenStatusFault
 
 from intplat_common import dlq_topic
 
-from .conftest import Platform, paid_invoice
+from .conftest import OpsChat, Platform, paid_invoice
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ async def test_a_504_after_the_voucher_was_committed_books_it_once(platform: Pla
 
 
 async def test_a_non_eur_invoice_needs_manual_booking_and_calls_nobody(
-    platform: Platform, caplog: pytest.LogCaptureFixture
+    platform: Platform, caplog: pytest.LogCaptureFixture, ops_chat: OpsChat
 ) -> None:
     event = paid_invoice(currency="usd")
     await platform.publish(event)
@@ -131,6 +131,10 @@ async def test_a_non_eur_invoice_needs_manual_booking_and_calls_nobody(
     assert await platform.effects() == {}
     assert platform.requests() == []
     assert any("needs manual booking" in r.getMessage() or "ops alert" in r.getMessage() for r in caplog.records)
+    assert ops_chat.texts == [
+        f"[lexoffice-bridge] Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in"
+        " Lexoffice: currency USD: Lexoffice books only EUR"
+    ], "delivered to the ops channel, once"
 
 
 @pytest.mark.parametrize(

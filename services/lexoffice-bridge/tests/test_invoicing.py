@@ -4,10 +4,11 @@ Lexoffice computes Stripe's taxes, the invoice body (checked against the Lexoffi
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from intplat_devstack.contracts import load_contract
 
-from intplat_common.events import CheckoutLineItem
+from intplat_common.events import Address, CheckoutLineItem, CustomerDetails, TaxId
 from lexoffice_bridge.invoicing import (
     CheckoutSale,
     german_rate,
@@ -15,8 +16,10 @@ from lexoffice_bridge.invoicing import (
     marker,
     plan_checkout,
     skip_reason,
+    tax_rule,
 )
 from lexoffice_bridge.planning import ManualBooking
+from lexoffice_bridge.taxes import CategoryNames, TaxPolicy
 
 from .test_checkout_booking import paid_checkout
 
@@ -118,3 +121,24 @@ def test_what_cannot_be_invoiced_automatically_says_why() -> None:
         assert plan_checkout(event) == ManualBooking(reason)
     odd_rate = plan_checkout(paid_checkout(line_items=(line("Kurs", 1, 1000, 100),), amount_total=1100, amount_tax=100))
     assert isinstance(odd_rate, ManualBooking) and "not 19, 7 or 0 %" in odd_rate.reason
+
+
+def test_path_2_invoices_only_sales_with_german_vat_and_leaves_other_tax_types_to_a_human() -> None:
+    policy = TaxPolicy(CategoryNames(domestic="Dienstleistungen"))
+    assert tax_rule(paid_checkout(), policy) is None, "taxed in Germany: gross"
+    untaxed: dict[str, Any] = {"amount_tax": 0, "amount_total": 11000, "line_items": None}
+    assert tax_rule(paid_checkout(**untaxed), policy) is None, "an untaxed domestic sale: gross at 0 %"
+    business = CustomerDetails(
+        email="ops@example.fr", address=Address(country="FR"), tax_ids=(TaxId(type="eu_vat", value="FR123"),)
+    )
+    reverse = tax_rule(paid_checkout(customer=business, **untaxed), policy)
+    assert reverse == ManualBooking(
+        "tax type externalService13b: checkout invoices are issued with German VAT (gross) only"
+    )
+    consumer = CustomerDetails(email="eve@example.fr", address=Address(country="FR"))
+    assert tax_rule(paid_checkout(customer=consumer, **untaxed), policy) == ManualBooking(
+        "an untaxed sale to FR without a VAT id: VAT was due, or the id is missing"
+    )
+    small = TaxPolicy(CategoryNames(domestic="Dienstleistungen"), small_business=True)
+    vatfree = tax_rule(paid_checkout(**untaxed), small)
+    assert isinstance(vatfree, ManualBooking) and "vatfree" in vatfree.reason

@@ -18,7 +18,7 @@ from lexoffice_bridge.ledger import LedgerEntry
 from lexoffice_bridge.status_workers import StatusWorkers
 from lexoffice_bridge.subscriptions import SUBSCRIBED_EVENTS
 
-from .conftest import API_KEY, Platform, paid_invoice
+from .conftest import API_KEY, OpsChat, Platform, paid_invoice
 from .fake_lexoffice import example
 
 STATUS = {"LEXOFFICE_BRIDGE_EMBEDDED_STATUS": True, "LEXOFFICE_BRIDGE_CALLBACKS_POLL_SECONDS": 0.2}
@@ -160,16 +160,21 @@ async def test_a_vanished_subscription_is_recreated(platform: Platform) -> None:
     assert calls == [("GET", SUBSCRIPTIONS), ("POST", SUBSCRIPTIONS), ("GET", SUBSCRIPTIONS)]
 
 
-async def test_token_revoked_alerts_once_and_stops_every_call(
-    platform: Platform, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_token_revoked_alerts_once_and_stops_every_call(platform: Platform, ops_chat: OpsChat) -> None:
     await subscribed(platform)
     revoked_at = platform.sandbox.now()
     for delay in range(2):  # two deliveries (distinct event dates: the same one would be deduplicated on receipt)
         platform.sandbox.emit("token.revoked", "connection-1", event_date=revoked_at + timedelta(milliseconds=delay))
     await all_processed(platform, 2)
-    alerts = [r for r in caplog.records if "ops alert lexoffice_access_revoked" in r.getMessage()]
-    assert len(alerts) == 1
+
+    def revoked() -> list[str]:
+        return [t for t in ops_chat.texts if t.startswith("[lexoffice-bridge] Lexoffice revoked the bridge's access")]
+
+    async def alerted() -> list[str] | None:
+        return revoked() or None
+
+    await eventually(alerted, timeout=20, what="the revocation on the shared ops channel")
+    assert len(revoked()) == 1, "alerted once"
 
     before = len(platform.requests())
     with pytest.raises(AccessRevoked):

@@ -21,17 +21,21 @@ from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandb
 
 from intplat_common.events import InvoicePaid, InvoiceTax
 from lexoffice_bridge import effects, ledger
+from lexoffice_bridge.checkout import record_checkout
 from lexoffice_bridge.client import LexofficeClient, lexoffice_http
+from lexoffice_bridge.invoicing import CheckoutSale, InvoiceLine
 from lexoffice_bridge.ledger import LedgerEntry
 from lexoffice_bridge.planning import BOOKING_TIMEZONE, SalePlan, TaxGroup, euros, plan_sale, voucher_body
 from lexoffice_bridge.reconciliation import (
     LexofficeDocument,
     Sale,
     build_report,
+    ledger_sales,
     month_days,
     month_report,
     render_table,
 )
+from lexoffice_bridge.taxes import CategoryNames, TaxPolicy
 
 from .conftest import API_KEY, paid_invoice
 
@@ -39,6 +43,8 @@ SERVICES = "8f8664a0-fd86-11e1-a21f-0800200c9a66"  # the sandbox's posting categ
 NOW = datetime.now(UTC)
 MONTH = NOW.astimezone(BOOKING_TIMEZONE).strftime("%Y-%m")
 NEXT_MONTH = (NOW + timedelta(days=40)).astimezone(BOOKING_TIMEZONE).strftime("%Y-%m")
+
+POLICY = TaxPolicy(CategoryNames(domestic="Dienstleistungen"))
 
 
 # --- the pure report ------------------------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ async def sandbox() -> AsyncIterator[tuple[LexofficeSandbox, str]]:
 
 async def queued(pool: asyncpg.Pool, event: InvoicePaid) -> SalePlan:
     """What the consumer records for a paid invoice: its effect rows and the `queued` row."""
-    plan = plan_sale(event)
+    plan = plan_sale(event, POLICY)
     assert isinstance(plan, SalePlan)
     async with pool.acquire() as conn, conn.transaction():
         await effects.record_sale(conn, plan, None)
@@ -187,7 +193,8 @@ async def a_month_with_every_case(pool: asyncpg.Pool, sandbox: LexofficeSandbox)
             total=11900,
             total_tax=1900,
             taxes=(InvoiceTax(amount=1900, taxable_amount=10000, percentage="19", tax_behavior="exclusive"),),
-        )
+        ),
+        POLICY,
     )
     assert isinstance(other_amount, SalePlan)
     await ledger.record(pool, entry(differs, "booked", lexoffice_id=voucher_in(sandbox, other_amount)))
@@ -244,6 +251,43 @@ async def test_month_report_from_the_ledger_and_the_voucherlist(
     assert calls[0][2]["voucherDateFrom"] == first.isoformat() and calls[0][2]["voucherDateTo"] == last.isoformat()
     missing = next(line for line in report.lines if line.state == "missing")
     assert calls[1][2]["voucherNumber"] == missing.voucher_number
+
+
+async def test_each_sale_takes_its_own_plan_a_refund_naming_it_does_not(pool: asyncpg.Pool) -> None:
+    refunded = paid_invoice(paid_at=NOW)
+    # A Stripe credit note of that invoice arrived first: its row names the invoice too, with its own amounts.
+    credit = {"document_key": "cn_1", "invoice_id": refunded.invoice_id, "voucher_date": "2001-01-01",
+              "groups": [{"rate": "0", "net": 100, "tax": 0}]}  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        await effects.record_intents(conn, [(effects.credit_key("cn_1"), "credit", credit)])
+    invoice = await queued(pool, refunded)
+    checkout = CheckoutSale(
+        session_id="cs_1", customer_id=None, stripe_event_id="evt_cs_1", voucher_date=invoice.voucher_date,
+        voucher_time=f"{invoice.voucher_date}T10:00:00.000+01:00", total=13770, tax=1970,
+        lines=(InvoiceLine("a", 1, 19, 10000, 1900), InvoiceLine("b", 1, 7, 1000, 70), InvoiceLine("c", 1, 0, 800, 0)),
+        email=None, name="Ada", country="DE", locale=None,
+    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        await checkout_rows(conn, checkout)
+
+    sales = {sale.document_key: sale for sale in await ledger_sales(pool, MONTH)}
+    assert (sales[refunded.invoice_id].day, sales[refunded.invoice_id].groups) == (invoice.voucher_date, invoice.groups)
+    assert sales["cs_1"].groups == (TaxGroup("19", 10000, 1900), TaxGroup("7", 1000, 70), TaxGroup("0", 800, 0))
+    assert "cn_1" not in sales, "a refund is not a sale"
+
+
+async def checkout_rows(conn: asyncpg.Connection, sale: CheckoutSale) -> None:
+    """What the consumer records for a paid checkout (path 2): its effect rows and the `queued` row."""
+    await record_checkout(conn, sale, None)
+    entry = LedgerEntry(
+        document_key=sale.session_id,
+        source="stripe_checkout",
+        kind="queued",
+        document_type="invoice",
+        amount=euros(sale.total),
+        currency="EUR",
+    )
+    await ledger.record(conn, entry)
 
 
 async def reconcile_cli(database: str, url: str, *args: str) -> tuple[int, str]:

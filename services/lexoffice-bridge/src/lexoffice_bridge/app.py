@@ -9,7 +9,6 @@ payment-status workers (status_workers.py).
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from intplat_common import (
     PgTokenBucket,
     create_producer,
 )
+from intplat_common.alerts import OpsAlerts
 from intplat_common.credentials import rotate_credentials_command
 from intplat_common.effects import EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
@@ -56,14 +56,6 @@ def credential_id(settings: LexofficeBridgeSettings) -> str:
 def rate_limit_bucket(pool: asyncpg.Pool, settings: LexofficeBridgeSettings) -> PgTokenBucket:
     """Lexoffice limits per API key (partner mode: per client): the bucket is named after it."""
     return PgTokenBucket(pool, f"lexoffice:{credential_id(settings)}", rate=settings.lexoffice_pace_per_second)
-
-
-log = logging.getLogger(__name__)
-
-
-async def log_alert(kind: str, text: str) -> None:
-    """The ops alert hook: logged at error level until the bridge has its ops channel."""
-    log.error("ops alert %s: %s", kind, text, extra={"fields": {"kind": kind, "text": text}})
 
 
 def booker_config(settings: LexofficeBridgeSettings) -> EffectWorkerConfig:
@@ -112,6 +104,7 @@ class BridgeComponents:
     lexoffice: LexofficeClient
     webhook_verifier: WebhookVerifier | None  # None: no key configured, every callback is refused
     pdfs: InvoicePdfs
+    alerts: OpsAlerts
     booker: Booker
     relay: OutboxRelay
     consumer: ConsumerSupervisor
@@ -126,33 +119,36 @@ class BridgeComponents:
         oauth = partner_mode(settings, pool)
         lexoffice = lexoffice_client(settings, bucket, access, oauth.authorization if oauth else None)
         pdfs = InvoicePdfs(base=settings.pdf_base, timeout=settings.pdf_timeout_seconds)
+        alerts = OpsAlerts.from_settings(settings)
         booker = Booker(
             pool,
             lexoffice,
             pdfs,
-            posting_category=settings.lexoffice_posting_category,
+            rules=settings.booking_rules,
             bridge_url=settings.bridge_url,
             config=booker_config(settings),
-            alert=log_alert,
+            alert=alerts.alert,
             # When Lexoffice's breaker closes again, every booking backing off is due at once.
             breakers=[lexoffice.http.breaker],
         )
         relay = OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "lexoffice-bridge-relay"))
-        context = EventContext(alert=log_alert)
+        context = EventContext(alert=alerts.alert, tax_policy=settings.tax_policy)
 
         def new_runner() -> ConsumerRunner:
-            return ConsumerRunner(
+            runner = ConsumerRunner(
                 group=settings.consumer_group,
                 topics=settings.topics,
                 handler=router.handler(context),
                 pool=pool,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
             )
+            runner.on_dead_letter = alerts.on_dead_letter
+            return runner
 
         verifier = WebhookVerifier(key) if key else None
-        status = StatusWorkers.build(settings, pool, lexoffice, access, log_alert)
+        status = StatusWorkers.build(settings, pool, lexoffice, access, alerts.alert)
         consumer = ConsumerSupervisor(new_runner)
-        return cls(pool, bucket, lexoffice, verifier, pdfs, booker, relay, consumer, status, oauth)
+        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, consumer, status, oauth)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
@@ -160,7 +156,7 @@ class BridgeComponents:
         return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer, **self.status.workers()}
 
     async def aclose(self) -> None:
-        for client in (self.lexoffice, self.pdfs, self.oauth):
+        for client in (self.lexoffice, self.pdfs, self.alerts, self.oauth):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.aclose()

@@ -11,7 +11,7 @@ publishes `bookkeeping.document.synced.v1` through the outbox, in the same trans
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,21 +22,18 @@ from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
 from intplat_common.events import BookkeepingDocumentSynced
 
-from . import checkout, contacts, effects, ledger
+from . import chain, checkout, contacts, credit_notes, effects, ledger
 from .checkout import InvoiceBooking
 from .contacts import ContactLink
+from .credit_notes import CreditCall, CreditSteps
 from .effects import EFFECTS, Effect
 from .ledger import LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
-from .planning import ContactPlan, SalePlan, category_for, contact_body, euros, voucher_body
+from .planning import BookingRules, ContactPlan, ManualBooking, SalePlan, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
 from .synced_events import synced_outbox_message
 
 log = logging.getLogger(__name__)
-
-# A row whose precondition (the contact, the voucher) is not met yet looks again this soon at the latest; the step
-# that meets it makes it due at once.
-WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,20 +45,31 @@ class Step:
     voucher_id: str | None = None
 
 
+Call = Step | CreditCall
+
+
 class LexofficeBooking:
-    """`EffectProvider` of the bridge: contacts, vouchers and their files."""
+    """`EffectProvider` of the bridge: contacts, vouchers and their files; refunds' credit documents
+    (credit_notes.py)."""
 
     name = "lexoffice"
     max_batch = 1  # Lexoffice has no batch calls
 
     def __init__(
-        self, pool: asyncpg.Pool, api: LexofficeApi, pdfs: InvoicePdfs, *, posting_category: str, bridge_url: str
+        self,
+        pool: asyncpg.Pool,
+        api: LexofficeApi,
+        pdfs: InvoicePdfs,
+        *,
+        rules: BookingRules,
+        bridge_url: str,
     ) -> None:
         self._pool = pool
         self._api = api
         self._pdfs = pdfs
-        self._category = posting_category
-        self._invoices = InvoiceBooking(pool, api, bridge_url=bridge_url)  # booking path 2 (checkout.py)
+        self._rules = rules
+        self._credits = CreditSteps(pool, api, pdfs, rules)
+        self._invoices = InvoiceBooking(pool, api, rules, bridge_url=bridge_url)  # booking path 2 (checkout.py)
 
     def row(self, record: asyncpg.Record) -> Effect:
         return Effect.from_record(record)
@@ -72,6 +80,8 @@ class LexofficeBooking:
     # --- look-up after an ambiguous outcome -----------------------------------------------------------------------
 
     async def find_existing(self, row: Effect) -> str | None:
+        if row.kind in credit_notes.KINDS:
+            return await self._credits.find_existing(row)
         if row.kind in checkout.KINDS:
             return await self._invoices.find_existing(row)
         if row.kind == "contact":
@@ -102,8 +112,8 @@ class LexofficeBooking:
 
     # --- what to send -------------------------------------------------------------------------------------------
 
-    async def prepare(self, rows: Sequence[Effect]) -> list[Step | Outcome]:
-        prepared: list[Step | Outcome] = []
+    async def prepare(self, rows: Sequence[Effect]) -> list[Call | Outcome]:
+        prepared: list[Call | Outcome] = []
         for row in rows:
             try:
                 prepared.append(await self._prepare(row))
@@ -113,7 +123,9 @@ class LexofficeBooking:
                 prepared.append(Outcome.retry(f"posting categories: {exc}", code=exc.status))
         return prepared
 
-    async def _prepare(self, row: Effect) -> Step | Outcome:
+    async def _prepare(self, row: Effect) -> Call | Outcome:
+        if row.kind in credit_notes.KINDS:
+            return await self._credits.prepare(row)
         if row.kind in checkout.KINDS:
             prepared = await self._invoices.prepare(row)
             return prepared if isinstance(prepared, Outcome) else Step(body=prepared)
@@ -130,19 +142,31 @@ class LexofficeBooking:
                 return Outcome.done(booked["lexoffice_id"])
             link = await contacts.find(self._pool, sale.customer_id)
             if link is None:
-                return Outcome.retry(f"waiting for the contact of {sale.customer_id}", retry_after=WAIT_SECONDS)
-            category = category_for(await self._api.posting_categories(), self._category)
-            if category is None:
-                return await self._failed(row, sale, f"no income posting category named {self._category!r}")
+                contact = effects.contact_key(sale.customer_id)
+                return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
+            category = self._rules.category(await self._api.posting_categories(), sale.tax_type)
+            if isinstance(category, ManualBooking):
+                return await self._failed(row, sale, category.reason)
             body = voucher_body(sale, contact_id=link.lexoffice_contact_id, category_id=category)
             return Step(body=body, contact_id=link.lexoffice_contact_id)
         if booked is None:
-            return Outcome.retry(f"waiting for the voucher of {sale.invoice_number}", retry_after=WAIT_SECONDS)
+            voucher = effects.voucher_key(sale.invoice_number)
+            return await self._wait_for(row, sale, voucher, chain.document_booked(self._pool, sale.invoice_id))
         return Step(voucher_id=booked["lexoffice_id"], contact_id=booked["details"].get("contact_id"))
+
+    async def _wait_for(self, row: Effect, sale: SalePlan, earlier: str, met: Callable[[], Awaitable[bool]]) -> Outcome:
+        async def failed(reason: str) -> Outcome:
+            return await self._failed(row, sale, reason)
+
+        return await chain.wait_for(
+            self._pool, row, earlier, deadline_seconds=self._rules.wait_seconds, met=met, failed=failed
+        )
 
     # --- the calls ----------------------------------------------------------------------------------------------
 
-    async def attempt(self, row: Effect, call: Step) -> Outcome:
+    async def attempt(self, row: Effect, call: Call) -> Outcome:
+        if isinstance(call, CreditCall):
+            return await self._credits.attempt(row, call)
         if row.kind in checkout.KINDS:
             return await self._invoices.attempt(row, call.body)
         try:
@@ -159,10 +183,14 @@ class LexofficeBooking:
         except LexofficeError as exc:
             answer = exc.body if isinstance(exc.body, dict) else {"body": exc.body}
             if row.kind == "contact":
-                return Outcome.dead(str(exc), code=exc.status, answer=answer)
+                customer = ContactPlan.from_payload(row.payload).customer_id
+                dead = Outcome.dead(str(exc), code=exc.status, answer=answer)
+                return await chain.end_dead(
+                    self._pool, row, dead, lambda: effects.vouchers_of_customer_due(self._pool, customer)
+                )
             return await self._failed(row, SalePlan.from_payload(row.payload), str(exc), exc.status, answer)
 
-    async def attempt_batch(self, items: Sequence[tuple[Effect, Step]]) -> list[Outcome]:
+    async def attempt_batch(self, items: Sequence[tuple[Effect, Call]]) -> list[Outcome]:
         return [await self.attempt(row, call) for row, call in items]
 
     async def _ensure_contact(self, plan: ContactPlan, call: Step) -> Outcome:
@@ -209,7 +237,7 @@ class LexofficeBooking:
             details={"contact_id": contact_id, "found_after_ambiguous_create": found},
         )
         await ledger.record_once(self._pool, entry)
-        await effects.file_due(self._pool, sale.invoice_number)
+        await self._dependants_due(sale)
 
     async def _attached(self, sale: SalePlan, voucher_id: str, contact_id: str | None, file_id: str) -> None:
         entry = LedgerEntry(
@@ -240,7 +268,13 @@ class LexofficeBooking:
             details={"step": row.kind, "status": code, "answer": dict(answer) if answer else None},
         )
         await ledger.record(self._pool, entry)
-        return Outcome.dead(reason, code=code, answer=answer)
+        dead = Outcome.dead(reason, code=code, answer=answer)
+        return await chain.end_dead(self._pool, row, dead, lambda: self._dependants_due(sale))
+
+    async def _dependants_due(self, sale: SalePlan) -> None:
+        """Its file, and the refunds that wait for the invoice, look again (it was booked or failed)."""
+        await effects.file_due(self._pool, sale.invoice_number)
+        await effects.refunds_due(self._pool, sale.invoice_id)
 
 
 def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> OutboxMessage:
@@ -267,7 +301,7 @@ def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> O
     return synced_outbox_message(event, event_id=f"voucher-{voucher_id}", now=now)
 
 
-class Booker(EffectWorker[Effect, Step]):
+class Booker(EffectWorker[Effect, Call]):
     """The effect worker on `lexoffice_effects` with the Lexoffice plugin."""
 
     def __init__(
@@ -276,11 +310,11 @@ class Booker(EffectWorker[Effect, Step]):
         api: LexofficeApi,
         pdfs: InvoicePdfs,
         *,
-        posting_category: str,
+        rules: BookingRules,
         bridge_url: str,
         config: EffectWorkerConfig | None = None,
         alert: AlertHook | None = None,
         breakers: Sequence[AsyncCircuitBreaker] = (),
     ) -> None:
-        provider = LexofficeBooking(pool, api, pdfs, posting_category=posting_category, bridge_url=bridge_url)
+        provider = LexofficeBooking(pool, api, pdfs, rules=rules, bridge_url=bridge_url)
         super().__init__("lexoffice-bridge", pool, EFFECTS, provider, config=config, alert=alert, breakers=breakers)

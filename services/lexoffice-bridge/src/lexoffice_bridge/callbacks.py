@@ -119,9 +119,9 @@ class CallbackProcessor(PeriodicWorker):
         return Observation(str(payment["voucherStatus"]), open_amount, "callback", payment)
 
     async def _read_document(self, document: BookedDocument) -> Document:
-        if document.document_type == "invoice":
+        if document.resource == "invoice":
             return await self._api.get_invoice(document.lexoffice_id)
-        if document.document_type == "credit_note":
+        if document.resource == "credit_note":
             return await self._api.get_credit_note(document.lexoffice_id)
         return await self._api.get_voucher(document.lexoffice_id)
 

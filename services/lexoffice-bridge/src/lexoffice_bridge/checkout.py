@@ -6,6 +6,8 @@ Rows (effects.py), each written once by the consumer (consumers/checkouts.py):
   invoice:{checkout session}    `POST /v1/invoices?finalize=true` (waits for the contact)
   invoice_file:{session}        `GET /v1/invoices/{id}/file`, stored with its ledger row and the synced event in one
                                 transaction (waits for the invoice)
+A step waits as path 1's do (chain.py: parked without calls, woken by the earlier step, dead when it is dead). The
+booked invoice makes the refunds waiting for it due (their credit note refers to it, credit_notes.py).
 
 Exactly once without idempotency keys (a second finalized invoice for one sale is a second VAT liability, §14c
 UStG): Lexoffice numbers invoices itself, so after an ambiguous create (timeout, 504 after commit, reset) the
@@ -18,7 +20,7 @@ with a `needs_manual_booking` ledger row and an alert.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,17 +30,16 @@ from intplat_common import OutboxMessage
 from intplat_common.effects import Alert, Outcome
 from intplat_common.events import BookkeepingDocumentSynced
 
-from . import contacts, document_files, effects, ledger
+from . import chain, contacts, document_files, effects, ledger
 from .document_files import DocumentFile
 from .effects import Effect, EffectKind
 from .invoicing import CheckoutSale, invoice_body, marker
 from .ledger import EntryKind, LedgerEntry
-from .planning import ContactPlan, euros
+from .planning import BookingRules, ContactPlan, euros
 from .ports import Document, LexofficeApi, LexofficeError
 from .synced_events import synced_outbox_message
 
 KINDS: frozenset[str] = frozenset({"invoice", "invoice_file"})
-WAIT_SECONDS = 5.0  # as the booker's: the step that meets the precondition makes the row due at once
 
 
 def invoice_key(session_id: str) -> str:
@@ -63,9 +64,10 @@ async def record_checkout(conn: asyncpg.Connection, sale: CheckoutSale, contact:
 class InvoiceBooking:
     """The booker's part for `invoice` and `invoice_file` rows (`booker.LexofficeBooking` hands them here)."""
 
-    def __init__(self, pool: asyncpg.Pool, api: LexofficeApi, *, bridge_url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, api: LexofficeApi, rules: BookingRules, *, bridge_url: str) -> None:
         self._pool = pool
         self._api = api
+        self._wait_seconds = rules.wait_seconds
         self._bridge_url = bridge_url.rstrip("/")
         # Rows whose look-up could not settle whether the invoice exists (set by find_existing, taken by prepare in
         # the same round): a human decides, the invoice is never created blindly.
@@ -111,14 +113,26 @@ class InvoiceBooking:
             if booked is not None:
                 return Outcome.done(booked["lexoffice_id"])
             if (reason := self._undecided.pop(row.id, None)) is not None:
-                return await self._manual(sale, reason)
+                return await self._manual(row, sale, reason)
             contact_id = await self._contact_id(sale)
             if sale.customer_id is not None and contact_id is None:
-                return Outcome.retry(f"waiting for the contact of {sale.customer_id}", retry_after=WAIT_SECONDS)
+                contact = effects.contact_key(sale.customer_id)
+                return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
             return invoice_body(sale, contact_id=contact_id)
         if booked is None:
-            return Outcome.retry(f"waiting for the invoice of {sale.session_id}", retry_after=WAIT_SECONDS)
+            invoice = invoice_key(sale.session_id)
+            return await self._wait_for(row, sale, invoice, chain.document_booked(self._pool, sale.session_id))
         return None
+
+    async def _wait_for(
+        self, row: Effect, sale: CheckoutSale, earlier: str, met: Callable[[], Awaitable[bool]]
+    ) -> Outcome:
+        async def failed(reason: str) -> Outcome:
+            return await self._failed(row, sale, reason)
+
+        return await chain.wait_for(
+            self._pool, row, earlier, deadline_seconds=self._wait_seconds, met=met, failed=failed
+        )
 
     async def attempt(self, row: Effect, body: Document | None) -> Outcome:
         sale = CheckoutSale.from_payload(row.payload)
@@ -175,15 +189,26 @@ class InvoiceBooking:
         )
 
     async def _booked(self, sale: CheckoutSale, invoice_id: str, contact_id: str | None, *, found: bool) -> None:
-        details = {"contact_id": contact_id, "found_after_ambiguous_create": found}
+        details = {
+            "contact_id": contact_id,
+            "payment_intent_id": sale.payment_intent_id,  # what a refund names its original by
+            "found_after_ambiguous_create": found,
+        }
         await ledger.record_once(self._pool, self._entry(sale, "booked", lexoffice_id=invoice_id, details=details))
-        await effects.make_due(self._pool, "effect_key = $1", invoice_file_key(sale.session_id))
+        await self._dependants_due(sale)
 
-    async def _manual(self, sale: CheckoutSale, reason: str) -> Outcome:
+    async def _dependants_due(self, sale: CheckoutSale) -> None:
+        """Its file, and the refunds that wait for the invoice, look again (it was booked, failed or left to a
+        human)."""
+        await effects.make_due(self._pool, "effect_key = $1", invoice_file_key(sale.session_id))
+        await effects.refunds_due(self._pool, sale.session_id)
+
+    async def _manual(self, row: Effect, sale: CheckoutSale, reason: str) -> Outcome:
         """A create that may have taken effect and cannot be found for certain: never created again automatically."""
         await ledger.record(self._pool, self._entry(sale, "needs_manual_booking", reason=reason))
         text = f"Stripe checkout {sale.session_id}: {reason}; check Lexoffice and book it manually"
-        return Outcome.dead(reason, status="manual", alert=Alert("lexoffice_manual_booking", text))
+        manual = Outcome.dead(reason, status="manual", alert=Alert("lexoffice_manual_booking", text))
+        return await chain.end_dead(self._pool, row, manual, lambda: self._dependants_due(sale))
 
     async def _failed(
         self,
@@ -195,7 +220,8 @@ class InvoiceBooking:
     ) -> Outcome:
         details = {"step": row.kind, "status": code, "answer": dict(answer) if answer else None}
         await ledger.record(self._pool, self._entry(sale, "failed", reason=reason, details=details))
-        return Outcome.dead(reason, code=code, answer=answer)
+        dead = Outcome.dead(reason, code=code, answer=answer)
+        return await chain.end_dead(self._pool, row, dead, lambda: self._dependants_due(sale))
 
 
 def synced_message(sale: CheckoutSale, invoice_id: str, contact_id: str | None, file_url: str) -> OutboxMessage:

@@ -5,9 +5,12 @@ A paid invoice becomes up to three rows, each written once (their `effect_key` i
   voucher:{invoice number}    create the salesinvoice voucher (waits for the contact)
   file:{invoice number}       attach Stripe's PDF to it and publish the synced event (waits for the voucher)
 A paid checkout without a Stripe invoice (path 2, checkout.py) becomes `contact`, `invoice:{session}` and
-`invoice_file:{session}` rows. A redelivered event, or a second event for the same invoice number, finds its keys
-taken and adds nothing. A row whose precondition is not met yet is rescheduled without a call; the step that meets
-it makes its dependants due.
+`invoice_file:{session}` rows. A refund or Stripe credit note becomes one or two (credit_notes.py):
+  credit:{cn_ or re_ id}      create its credit document (waits for the original to be booked)
+  credit_file:{cn_ id}        attach Stripe's credit note PDF to a credit voucher (waits for it)
+A redelivered event, or a second event for the same invoice number, finds its keys taken and adds nothing. A row
+whose precondition is not met yet waits without a call (chain.py); the step that meets it makes its dependants due.
+Every row's payload names its document: `document_key` (path 2, refunds) or `invoice_id` (path 1).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from opentelemetry import propagate
 from intplat_common.effects import EffectLedger, EffectTable
 
 from .planning import ContactPlan, SalePlan
+from .refunds import RefundPlan
 
-# invoice, invoice_file: booking path 2 (checkout.py).
-EffectKind = Literal["contact", "voucher", "voucher_file", "invoice", "invoice_file"]
+# invoice, invoice_file: booking path 2 (checkout.py); credit, credit_file: refunds (credit_notes.py).
+EffectKind = Literal["contact", "voucher", "voucher_file", "invoice", "invoice_file", "credit", "credit_file"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ def file_key(invoice_number: str) -> str:
     return f"file:{invoice_number}"
 
 
+def credit_key(document_key: str) -> str:
+    return f"credit:{document_key}"
+
+
+def credit_file_key(document_key: str) -> str:
+    return f"credit_file:{document_key}"
+
+
 _INSERT = f"""
     WITH inserted AS (
         INSERT INTO lexoffice_effects (id, effect_key, kind, payload, traceparent)
@@ -98,6 +110,16 @@ async def record_sale(conn: asyncpg.Connection, sale: SalePlan, contact: Contact
     return await record_intents(conn, intents)
 
 
+async def record_refund(conn: asyncpg.Connection, plan: RefundPlan) -> set[str]:
+    """Write the refund's effects in the caller's transaction; returns the keys that were new."""
+    intents: list[tuple[str, EffectKind, Mapping[str, Any]]] = [
+        (credit_key(plan.document_key), "credit", plan.payload())
+    ]
+    if plan.pdf_url:
+        intents.append((credit_file_key(plan.document_key), "credit_file", plan.payload()))
+    return await record_intents(conn, intents)
+
+
 async def record_intents(
     conn: asyncpg.Connection, intents: Sequence[tuple[str, EffectKind, Mapping[str, Any]]]
 ) -> set[str]:
@@ -115,18 +137,61 @@ async def record_intents(
 
 
 async def make_due(pool: asyncpg.Pool | asyncpg.Connection, where: str, *args: Any) -> None:
-    """Rows waiting in the queue on a step that is now done become due (and the worker is woken)."""
+    """Rows waiting on a step that is now done (or dead) become due (and the worker is woken)."""
     await pool.execute(
         f"""
         WITH due AS (
-            UPDATE lexoffice_effects SET next_attempt_at = now(), updated_at = now()
-            WHERE status = 'queued' AND next_attempt_at > now() AND {where}
+            UPDATE lexoffice_effects SET status = 'queued', next_attempt_at = now(), updated_at = now()
+            WHERE status IN ('queued', 'waiting') AND next_attempt_at > now() AND {where}
             RETURNING id
         )
         SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM (SELECT count(*) FROM due) AS n
         """,  # noqa: S608 - `where` is one of this module's fixed conditions
         *args,
     )
+
+
+async def requeue(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
+    """Dead rows back to the queue with a fresh backoff, due one millisecond apart in the given order (so the worker
+    claims an earlier step first); `needs_check` is kept: a row that may have taken effect is looked up first."""
+    await conn.execute(
+        f"""
+        WITH due AS (
+            UPDATE lexoffice_effects m SET status = 'queued', attempts = 0, claim_token = NULL, lease_until = NULL,
+                next_attempt_at = now() + make_interval(secs => (ids.n - 1) / 1000.0),
+                error = 'retry requested', error_code = NULL, answer = NULL, updated_at = now()
+            FROM unnest($1::uuid[]) WITH ORDINALITY AS ids(id, n)
+            WHERE m.id = ids.id AND m.status = 'dead'
+            RETURNING m.id
+        )
+        SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM (SELECT count(*) FROM due) AS n
+        """,  # noqa: S608 - a fixed channel name, no input
+        list(ids),
+    )
+
+
+_DOCUMENT_EFFECTS = """
+    WITH own AS (
+        SELECT * FROM lexoffice_effects
+        WHERE COALESCE(payload->>'document_key', payload->>'invoice_id') = $1 AND kind <> 'contact'
+    ), customers AS (
+        SELECT payload->>'customer_id' AS customer_id FROM own
+        UNION SELECT details->>'customer_id' FROM booking_ledger WHERE document_key = $1
+    )
+    SELECT * FROM own
+    UNION ALL
+    SELECT * FROM lexoffice_effects
+    WHERE kind = 'contact' AND effect_key IN (SELECT 'contact:' || customer_id FROM customers)
+    ORDER BY created_at, effect_key
+"""
+
+
+async def document_effects(conn: asyncpg.Pool | asyncpg.Connection, document_key: str) -> list[asyncpg.Record]:
+    """The effect rows of one document (a Stripe invoice, checkout session, credit note or refund): its own, found
+    by the document its payload names, and its customer's contact row (shared with the customer's other
+    documents). Oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(_DOCUMENT_EFFECTS, document_key)
+    return rows
 
 
 async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None:
@@ -136,3 +201,55 @@ async def vouchers_of_customer_due(pool: asyncpg.Pool, customer_id: str) -> None
 
 async def file_due(pool: asyncpg.Pool, invoice_number: str) -> None:
     await make_due(pool, "effect_key = $1", file_key(invoice_number))
+
+
+async def refunds_due(conn: asyncpg.Pool | asyncpg.Connection, original_key: str) -> None:
+    """The refunds of an original that was just booked (or failed, or left to a human) look at it again: those
+    naming it (credit notes) and those naming its payment (plain refunds). Path 2 calls this when it books a
+    checkout's invoice."""
+    await make_due(
+        conn,
+        """kind = 'credit' AND (payload->>'invoice_id' = $1 OR payload->>'payment_intent_id' IN (
+            SELECT details->>'payment_intent_id' FROM booking_ledger WHERE document_key = $1))""",
+        original_key,
+    )
+
+
+async def credit_file_due(pool: asyncpg.Pool, document_key: str) -> None:
+    await make_due(pool, "effect_key = $1", credit_file_key(document_key))
+
+
+async def end_waiting(pool: asyncpg.Pool, effect_key: str, status: str, reason: str) -> None:
+    """A row not yet claimed ends in `status` (a dead status) without a call."""
+    await pool.execute(
+        "UPDATE lexoffice_effects SET status = $2, error = $3, updated_at = now()"
+        " WHERE effect_key = $1 AND status IN ('queued', 'waiting')",
+        effect_key,
+        status,
+        reason,
+    )
+
+
+async def booked_through_credit_note(conn: asyncpg.Connection, refund_id: str) -> bool:
+    """A Stripe credit note recorded before names this refund: it is booked through that credit note."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM lexoffice_effects WHERE kind = 'credit' AND payload->'refund_ids' ? $1 LIMIT 1", refund_id
+        )
+    )
+
+
+async def supersede_refunds(conn: asyncpg.Connection, credit_note_id: str, refund_ids: Sequence[str]) -> list[str]:
+    """The refunds a Stripe credit note made, recorded before it and not done: done through the credit note (their
+    credit document is never created). Returns their refund ids."""
+    records = await conn.fetch(
+        """
+        UPDATE lexoffice_effects SET status = 'done', provider_ref = $2, done_at = now(), lease_until = NULL,
+            error = NULL, updated_at = now()
+        WHERE effect_key = ANY($1::text[]) AND status <> 'done'
+        RETURNING payload->>'document_key' AS refund_id
+        """,
+        [credit_key(r) for r in refund_ids],
+        f"credit_note:{credit_note_id}",
+    )
+    return [str(r["refund_id"]) for r in records]

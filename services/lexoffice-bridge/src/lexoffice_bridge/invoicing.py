@@ -22,6 +22,7 @@ from typing import Any
 from intplat_common.events import CheckoutCompleted, InvoiceTax
 
 from .planning import BOOKING_TIMEZONE, ManualBooking, TaxGroup, booking_date, group_taxes
+from .taxes import TaxPolicy, Undecidable, decide, facts_of_checkout
 
 GERMAN_RATES = (19, 7, 0)
 
@@ -55,17 +56,29 @@ class CheckoutSale:
     name: str
     country: str | None
     locale: str | None
+    payment_intent_id: str | None = None  # what a refund names its original by
 
     @property
     def currency(self) -> str:
         return "EUR"  # the only currency planned: others need manual booking
 
+    @property
+    def groups(self) -> tuple[TaxGroup, ...]:
+        """Its amounts per tax rate, highest rate first."""
+        sums: dict[int, tuple[int, int]] = {}
+        for line in self.lines:
+            net, tax = sums.get(line.rate, (0, 0))
+            sums[line.rate] = (net + line.net, tax + line.tax)
+        return tuple(TaxGroup(str(rate), net, tax) for rate, (net, tax) in sorted(sums.items(), reverse=True))
+
     def payload(self) -> dict[str, Any]:
-        return {**asdict(self), "lines": [asdict(line) for line in self.lines]}
+        # `document_key` names the document the rows belong to (the admin's history and Retry find them by it).
+        return {**asdict(self), "lines": [asdict(line) for line in self.lines], "document_key": self.session_id}
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> CheckoutSale:
-        return cls(**{**payload, "lines": tuple(InvoiceLine(**line) for line in payload["lines"])})
+        fields = {k: v for k, v in payload.items() if k != "document_key"}
+        return cls(**{**fields, "lines": tuple(InvoiceLine(**line) for line in payload["lines"])})
 
 
 def skip_reason(event: CheckoutCompleted) -> str | None:
@@ -119,7 +132,20 @@ def plan_checkout(event: CheckoutCompleted) -> CheckoutSale | ManualBooking:
         name=name.strip()[:255],
         country=country.upper() if country else None,
         locale=details.locale if details else None,
+        payment_intent_id=event.payment_intent_id,
     )
+
+
+def tax_rule(event: CheckoutCompleted, policy: TaxPolicy) -> ManualBooking | None:
+    """Path 2 issues gross invoices only (Stripe's amounts, see above): a sale whose tax type (taxes.py) is `net` or
+    `gross` is invoiced; any other (vat-free small business, intra-community supply, reverse charge, third country)
+    or an undecidable one needs manual booking, never an invoice with a guessed tax type."""
+    decided = decide(facts_of_checkout(event), supply=policy.supply, small_business=policy.small_business)
+    if isinstance(decided, Undecidable):
+        return ManualBooking(decided.reason)
+    if decided not in ("net", "gross"):
+        return ManualBooking(f"tax type {decided}: checkout invoices are issued with German VAT (gross) only")
+    return None
 
 
 def invoice_lines(event: CheckoutCompleted) -> list[InvoiceLine] | ManualBooking:

@@ -30,6 +30,7 @@ EntryKind = Literal[
     "retry_requested",
     "payment_changed",
     "status_changed",
+    "superseded",
 ]
 DocumentType = Literal["voucher", "invoice", "credit_note"]
 
@@ -110,6 +111,17 @@ async def record_once_in(conn: asyncpg.Connection, entry: LedgerEntry, messages:
         return False
     await record(conn, entry)
     await enqueue(conn, messages)
+    return True
+
+
+async def record_manual_once(conn: asyncpg.Connection, entry: LedgerEntry) -> bool:
+    """Appends a `needs_manual_booking` row unless the document has one already (redelivered events). True when
+    recorded."""
+    if await conn.fetchval(
+        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", entry.document_key
+    ):
+        return False
+    await record(conn, entry)
     return True
 
 

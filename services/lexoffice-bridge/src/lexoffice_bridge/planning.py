@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from intplat_common.events import CustomerDetails, InvoicePaid, InvoiceTax
 
+from .taxes import CategoryNames, TaxPolicy, TaxType, Undecidable, facts_of_invoice
+
 # Lexoffice's day boundaries are German (voucherlist date filters are CET/CEST days).
 BOOKING_TIMEZONE = ZoneInfo("Europe/Berlin")
 
@@ -51,6 +53,7 @@ class SalePlan:
     tax: int
     groups: tuple[TaxGroup, ...]
     pdf_url: str | None
+    tax_type: TaxType = "gross"  # chooses the posting category (taxes.py); the voucher is booked gross
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class SalePlan:
             "tax": self.tax,
             "groups": [{"rate": g.rate, "net": g.net, "tax": g.tax} for g in self.groups],
             "pdf_url": self.pdf_url,
+            "tax_type": self.tax_type,
         }
 
     @classmethod
@@ -72,7 +76,7 @@ class SalePlan:
         return cls(**{**payload, "groups": groups})
 
 
-def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
+def plan_sale(event: InvoicePaid, policy: TaxPolicy) -> SalePlan | ManualBooking:
     """The voucher of a paid invoice, or why a human must book it. Requires `invoice_number` (checked by the
     handler: a paid Stripe invoice always has one)."""
     assert event.invoice_number is not None
@@ -81,6 +85,9 @@ def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
     groups = tax_groups(event)
     if isinstance(groups, ManualBooking):
         return groups
+    tax_type = policy.tax_type(facts_of_invoice(event), [g.rate for g in groups])
+    if isinstance(tax_type, Undecidable):
+        return ManualBooking(tax_type.reason)
     when = event.paid_at or event.stripe_created
     return SalePlan(
         invoice_id=event.invoice_id,
@@ -93,6 +100,7 @@ def plan_sale(event: InvoicePaid) -> SalePlan | ManualBooking:
         tax=event.total_tax,
         groups=tuple(groups),
         pdf_url=event.invoice_pdf_url,
+        tax_type=tax_type,
     )
 
 
@@ -122,14 +130,14 @@ def group_taxes(taxes: Iterable[InvoiceTax], *, total: int, total_tax: int) -> l
         tax.setdefault(Decimal(0), 0)
     if not net:
         return ManualBooking("the invoice has no amount to book")
-    return [TaxGroup(_rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
+    return [TaxGroup(rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
 
 
 def booking_date(when: datetime) -> str:
     return when.astimezone(BOOKING_TIMEZONE).date().isoformat()
 
 
-def _rate_text(rate: Decimal) -> str:
+def rate_text(rate: Decimal) -> str:
     return format(rate, "f")
 
 
@@ -142,16 +150,16 @@ def voucher_body(plan: SalePlan, *, contact_id: str, category_id: str) -> dict[s
         "voucherNumber": plan.invoice_number,
         "voucherDate": plan.voucher_date,
         "shippingDate": plan.voucher_date,
-        "totalGrossAmount": _euros(plan.total),
-        "totalTaxAmount": _euros(plan.tax),
+        "totalGrossAmount": json_euros(plan.total),
+        "totalTaxAmount": json_euros(plan.tax),
         "taxType": "gross",
         "contactId": contact_id,
         "remark": f"Stripe invoice {plan.invoice_id}",
         "voucherItems": [
             {
-                "amount": _euros(group.gross),
-                "taxAmount": _euros(group.tax),
-                "taxRatePercent": _number(group.rate),
+                "amount": json_euros(group.gross),
+                "taxAmount": json_euros(group.tax),
+                "taxRatePercent": rate_number(group.rate),
                 "categoryId": category_id,
             }
             for group in plan.groups
@@ -163,12 +171,12 @@ def euros(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
-def _euros(cents: int) -> float:
+def json_euros(cents: int) -> float:
     """For the JSON body: Lexoffice reads amounts as numbers with two decimals."""
     return float(euros(cents))
 
 
-def _number(text: str) -> int | float:
+def rate_number(text: str) -> int | float:
     value = Decimal(text)
     return int(value) if value == value.to_integral_value() else float(value)
 
@@ -222,6 +230,23 @@ def contact_body(plan: ContactPlan) -> dict[str, Any]:
         body["addresses"] = {"billing": [{"countryCode": plan.country.upper()}]}
     body["note"] = f"Stripe customer {plan.customer_id}"
     return body
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """How the booker books: the posting category per tax type, and how long a step waits."""
+
+    categories: CategoryNames
+    wait_seconds: float  # the deadline of a wait on an earlier step of the same document
+    original_wait_seconds: float  # how long a refund waits for its original before a human books it
+
+    def category(self, categories: Sequence[Mapping[str, Any]], tax_type: TaxType) -> str | ManualBooking:
+        """The id of the income posting category for `tax_type` among Lexoffice's `categories`."""
+        name = self.categories.name_for(tax_type)
+        if name is None:
+            return ManualBooking(f"no posting category configured for {tax_type} sales")
+        found = category_for(categories, name)
+        return found if found is not None else ManualBooking(f"no income posting category named {name!r}")
 
 
 def category_for(categories: Sequence[Mapping[str, Any]], name: str) -> str | None:

@@ -5,6 +5,9 @@ mismatch: missing, duplicated (more than one document for one sale), amount diff
 `month_report` gathers (the ledger, the effect payloads' tax groups, the voucherlist of the month: paged, each page a
 paced call, plus a look-up by number for a sale not found there); `build_report` is pure; `render_table` and
 `Report.as_json` present it. `lexoffice-bridge reconcile --month YYYY-MM` prints it (reconcile_cli.py).
+
+Refunds are not in it: a credit document (source `stripe_refund`) is not a sale, its number is not the sale's, and the
+report compares each sale with the document booked for it; a refund does not change what that document should be.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from .invoicing import CheckoutSale
 from .ledger import Source
 from .planning import BOOKING_TIMEZONE, TaxGroup, euros
 from .ports import LexofficeApi, VoucherListItem
@@ -245,10 +249,14 @@ _SALES = """
         GROUP BY document_key
         HAVING bool_or(kind IN ('queued', 'needs_manual_booking'))
     ), plans AS (
-        SELECT DISTINCT ON (payload->>'invoice_id') payload->>'invoice_id' AS document_key, payload
-        FROM lexoffice_effects
-        WHERE payload ? 'groups' AND created_at >= $1 AND created_at < $2
-        ORDER BY payload->>'invoice_id', created_at
+        -- The sale's own plan: its voucher (path 1) or invoice (path 2) row, never a refund's row naming it.
+        SELECT DISTINCT ON (document_key) document_key, payload
+        FROM (
+            SELECT COALESCE(payload->>'document_key', payload->>'invoice_id') AS document_key, payload, created_at
+            FROM lexoffice_effects
+            WHERE kind IN ('voucher', 'invoice') AND created_at >= $1 AND created_at < $2
+        ) AS sale_rows
+        ORDER BY document_key, created_at
     )
     SELECT sales.*, plans.payload,
            coalesce(plans.payload->>'voucher_date', (first_recorded AT TIME ZONE 'Europe/Berlin')::date::text) AS day
@@ -264,7 +272,10 @@ async def ledger_sales(pool: asyncpg.Pool | asyncpg.Connection, month: str) -> l
 
 def _sale(row: asyncpg.Record) -> Sale:
     payload = row["payload"] or {}
-    groups = tuple(TaxGroup(str(g["rate"]), int(g["net"]), int(g["tax"])) for g in payload.get("groups") or [])
+    if "lines" in payload:  # path 2: its invoice lines per rate
+        groups = CheckoutSale.from_payload(payload).groups
+    else:
+        groups = tuple(TaxGroup(str(g["rate"]), int(g["net"]), int(g["tax"])) for g in payload.get("groups") or [])
     return Sale(
         document_key=row["document_key"],
         source=row["source"],

@@ -8,16 +8,19 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from intplat_common import split_csv
+from intplat_common.alerts import OpsAlertSettings
 from intplat_common.credentials import parse_password_hash
 
 from .consumers import router
 from .oauth.settings import LexofficeOAuthSettings
+from .planning import BookingRules
+from .taxes import CategoryNames, Supply, TaxPolicy
 from .webhook_signature import WebhookVerifier
 
 DEV_API_KEY = "lexoffice-dev-key"  # the sandbox's key, refused in production
 
 
-class LexofficeBridgeSettings(LexofficeOAuthSettings):
+class LexofficeBridgeSettings(LexofficeOAuthSettings, OpsAlertSettings):
     service_name: str = "lexoffice-bridge"
     port: int = Field(default=8002, validation_alias="LEXOFFICE_BRIDGE_PORT")
     database_url: str = Field(
@@ -61,6 +64,20 @@ class LexofficeBridgeSettings(LexofficeOAuthSettings):
     lexoffice_posting_category: str = Field(
         default="Dienstleistungen", min_length=1, validation_alias="LEXOFFICE_POSTING_CATEGORY"
     )
+    # The posting categories of untaxed sales by tax type (taxes.py); unset: such sales are booked manually.
+    lexoffice_posting_category_intra_community: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_INTRA_COMMUNITY"
+    )
+    lexoffice_posting_category_reverse_charge: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_REVERSE_CHARGE"
+    )
+    lexoffice_posting_category_third_country: str | None = Field(
+        default=None, validation_alias="LEXOFFICE_POSTING_CATEGORY_THIRD_COUNTRY"
+    )
+    # What is sold (an untaxed EU or third-country sale's tax type depends on it), and whether the organisation is
+    # a small business (Kleinunternehmer: every sale `vatfree`).
+    lexoffice_supply: Supply = Field(default="service", validation_alias="LEXOFFICE_SUPPLY")
+    lexoffice_small_business: bool = Field(default=False, validation_alias="LEXOFFICE_SMALL_BUSINESS")
 
     # Stripe's invoice PDFs are fetched from this base instead of the event URL's scheme and host (the path is
     # kept): `make run` and tests serve them locally. Unset: the event's URL, which must be Stripe's (https).
@@ -81,6 +98,13 @@ class LexofficeBridgeSettings(LexofficeOAuthSettings):
     booker_lease_seconds: float = Field(default=600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS")
     retry_base_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(default=900.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_MAX_SECONDS")
+    # A row waiting on an earlier step of its document (the contact, the voucher) is woken by that step; at this
+    # deadline it looks again (and ends dead when the step is dead).
+    wait_seconds: float = Field(default=3600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_WAIT_SECONDS")
+    # A refund whose original document is not booked by then needs manual booking (alerted).
+    original_wait_seconds: float = Field(
+        default=86_400.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_ORIGINAL_WAIT_SECONDS"
+    )
     # After an ambiguous create, wait this long before looking the document up (voucherlist, contacts).
     reconcile_delay_seconds: float = Field(
         default=10.0, ge=0, validation_alias="LEXOFFICE_BRIDGE_RECONCILE_DELAY_SECONDS"
@@ -159,6 +183,23 @@ class LexofficeBridgeSettings(LexofficeOAuthSettings):
             if self.callback_url is not None and not self.callback_url.startswith("https://"):
                 raise ValueError("LEXOFFICE_BRIDGE_CALLBACK_URL must be https (Lexoffice calls only HTTPS)")
         return self
+
+    @property
+    def posting_categories(self) -> CategoryNames:
+        return CategoryNames(
+            domestic=self.lexoffice_posting_category,
+            intra_community=self.lexoffice_posting_category_intra_community,
+            reverse_charge=self.lexoffice_posting_category_reverse_charge,
+            third_country=self.lexoffice_posting_category_third_country,
+        )
+
+    @property
+    def booking_rules(self) -> BookingRules:
+        return BookingRules(self.posting_categories, self.wait_seconds, self.original_wait_seconds)
+
+    @property
+    def tax_policy(self) -> TaxPolicy:
+        return TaxPolicy(self.posting_categories, self.lexoffice_supply, self.lexoffice_small_business)
 
     @property
     def subscription_callback_url(self) -> str | None:

@@ -35,6 +35,16 @@ class BookedDocument:
     voucher_number: str | None
     amount: Decimal | None
     currency: str | None
+    lexoffice_type: str | None = None  # a refund's: salescreditnote (a voucher) or credit-note
+
+    @property
+    def resource(self) -> Literal["invoice", "credit_note", "voucher"]:
+        """Where Lexoffice keeps it: a refund of a Stripe invoice is a salescreditnote voucher, not a credit note."""
+        if self.document_type == "invoice":
+            return "invoice"
+        if self.document_type == "credit_note" and self.lexoffice_type != "salescreditnote":
+            return "credit_note"
+        return "voucher"
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> BookedDocument:
@@ -46,6 +56,7 @@ class BookedDocument:
             voucher_number=row["voucher_number"],
             amount=row["amount"],
             currency=row["currency"],
+            lexoffice_type=row["lexoffice_type"],
         )
 
 
@@ -60,7 +71,10 @@ class Observation:
     read: Mapping[str, Any]  # what was read, kept in the row's details
 
 
-_BOOKED_COLUMNS = "document_key, source, document_type, lexoffice_id, voucher_number, amount, currency"
+_BOOKED_COLUMNS = (
+    "document_key, source, document_type, lexoffice_id, voucher_number, amount, currency,"
+    " details->>'lexoffice_type' AS lexoffice_type"
+)
 
 
 async def booked_document(conn: asyncpg.Pool | asyncpg.Connection, lexoffice_id: str) -> BookedDocument | None:

@@ -14,13 +14,13 @@ import asyncpg
 from fastapi import FastAPI
 
 from intplat_common import ConsumerRunner, ConsumerSupervisor
+from intplat_common.alerts import BreakerWatch, OpsAlerts
 from intplat_common.service import Service, Worker, create_service_app
 
 from .adapters.billing_portal import GatewayPortalLinks
 from .adapters.bridge_documents import BridgeDocuments
 from .adapters.postmark import PostmarkSender, postmark_client
 from .adapters.stripe_customers import StripeCustomers
-from .alerts import BreakerWatch, OpsAlerts
 from .consumers import EventContext, router
 from .rendering import Renderer
 from .routes import emails, messages, postmark_webhooks
@@ -81,11 +81,7 @@ class NotifierComponents:
             fallback_url=settings.billing_portal_fallback_url,
         )
         documents = BridgeDocuments(bridge_url=settings.lexoffice_bridge_url, api_key=settings.bridge_api_key())
-        alerts = OpsAlerts(
-            settings.ops_alert_webhook_url,
-            min_interval_seconds=settings.ops_alert_min_interval_seconds,
-            service=settings.service_name,
-        )
+        alerts = OpsAlerts.from_settings(settings)
         sender = Sender(
             pool,
             postmark,
@@ -103,6 +99,7 @@ class NotifierComponents:
             alerts,
             threshold_seconds=settings.breaker_alert_after_seconds,
             interval_seconds=settings.breaker_watch_interval_seconds,
+            meanwhile="mails are queued, not lost",
         )
         context = EventContext(
             directory=directory,

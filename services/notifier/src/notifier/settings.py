@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from intplat_common import ServiceSettings, split_csv
+from intplat_common import split_csv
+from intplat_common.alerts import OpsAlertSettings
 
 from .consumers import router
 
@@ -16,7 +17,7 @@ DEV_POSTMARK_TOKEN = "postmark-dev-token"  # noqa: S105 - the sandbox's token, r
 DEV_WEBHOOK_PASSWORD = "postmark-dev-password"  # noqa: S105 - refused in production
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(OpsAlertSettings):
     service_name: str = "notifier"
     port: int = Field(default=8003, validation_alias="NOTIFIER_PORT")
     database_url: str = Field(
@@ -62,10 +63,6 @@ class NotifierSettings(ServiceSettings):
         default="http://127.0.0.1:8004/v1/instagram/connect", validation_alias="INSTAGRAM_RECONNECT_URL"
     )
 
-    ops_alert_webhook_url: str | None = Field(default=None, validation_alias="OPS_ALERT_WEBHOOK_URL")
-    ops_alert_min_interval_seconds: float = Field(
-        default=600.0, ge=0, validation_alias="OPS_ALERT_MIN_INTERVAL_SECONDS"
-    )
     breaker_alert_after_seconds: float = Field(
         default=120.0, ge=0, validation_alias="NOTIFIER_BREAKER_ALERT_AFTER_SECONDS"
     )

@@ -3,7 +3,8 @@
 A service writes one row per intended effect in its own transaction (the consumer's inbox transaction, or an API
 request's); an `EffectWorker` claims due rows with a lease (SKIP LOCKED), attempts them through the provider's
 `EffectProvider` plugin and records each outcome: done, retry (backoff with jitter), dead (reason and the provider's
-answer kept, alert hook), or unknown (looked up at the provider with `find_existing` before any new attempt).
+answer kept, alert hook), unknown (looked up at the provider with `find_existing` before any new attempt), or wait
+(parked as `waiting`, no attempt counted, until the step it waits on makes it due or its deadline passes).
 """
 
 from ._ledger import EffectLedger

@@ -142,6 +142,32 @@ class EffectLedger:
             code,
         )
 
+    async def wait(
+        self,
+        pool: Executor,
+        row_id: uuid.UUID,
+        claim_token: uuid.UUID | None,
+        *,
+        deadline_seconds: float,
+        reason: str,
+    ) -> bool:
+        """Park a claimed row as `waiting` until `deadline_seconds` from now; its claim did not make an attempt.
+        False when the row was no longer ours to park (settled already, or taken over)."""
+        result: str = await pool.execute(
+            f"""
+            UPDATE {self.table.name} SET
+                status = 'waiting', attempts = GREATEST(attempts - 1, 0),
+                next_attempt_at = now() + make_interval(secs => $3),
+                error = $4, error_code = NULL, lease_until = NULL, updated_at = now()
+            WHERE id = $1 AND claim_token = $2 AND status = 'sending'
+            """,  # noqa: S608
+            row_id,
+            claim_token,
+            deadline_seconds,
+            reason[:2000],
+        )
+        return result.endswith(" 1")
+
     async def next_due_in(self, pool: asyncpg.Pool) -> float | None:
         """Seconds until the earliest pending row is due (0 when one is due now); None when nothing is pending."""
         value = await pool.fetchval(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-OutcomeKind = Literal["done", "retry", "unknown", "dead"]
+OutcomeKind = Literal["done", "retry", "unknown", "dead", "wait"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,10 @@ class Outcome:
     done: the provider acted (`ref` is its id for it). retry: nothing happened, try again later (after `retry_after`
     seconds when the provider said when, else with backoff). unknown: the provider may have acted; it is looked up
     (`find_existing`) before any new attempt. dead: it will never happen; `reason` and the provider's `answer` are
-    kept, `status` names the terminal state when the table has several (e.g. `failed` / `suppressed`).
+    kept, `status` names the terminal state when the table has several (e.g. `failed` / `suppressed`). wait: nothing
+    happened and nothing can until an earlier step is done; the row is parked as `waiting` (no attempt counted)
+    until the step that meets its precondition makes it due, or at the latest `deadline_seconds` from now, when the
+    provider looks at it again (and may give up).
     """
 
     kind: OutcomeKind
@@ -35,6 +38,7 @@ class Outcome:
     answer: Mapping[str, Any] | None = None
     retry_after: float | None = None
     alert: Alert | None = None
+    deadline_seconds: float | None = None
 
     @classmethod
     def done(cls, ref: str) -> Outcome:
@@ -45,6 +49,10 @@ class Outcome:
         cls, reason: str, *, code: int | None = None, retry_after: float | None = None, alert: Alert | None = None
     ) -> Outcome:
         return cls("retry", reason=reason, code=code, retry_after=retry_after, alert=alert)
+
+    @classmethod
+    def wait(cls, reason: str, *, deadline_seconds: float) -> Outcome:
+        return cls("wait", reason=reason, deadline_seconds=deadline_seconds)
 
     @classmethod
     def unknown(cls, reason: str) -> Outcome:

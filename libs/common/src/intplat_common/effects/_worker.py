@@ -237,6 +237,14 @@ class EffectWorker(Generic[RowT, CallT]):
             if alert is None and self._config.alert_dead:
                 alert = Alert(f"{self.provider.name}_dead", f"{self.name} effect {row.id} is {status}: {reason}")
             await self._send_alert(alert)
+        elif outcome.kind == "wait":
+            reason = outcome.reason or "waiting"
+            assert outcome.deadline_seconds is not None, "Outcome.wait gives the deadline"
+            await self.ledger.wait(
+                self._pool, row.id, row.claim_token, deadline_seconds=outcome.deadline_seconds, reason=reason
+            )
+            self._count(row, "waiting")
+            await self._send_alert(outcome.alert)
         else:
             unknown = outcome.kind == "unknown"
             reason = outcome.reason or ("unreadable answer" if unknown else "retry")

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from ._base import Currency, EventModel, MinorUnits
 
-SourceType = Literal["stripe_checkout_session", "stripe_invoice"]
+SourceType = Literal["stripe_checkout_session", "stripe_invoice", "stripe_refund"]
 # voucher: a bookkeeping voucher (/v1/vouchers, Stripe issued the invoice); invoice / credit_note: a
 # Lexoffice sales document (/v1/invoices, /v1/credit-notes).
 DocumentType = Literal["credit_note", "invoice", "voucher"]
@@ -21,7 +21,7 @@ class BookkeepingDocumentSynced(EventModel):
     EVENT_TYPE: ClassVar[str] = "com.intplat.bookkeeping.document.synced.v1"
 
     source_type: SourceType
-    source_id: str = Field(description="in_... or cs_...")
+    source_id: str = Field(description="in_..., cs_..., or for a refund its cn_... or re_...")
     stripe_event_id: str | None = Field(default=None, description="the Stripe event that triggered the sync")
     stripe_customer_id: str | None = None
     stripe_invoice_number: str | None = None

@@ -88,16 +88,9 @@ async def documents(pool: asyncpg.Pool, where: DocumentFilter, *, page: int, siz
     return Page(rows, int(rows[0]["total"]) if rows else 0, page, size)
 
 
-def own_effect_keys(history: Sequence[asyncpg.Record]) -> list[str]:
-    """The effect rows that are this document's alone: its voucher and its file, keyed by the voucher number."""
-    numbers = sorted({row["voucher_number"] for row in history if row["voucher_number"]})
-    return [key for number in numbers for key in (effects.voucher_key(number), effects.file_key(number))]
-
-
-def contact_effect_keys(history: Sequence[asyncpg.Record]) -> list[str]:
-    """The contact rows of the document's customer (shared with the customer's other documents)."""
-    customers = sorted({row["details"]["customer_id"] for row in history if row["details"].get("customer_id")})
-    return [effects.contact_key(customer) for customer in customers]
+def own_effect_keys(rows: Sequence[asyncpg.Record]) -> list[str]:
+    """Of a document's effect rows (`effects.document_effects`), those that are its alone: all but the contact."""
+    return sorted(row["effect_key"] for row in rows if row["kind"] != "contact")
 
 
 @dataclass(frozen=True)
@@ -114,13 +107,4 @@ async def document_history(conn: asyncpg.Pool | asyncpg.Connection, document_key
     rows = await ledger.history(conn, document_key)
     if not rows:
         return None
-    keys = [*contact_effect_keys(rows), *own_effect_keys(rows)]
-    found: list[asyncpg.Record] = await conn.fetch(
-        """
-        SELECT effect_key, kind, status, attempts, next_attempt_at, provider_ref, error_code, error, answer,
-               created_at, updated_at, done_at
-        FROM lexoffice_effects WHERE effect_key = ANY($1::text[]) ORDER BY created_at, effect_key
-        """,
-        keys,
-    )
-    return DocumentHistory(rows, found)
+    return DocumentHistory(rows, await effects.document_effects(conn, document_key))

@@ -1,6 +1,6 @@
 """Kafka consumers of the bridge: `router` with its handlers declared (importing this package declares them)."""
 
-from . import checkouts  # noqa: F401 - importing it declares its handler on `router`
+from . import checkouts, refunds  # noqa: F401 - importing them declares their handlers on `router`
 from .invoices import EventContext
 from .routing import router
 

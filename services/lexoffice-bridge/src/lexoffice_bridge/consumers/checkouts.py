@@ -14,7 +14,7 @@ from intplat_common import ConsumedEvent
 from intplat_common.events import CheckoutCompleted
 
 from .. import checkout, contacts, ledger
-from ..invoicing import plan_checkout, skip_reason
+from ..invoicing import plan_checkout, skip_reason, tax_rule
 from ..ledger import LedgerEntry
 from ..planning import ManualBooking, contact_of, euros
 from .invoices import EventContext, record_manual_booking
@@ -33,7 +33,13 @@ async def on_checkout_completed(
         log.info("checkout not booked on path 2", extra={"fields": {**fields, "reason": reason}})
         return
     plan = plan_checkout(event)
-    details = {"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id}
+    if not isinstance(plan, ManualBooking):
+        plan = tax_rule(event, ctx.tax_policy) or plan
+    details = {
+        "stripe_event_id": event.stripe_event_id,
+        "customer_id": event.customer_id,
+        "payment_intent_id": event.payment_intent_id,  # what a refund names its original by
+    }
     if isinstance(plan, ManualBooking):
         entry = LedgerEntry(
             document_key=event.checkout_session_id,

@@ -16,6 +16,7 @@ from intplat_common.events import InvoicePaid
 from .. import contacts, effects, ledger
 from ..ledger import LedgerEntry
 from ..planning import ManualBooking, euros, plan_contact, plan_sale
+from ..taxes import TaxPolicy
 from .routing import router
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EventContext:
     alert: AlertHook
+    tax_policy: TaxPolicy
 
 
 @router.on(InvoicePaid)
@@ -32,7 +34,7 @@ async def on_invoice_paid(
 ) -> None:
     if not event.invoice_number:
         raise PoisonMessage(f"paid invoice {event.invoice_id} has no number (the voucher's dedupe key)")
-    plan = plan_sale(event)
+    plan = plan_sale(event, ctx.tax_policy)
     if isinstance(plan, ManualBooking):
         await _needs_manual_booking(conn, event, plan.reason, ctx)
         return
@@ -54,7 +56,11 @@ async def on_invoice_paid(
             voucher_number=plan.invoice_number,
             amount=euros(plan.total),
             currency=plan.currency,
-            details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
+            details={
+                "stripe_event_id": event.stripe_event_id,
+                "customer_id": event.customer_id,
+                "payment_intent_id": event.payment_intent_id,  # what a refund names its original by
+            },
         ),
     )
 
@@ -69,17 +75,20 @@ async def _needs_manual_booking(conn: asyncpg.Connection, event: InvoicePaid, re
         amount=euros(event.total),
         currency=event.currency.upper(),
         reason=reason,
-        details={"stripe_event_id": event.stripe_event_id, "customer_id": event.customer_id},
+        details={
+            "stripe_event_id": event.stripe_event_id,
+            "customer_id": event.customer_id,
+            "payment_intent_id": event.payment_intent_id,
+        },
     )
     text = f"Stripe invoice {event.invoice_number} ({event.invoice_id}) needs manual booking in Lexoffice: {reason}"
     await record_manual_booking(conn, entry, ctx, text)
 
 
 async def record_manual_booking(conn: asyncpg.Connection, entry: LedgerEntry, ctx: EventContext, alert: str) -> None:
-    """A `needs_manual_booking` row (once per document, whatever is redelivered) and the ops alert."""
-    if await conn.fetchval(
-        "SELECT 1 FROM booking_ledger WHERE document_key = $1 AND kind = 'needs_manual_booking'", entry.document_key
-    ):
+    """A `needs_manual_booking` row (once per document, whatever is redelivered), the refunds that came first look
+    again (they are manual too), and the ops alert."""
+    if not await ledger.record_manual_once(conn, entry):
         return
-    await ledger.record(conn, entry)
+    await effects.refunds_due(conn, entry.document_key)
     await ctx.alert("lexoffice_manual_booking", alert)

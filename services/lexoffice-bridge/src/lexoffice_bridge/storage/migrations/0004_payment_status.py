@@ -2,13 +2,13 @@
 Lexoffice access is recorded per credential until the bridge is configured with another.
 
 Revision ID: 0004
-Revises: 0002 (on main after 0002 and 0003 are merged: 0003)
+Revises: 0003
 """
 
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,9 @@
 """The ops alert channel: short messages to a Slack-compatible chat webhook (`{"text": ...}`).
 
-Sent when the consumer dead-letters a record and when the Postmark breaker stays open longer than
-NOTIFIER_BREAKER_ALERT_AFTER_SECONDS. At most one alert per kind per OPS_ALERT_MIN_INTERVAL_SECONDS, per process:
-an outage must page once, not once per mail. Without OPS_ALERT_WEBHOOK_URL alerts are only logged.
+Every service sends its alerts here (the notifier: dead letters and a Postmark breaker open too long; the
+lexoffice-bridge: manual bookings, dead rows and failed pushes). At most one alert per kind per
+OPS_ALERT_MIN_INTERVAL_SECONDS, per process: an outage must page once, not once per document. Without
+OPS_ALERT_WEBHOOK_URL alerts are only logged.
 """
 
 from __future__ import annotations
@@ -15,17 +16,24 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from pydantic import Field
 
-from intplat_common import (
-    AsyncCircuitBreaker,
-    CircuitOpenError,
-    ConsumedEvent,
-    ProviderConfig,
-    ProviderError,
-    ResilientClient,
-)
+from .._breaker import AsyncCircuitBreaker, CircuitOpenError
+from .._http import ProviderConfig, ProviderError, ResilientClient
+from .._settings import ServiceSettings
+from ..consumer import ConsumedEvent
 
 log = logging.getLogger(__name__)
+
+
+class OpsAlertSettings(ServiceSettings):
+    """ServiceSettings plus the ops alert channel."""
+
+    # A Slack-compatible incoming webhook; unset: alerts are only logged.
+    ops_alert_webhook_url: str | None = Field(default=None, validation_alias="OPS_ALERT_WEBHOOK_URL")
+    ops_alert_min_interval_seconds: float = Field(
+        default=600.0, ge=0, validation_alias="OPS_ALERT_MIN_INTERVAL_SECONDS"
+    )
 
 
 class OpsAlerts:
@@ -34,7 +42,7 @@ class OpsAlerts:
         webhook_url: str | None,
         *,
         min_interval_seconds: float = 600.0,
-        service: str = "notifier",
+        service: str,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -54,6 +62,14 @@ class OpsAlerts:
             self.http = ResilientClient(
                 ProviderConfig(name="ops-alerts", base_url=origin, timeout=5.0, max_attempts=2), transport=transport
             )
+
+    @classmethod
+    def from_settings(cls, settings: OpsAlertSettings) -> OpsAlerts:
+        return cls(
+            settings.ops_alert_webhook_url,
+            min_interval_seconds=settings.ops_alert_min_interval_seconds,
+            service=settings.service_name,
+        )
 
     async def alert(self, kind: str, text: str) -> bool:
         """Post one alert unless one of the same kind went out within the interval. True when posted."""
@@ -105,6 +121,7 @@ class BreakerWatch:
         *,
         threshold_seconds: float,
         interval_seconds: float = 5.0,
+        meanwhile: str = "work is queued, not lost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._breaker = breaker
@@ -112,6 +129,7 @@ class BreakerWatch:
         self._threshold = threshold_seconds
         self._interval = interval_seconds
         self._clock = clock
+        self._meanwhile = meanwhile
         self.open_since: float | None = None
         breaker.listeners.append(self._state_changed)
         if breaker.state != "closed":
@@ -133,7 +151,7 @@ class BreakerWatch:
             return False
         return await self._alerts.alert(
             f"breaker_open:{self._breaker.name}",
-            f"{self._breaker.name} circuit breaker open for {open_for:.0f} s; mails are queued, not lost",
+            f"{self._breaker.name} circuit breaker open for {open_for:.0f} s; {self._meanwhile}",
         )
 
     async def run(self) -> None:

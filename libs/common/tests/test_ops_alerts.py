@@ -1,4 +1,5 @@
-"""The ops alert channel: Slack-compatible body, one alert per kind per interval, the breaker watch."""
+"""The shared ops alert channel (moved from the notifier): Slack-compatible body, one alert per kind per
+interval, the breaker watch."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from intplat_common import AsyncCircuitBreaker
-from notifier.alerts import BreakerWatch, OpsAlerts
+from intplat_common.alerts import BreakerWatch, OpsAlerts
 
 
 class Clock:
@@ -33,7 +34,11 @@ async def test_alerts_are_rate_limited_per_kind() -> None:
     seen, transport = chat()
     clock = Clock()
     alerts = OpsAlerts(
-        "https://hooks.slack.test/services/T1/B2/xyz", min_interval_seconds=300, clock=clock, transport=transport
+        "https://hooks.slack.test/services/T1/B2/xyz",
+        min_interval_seconds=300,
+        clock=clock,
+        transport=transport,
+        service="notifier",
     )
     assert await alerts.alert("dead_letter", "first")
     assert not await alerts.alert("dead_letter", "second, too soon")
@@ -51,7 +56,9 @@ async def test_alerts_are_rate_limited_per_kind() -> None:
 
 async def test_a_refused_alert_does_not_use_up_the_interval() -> None:
     seen, transport = chat(status=404)
-    alerts = OpsAlerts("https://hooks.slack.test/x", min_interval_seconds=300, clock=Clock(), transport=transport)
+    alerts = OpsAlerts(
+        "https://hooks.slack.test/x", min_interval_seconds=300, clock=Clock(), transport=transport, service="notifier"
+    )
     assert not await alerts.alert("dead_letter", "lost")
     assert not await alerts.alert("dead_letter", "lost again")
     assert len(seen) == 2, "a failed post is tried again at the next alert"
@@ -59,7 +66,7 @@ async def test_a_refused_alert_does_not_use_up_the_interval() -> None:
 
 
 async def test_without_a_webhook_url_alerts_are_only_logged(caplog: pytest.LogCaptureFixture) -> None:
-    alerts = OpsAlerts(None)
+    alerts = OpsAlerts(None, service="notifier")
     assert not await alerts.alert("dead_letter", "nobody listens")
     assert "ops alert" in caplog.text
 
@@ -67,7 +74,9 @@ async def test_without_a_webhook_url_alerts_are_only_logged(caplog: pytest.LogCa
 async def test_breaker_watch_alerts_once_when_open_too_long() -> None:
     seen, transport = chat()
     clock = Clock()
-    alerts = OpsAlerts("https://hooks.slack.test/x", min_interval_seconds=600, clock=clock, transport=transport)
+    alerts = OpsAlerts(
+        "https://hooks.slack.test/x", min_interval_seconds=600, clock=clock, transport=transport, service="notifier"
+    )
     breaker = AsyncCircuitBreaker("postmark-watch-test", fail_max=1, reset_timeout=1000)
     watch = BreakerWatch(breaker, alerts, threshold_seconds=120, clock=clock)
     assert not await watch.check()
