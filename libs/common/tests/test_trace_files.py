@@ -81,10 +81,8 @@ def test_traces_that_link_to_it_are_shown_when_asked(tmp_path: Path) -> None:
 def test_an_http_call_shows_its_path_and_answer_without_the_query(tmp_path: Path) -> None:
     tracer = provider(tmp_path, "bridge").get_tracer("t")
     with tracer.start_as_current_span("lexoffice-bridge send") as send:
-        attributes = {
-            "url.full": "http://127.0.0.1:8101/v1/contacts?email=ada%40example.com",
-            "http.response.status_code": 200,
-        }
+        url = "http://127.0.0.1:8101/v1/contacts?email=ada%40example.com"
+        attributes = {"url.full": url, "http.response.status_code": 200}
         with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes=attributes):
             pass
         with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
