@@ -82,7 +82,7 @@ def test_an_http_call_shows_its_path_and_answer_without_the_query(tmp_path: Path
     tracer = provider(tmp_path, "bridge").get_tracer("t")
     with tracer.start_as_current_span("lexoffice-bridge send") as send:
         url = "http://127.0.0.1:8101/v1/contacts?email=ada%40example.com"
-        attributes = {"url.full": url, "http.response.status_code": 200}
+        attributes: dict[str, str | int] = {"url.full": url, "http.response.status_code": 200}
         with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes=attributes):
             pass
         with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
