@@ -55,6 +55,12 @@ DEFAULT_REFUND_SHARE = 0.1
 TARGETS = {"share_of_limit_pct": ">= 95", "calls_429_steady_state": "0", "calls_per_document": "<= 2.2"}
 
 
+def invoice_calls_floor(invoices: int, customers: int) -> int:
+    """The calls the invoices need at least: a voucher and its file each, an e-mail look-up and a create per customer
+    new to Lexoffice (the issue's mapping first, then by e-mail), the posting categories once (cached an hour)."""
+    return 2 * invoices + 2 * customers + 1
+
+
 def client_pace() -> float:
     """The rate the bridge's shared bucket paces at by default: the limit minus the margin."""
     return LexofficeBridgeSettings().lexoffice_pace_per_second
@@ -261,6 +267,7 @@ async def main() -> None:
             "calls_429": sum(1 for c in calls if c.status == 429),
             "calls_429_steady_state": steady.throttled,
             "calls_per_document": round(len(calls) / held["documents"], 3),
+            "invoice_calls_floor": invoice_calls_floor(len(invoices), customers),
             **by_kind,
             "limit_per_s": RATE_PER_SECOND,
             "client_pace_per_s": round(client_pace(), 3),
@@ -279,13 +286,16 @@ async def main() -> None:
             refunds=_refund_note(handled, len(refunds)),
             cut=round(100 * STEADY_STATE_CUT),
             pace=round(client_pace(), 3),
+            floor=invoice_calls_floor(len(invoices), customers),
+            floor_per_document=invoice_calls_floor(len(invoices), customers) / len(invoices),
         ),
     )
 
 
 def _refund_note(handled: bool, refunds: int) -> str:
     if refunds:
-        return f"{refunds} of them refunded in full by a Stripe credit note (`billing.refund.succeeded.v1`)"
+        unread = "" if handled else " (which this bridge does not consume yet: they stay unbooked)"
+        return f"{refunds} of them refunded in full by a Stripe credit note (`billing.refund.succeeded.v1`{unread})"
     if handled:
         return "no refunds (LEXOFFICE_BURST_REFUND_SHARE=0)"
     return (
@@ -301,4 +311,7 @@ booker + relay process, its PostgreSQL database, the shared PgTokenBucket pacing
 second) against the Lexoffice sandbox (token bucket: 2 requests per second per key, burst 2; 429 without a \
 side effect) and the stand-in for Stripe's PDF host, on one 2-core machine with Kafka and PostgreSQL. Every call the \
 sandbox received counts, 429s included. Steady state: the calls without the first and the last {cut} % of them. \
-Duplicates: voucher numbers holding more than one document in the sandbox."""
+Duplicates: voucher numbers holding more than one document in the sandbox. `invoice_calls_floor`: what the invoices \
+need at least (a voucher and its file each, an e-mail look-up and a create per customer new to Lexoffice, the posting \
+categories once): {floor} calls, {floor_per_document:.3f} per invoice; measured calls above it are retries, 429s or \
+look-ups after ambiguous outcomes."""
