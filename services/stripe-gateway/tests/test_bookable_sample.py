@@ -15,12 +15,19 @@ from .test_mapping import INVOICE, both_layouts, map_dict, stripe_event
 
 @both_layouts
 def test_the_demo_invoice_carries_19_and_7_percent(objects: dict[str, dict[str, Any]], legacy: bool) -> None:
-    invoice = bookable_invoice(objects[INVOICE], invoice_id="in_1DemoBook", number="DEMO-BOOK-1")
+    invoice = bookable_invoice(
+        objects[INVOICE], invoice_id="in_1DemoBook", number="DEMO-BOOK-1", customer_id="cus_demo_book"
+    )
 
     mapped = map_dict(stripe_event(INVOICE, invoice, legacy=legacy))
 
     assert isinstance(mapped, InvoicePaid)
-    assert (mapped.invoice_id, mapped.invoice_number, mapped.currency) == ("in_1DemoBook", "DEMO-BOOK-1", "eur")
+    assert (mapped.invoice_id, mapped.invoice_number, mapped.customer_id) == (
+        "in_1DemoBook",
+        "DEMO-BOOK-1",
+        "cus_demo_book",
+    )
+    assert mapped.currency == "eur"
     assert [(tax.percentage, tax.taxable_amount, tax.amount) for tax in mapped.taxes] == [
         (Decimal(19), 2000, 380),
         (Decimal(7), 1000, 70),

@@ -60,8 +60,13 @@ async def main() -> int:
             return 1
         objects = await fetch_fixture_objects(STRIPE_API_BASE, http)
         run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        # A customer of its own too: the Lexoffice sandbox starts empty with every `make run`, while the bridge's
+        # database keeps its customer <-> contact links (an earlier run's contact is unknown to the sandbox).
         objects["invoice.paid"] = bookable_invoice(
-            objects["invoice.paid"], invoice_id=f"in_1Demo{run.replace('-', '')}", number=f"DEMO-{run}"
+            objects["invoice.paid"],
+            invoice_id=f"in_1Demo{run.replace('-', '')}",
+            number=f"DEMO-{run}",
+            customer_id=f"cus_demo_{run.replace('-', '')}",
         )
         async with TopicReader(KAFKA, *TOPICS, from_end=True) as reader:  # only this run's records
             sent = await _send_samples(http, objects, secret)
@@ -85,7 +90,7 @@ async def main() -> int:
     voucher = await _voucher(number)
     print("\nLexoffice voucher (lexoffice-bridge -> Lexoffice sandbox):\n")
     if voucher is None:
-        print(f"  none for {number} in {LEXOFFICE} after 60 s (is the lexoffice-bridge running?)")
+        print(f"  none for {number} in {LEXOFFICE} after 60 s (is the lexoffice-bridge running? its log says why)")
     else:
         print(
             f"  {voucher['voucherNumber']}  id={voucher['id']}  {voucher['type']} {voucher['voucherStatus']}  "
@@ -149,8 +154,12 @@ async def _voucher(number: str, wait_seconds: float = 60.0) -> dict[str, Any] | 
     deadline = loop.time() + wait_seconds
     async with httpx.AsyncClient(base_url=f"{LEXOFFICE}/_sandbox/lexoffice", timeout=10) as http:
         while loop.time() < deadline:
-            documents = (await http.get("/documents")).json()["byNumber"].get(number) or []
-            for document in documents:
+            try:
+                answer = await http.get("/documents")
+            except httpx.TransportError:
+                answer = None  # not up (yet): `make run` starts the sandbox beside the bridge
+            held = answer.json()["byNumber"] if answer is not None and answer.status_code == 200 else {}
+            for document in held.get(number) or []:
                 voucher: dict[str, Any] = (await http.get(f"/resources/{document['id']}")).json()
                 if voucher.get("files"):
                     return voucher | {"voucherNumber": number}

@@ -269,10 +269,10 @@ def _paid_invoice(invoice: dict[str, Any], customer_id: str, subscription: dict[
     }
 
 
-def bookable_invoice(invoice: dict[str, Any], *, invoice_id: str, number: str) -> dict[str, Any]:
+def bookable_invoice(invoice: dict[str, Any], *, invoice_id: str, number: str, customer_id: str) -> dict[str, Any]:
     """The paid invoice of `fetch_fixture_objects` as Lexoffice can book it: a second line (an e-book, 7 % VAT)
     beside the subscription (19 %), both tax rates expanded with their percentages (the fixture names only a rate
-    id), its own id and number; the PDF URL keeps Stripe's path layout (`make run` serves it locally)."""
+    id), its own id, number and customer; the PDF URL keeps Stripe's path layout (`make run` serves it locally)."""
     pro, ebook = 2000, 1000
     taxes = [
         _vat(taxable_amount=pro, amount=380, rate=_tax_rate(_VAT_RATE_ID, 19.0)),
@@ -294,6 +294,7 @@ def bookable_invoice(invoice: dict[str, Any], *, invoice_id: str, number: str) -
     return invoice | {
         "id": invoice_id,
         "number": number,
+        "customer": customer_id,
         "amount_due": subtotal + tax,
         "amount_paid": subtotal + tax,
         "subtotal": subtotal,
