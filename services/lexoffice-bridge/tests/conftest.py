@@ -12,11 +12,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from intplat_devstack.testing import eventually, read_records
-from intplat_sandboxes.framework import serve_in_background
+from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandbox
-from intplat_sandboxes.stripe_files import create_stripe_files_sandbox
 
 from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic, ensure_topics, migrate
 from intplat_common.events import (
@@ -136,11 +135,26 @@ class Platform:
         return [json.loads(r.value) for r in records if r.value is not None]
 
 
+def pdf_bytes(path: str) -> bytes:
+    """A small PDF, different per invoice (Lexoffice de-duplicates files by checksum)."""
+    return (
+        b"%PDF-1.4\n% " + path.encode() + b"\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
 @pytest.fixture
-async def stripe_files() -> AsyncIterator[str]:
-    """Stripe's invoice PDF host (the stand-in `make run` starts too): its base URL."""
-    async with serve_in_background(create_stripe_files_sandbox()) as url:
-        yield url
+async def stripe_files() -> AsyncIterator[tuple[list[str], str]]:
+    """Stripe's invoice PDF host: `GET /invoice/{account}/{id}/pdf` (the path of `invoice_pdf` URLs)."""
+    box = create_sandbox_app("stripe-files")
+    fetched: list[str] = []
+
+    async def pdf(request: Request) -> Response:
+        fetched.append(request.url.path)
+        return Response(pdf_bytes(request.url.path), media_type="application/pdf")
+
+    box.api.add_api_route("/invoice/{account}/{invoice}/pdf", pdf, methods=["GET"])
+    async with serve_in_background(box) as url:
+        yield fetched, url
 
 
 @pytest.fixture
@@ -158,7 +172,7 @@ def settings_extra(request: pytest.FixtureRequest) -> dict[str, Any]:
 async def platform(
     database: str,
     kafka: Any,
-    stripe_files: str,
+    stripe_files: tuple[list[str], str],
     sandbox_options: dict[str, Any],
     settings_extra: dict[str, Any],
 ) -> AsyncIterator[Platform]:
@@ -173,7 +187,7 @@ async def platform(
             **{
                 "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                 "LEXOFFICE_API_BASE": sandbox_url,
-                "LEXOFFICE_BRIDGE_PDF_BASE": stripe_files,
+                "LEXOFFICE_BRIDGE_PDF_BASE": stripe_files[1],
                 "LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER": True,
                 "LEXOFFICE_BRIDGE_EMBEDDED_BOOKER": True,
                 "LEXOFFICE_BRIDGE_CONSUMER_GROUP": group,
@@ -189,7 +203,7 @@ async def platform(
         )
         app = create_service_app(SERVICE, settings)
         async with serve_in_background(app):
-            yield Platform(app, sandbox, sandbox_url, stripe_files, topic, group, kafka.bootstrap_servers)
+            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers)
 
 
 def paid_invoice(
