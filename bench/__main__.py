@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import sys
 
-from . import notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
+from . import lexoffice_burst, notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
 
 BENCHMARKS = {
     "outbox_relay": outbox_relay.main,
     "webhook_gateway": webhook_gateway.main,
     "notifier_backlog": notifier_backlog.main,
     "notifier_recovery": notifier_recovery.main,
+    "lexoffice_burst": lexoffice_burst.main,
 }
 
 

@@ -4,18 +4,26 @@ and reading back when the broker appended what a run sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from intplat_devstack.infra import KafkaServer, PostgresServer, start_kafka, start_postgres
 from intplat_devstack.postgres import create_database
 from intplat_devstack.testing import header, header_in, read_records
+
+from intplat_common import TopicConfig, create_producer, ensure_topics
+from intplat_common.events import TOPICS, EventModel, to_cloud_event, to_kafka_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +39,54 @@ async def infrastructure() -> AsyncIterator[tuple[KafkaServer, PostgresServer]]:
     finally:
         kafka.close()
         postgres.close()
+
+
+async def create_topics(kafka: KafkaServer, *consumer_groups: str) -> None:
+    """Every event topic and the groups' dead-letter topics, before anything is published (a topic the producer
+    auto-creates would get the broker's default partitions)."""
+    topics = [TopicConfig(t.name, t.partitions) for t in TOPICS.values()]
+    topics += [TopicConfig(f"{group}.dlq", 1) for group in consumer_groups]
+    await ensure_topics(kafka.bootstrap_servers, topics, replication_factor=1)
+
+
+async def publish(bootstrap: str, events: Iterable[tuple[str, EventModel]], *, client_id: str) -> None:
+    """Each (CloudEvents id, event) to its topic as the gateway publishes it; returns when the broker has them all."""
+    producer = create_producer(bootstrap, client_id)
+    await producer.start()
+    try:
+        futures = []
+        for event_id, payload in events:
+            cloud = to_cloud_event(payload, id=event_id, source="/stripe-gateway", time=datetime.now(UTC))
+            futures.append(
+                await producer.send(
+                    payload.TOPIC,
+                    value=payload.model_dump_json().encode(),
+                    key=payload.partition_key().encode(),
+                    headers=to_kafka_headers(cloud),
+                )
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def wait_for_group(bootstrap: str, group: str, limit_seconds: float = 120.0) -> None:
+    """Until consumer group `group` is stable with a member: a consumer started as a process has its partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + limit_seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KafkaError):  # e.g. no coordinator yet: the group is still forming
+                [response] = await admin.describe_consumer_groups([group])
+                # (error_code, group_id, state, protocol_type, protocol, members, ...)
+                described = response.groups[0]
+                if described[2] == "Stable" and described[5]:
+                    return
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    raise TimeoutError(f"consumer group {group} has no stable member after {limit_seconds:.0f} s")
 
 
 async def fresh_database(postgres: PostgresServer) -> str:

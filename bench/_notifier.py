@@ -11,8 +11,7 @@ import httpx
 from intplat_devstack.infra import KafkaServer, PostgresServer
 from intplat_devstack.paths import free_port
 
-from intplat_common import TopicConfig, ensure_topics
-from intplat_common.events import TOPICS, CustomerDetails, InvoicePaid
+from intplat_common.events import CustomerDetails, InvoicePaid
 
 from ._infra import fresh_database, start_process, wait_ready
 
@@ -24,12 +23,6 @@ class RunningNotifier:
     sandbox_url: str
     notifier_url: str
     database: str
-
-
-async def create_topics(kafka: KafkaServer) -> None:
-    """Before anything is published (a topic the producer auto-creates would get the broker's default partitions)."""
-    topics = [TopicConfig(t.name, t.partitions) for t in TOPICS.values()] + [TopicConfig("notifier.dlq", 1)]
-    await ensure_topics(kafka.bootstrap_servers, topics, replication_factor=1)
 
 
 @asynccontextmanager

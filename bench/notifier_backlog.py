@@ -10,16 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from intplat_common import create_producer
-from intplat_common.events import InvoicePaid, to_cloud_event, to_kafka_headers
-
-from ._infra import infrastructure
-from ._notifier import TOKEN, accepted_by_postmark, create_topics, invoice, recipient, running_notifier
+from ._infra import create_topics, infrastructure, publish
+from ._notifier import TOKEN, accepted_by_postmark, invoice, recipient, running_notifier
 from ._report import write
 
 EVENTS = 10_000
@@ -28,7 +24,7 @@ REDELIVERED = 500
 
 async def main() -> None:
     async with infrastructure() as (kafka, postgres):
-        await create_topics(kafka)
+        await create_topics(kafka, "notifier")
         ids = await _publish_backlog(kafka.bootstrap_servers)
         async with running_notifier(kafka, postgres) as notifier, httpx.AsyncClient(timeout=10) as http:
             started = time.monotonic()
@@ -62,28 +58,10 @@ async def main() -> None:
 
 
 async def _publish_backlog(bootstrap: str) -> list[str]:
-    producer = create_producer(bootstrap, "bench-backlog")
-    await producer.start()
-    ids: list[str] = []
-    try:
-        futures = []
-        events = [invoice(i) for i in range(EVENTS)]
-        events += random.Random(7).sample(events, REDELIVERED)
-        for event_id, payload in events:
-            cloud = to_cloud_event(payload, id=event_id, source="/stripe-gateway", time=datetime.now(UTC))
-            futures.append(
-                await producer.send(
-                    InvoicePaid.TOPIC,
-                    value=payload.model_dump_json().encode(),
-                    key=payload.partition_key().encode(),
-                    headers=to_kafka_headers(cloud),
-                )
-            )
-            ids.append(event_id)
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return ids
+    events = [invoice(i) for i in range(EVENTS)]
+    events += random.Random(7).sample(events, REDELIVERED)
+    await publish(bootstrap, events, client_id="bench-backlog")
+    return [event_id for event_id, _ in events]
 
 
 async def _all_messages(http: httpx.AsyncClient, sandbox_url: str) -> list[dict[str, Any]]:

@@ -25,8 +25,8 @@ import httpx
 from intplat_common import create_producer
 from intplat_common.events import InvoicePaid, to_cloud_event, to_kafka_headers
 
-from ._infra import infrastructure
-from ._notifier import accepted_by_postmark, create_topics, invoice, recipient, running_notifier
+from ._infra import create_topics, infrastructure
+from ._notifier import accepted_by_postmark, invoice, recipient, running_notifier
 from ._report import write
 
 RATE = 150  # events per second, as in the chaos run that measured the old recovery times
@@ -179,7 +179,7 @@ async def _peak(load: Load, ledger: Ledger) -> int:
 
 async def main() -> None:
     async with infrastructure() as (kafka, postgres):
-        await create_topics(kafka)
+        await create_topics(kafka, "notifier")
         load = Load(kafka.bootstrap_servers)
         async with running_notifier(kafka, postgres) as notifier, httpx.AsyncClient(timeout=10) as http:
             postmark = Postmark(http, notifier.sandbox_url)

@@ -76,3 +76,17 @@ def test_traces_that_link_to_it_are_shown_when_asked(tmp_path: Path) -> None:
     assert len(lines) == 3
     assert "(linked) gateway: webhook_events record [internal]" in lines[1]
     assert "  gateway: WITH [client]" in lines[2] and "(linked)" not in lines[2]
+
+
+def test_an_http_call_shows_its_path_and_answer_without_the_query(tmp_path: Path) -> None:
+    tracer = provider(tmp_path, "bridge").get_tracer("t")
+    with tracer.start_as_current_span("lexoffice-bridge send") as send:
+        url = "http://127.0.0.1:8101/v1/contacts?email=ada%40example.com"
+        attributes: dict[str, str | int] = {"url.full": url, "http.response.status_code": 200}
+        with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes=attributes):
+            pass
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
+            pass
+    lines = render_trace(read_trace(tmp_path, format(send.get_span_context().trace_id, "032x")))
+    assert lines[1].endswith("bridge: GET [client] /v1/contacts -> 200")
+    assert lines[2].endswith("bridge: SELECT [client]")

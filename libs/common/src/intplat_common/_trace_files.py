@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -103,9 +104,19 @@ def render_trace(spans: Iterable[dict[str, Any]]) -> list[str]:
             linked = "(linked) " if "linked_from" in span and span["parent_id"] not in ids else ""
             lines.append(
                 f"{offset_ms:9.1f} ms {duration_ms:8.1f} ms  {'  ' * depth}{linked}{span['service']}: {span['name']}"
-                f" [{span['kind'].lower()}]{status}"
+                f" [{span['kind'].lower()}]{_http_call(span)}{status}"
             )
             walk(span["span_id"], depth + 1)
 
     walk(None, 0)
     return lines
+
+
+def _http_call(span: dict[str, Any]) -> str:
+    """An HTTP client span's path and answer (its name is only the method); the query is left out (e-mails)."""
+    attributes = span.get("attributes") or {}
+    url = attributes.get("url.full")
+    if span["kind"] != "CLIENT" or not isinstance(url, str):
+        return ""
+    status = attributes.get("http.response.status_code")
+    return f" {urlsplit(url).path}" + (f" -> {status}" if status is not None else "")

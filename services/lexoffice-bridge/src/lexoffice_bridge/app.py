@@ -180,7 +180,11 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     embedded=embedded_workers,
     commands=[HASH_PASSWORD, reconcile_command(BridgeComponents.build), rotate_credentials_command()],
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},
-    sandboxes={"lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox")},
+    sandboxes={
+        "lexoffice-sandbox": ("LEXOFFICE_API_BASE", "lexoffice-sandbox"),
+        "stripe-files-sandbox": ("LEXOFFICE_BRIDGE_PDF_BASE", "stripe-files-sandbox"),
+    },
+    dev_environment={"LEXOFFICE_BRIDGE_PDF_BASE": "http://127.0.0.1:8104"},
     database="lexoffice_bridge",
     consumer_groups=["lexoffice-bridge"],
 )

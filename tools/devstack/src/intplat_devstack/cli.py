@@ -232,7 +232,16 @@ def run_all() -> int:
         components.append("postgres")
     if not os.environ.get("STRIPE_API_BASE"):
         components.append("stripe-mock")
-    return _run_honcho(_write_procfile(components, services=True))
+    procfile = _write_procfile(components, services=True)
+    # Only now: whether a sandbox starts depends on the variables the user set, not on these local values.
+    for name, value in dev_environment().items():
+        os.environ.setdefault(name, value)
+    return _run_honcho(procfile)
+
+
+def dev_environment() -> dict[str, str]:
+    """The services' local values for variables whose default is the real provider (`Service.dev_environment`)."""
+    return {name: value for s in registered_services().values() for name, value in s.dev_environment.items()}
 
 
 SERVE = {"kafka": serve_kafka, "postgres": serve_postgres, "stripe-mock": serve_stripe_mock}

@@ -2,7 +2,9 @@
 
 The samples are Stripe's own fixture objects (served by stripe-mock) in both API layouts: the current one and the
 pre-`2025-03-31.basil` one. Each event is signed with the local webhook secret, posted to the gateway, and the
-resulting Kafka records are printed with their topic, key, CloudEvents type and trace id.
+resulting Kafka records are printed with their topic, key, CloudEvents type and trace id. The paid invoice is a new
+one each run (19 % and 7 % VAT, its PDF on the local stand-in for Stripe's file host): the lexoffice-bridge books it
+as a voucher with that PDF in the Lexoffice sandbox, and its trace runs from the webhook to the file upload.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -18,13 +22,21 @@ import httpx
 from intplat_common import read_trace, render_trace
 
 from .cli import dev_secrets, traces_dir
-from .samples import LATEST_API_VERSION, LEGACY_API_VERSION, build_event, fetch_fixture_objects, to_legacy_layout
+from .samples import (
+    LATEST_API_VERSION,
+    LEGACY_API_VERSION,
+    bookable_invoice,
+    build_event,
+    fetch_fixture_objects,
+    to_legacy_layout,
+)
 from .testing import Record, TopicReader, header, header_in, stripe_signature
 
 GATEWAY = os.environ.get("STRIPE_GATEWAY_URL", "http://127.0.0.1:8001")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NOTIFIER = os.environ.get("NOTIFIER_URL", "http://127.0.0.1:8003")
+LEXOFFICE = os.environ.get("LEXOFFICE_API_BASE", "http://127.0.0.1:8101")
 TYPES = ["checkout.session.completed", "invoice.paid", "customer.subscription.updated", "payment_intent.payment_failed"]
 TOPICS = [
     "stripe.events.v1",
@@ -47,6 +59,15 @@ async def main() -> int:
             print(f"the gateway is not ready yet: {ready.text}")
             return 1
         objects = await fetch_fixture_objects(STRIPE_API_BASE, http)
+        run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        # A customer of its own too: the Lexoffice sandbox starts empty with every `make run`, while the bridge's
+        # database keeps its customer <-> contact links (an earlier run's contact is unknown to the sandbox).
+        objects["invoice.paid"] = bookable_invoice(
+            objects["invoice.paid"],
+            invoice_id=f"in_1Demo{run.replace('-', '')}",
+            number=f"DEMO-{run}",
+            customer_id=f"cus_demo_{run.replace('-', '')}",
+        )
         async with TopicReader(KAFKA, *TOPICS, from_end=True) as reader:  # only this run's records
             sent = await _send_samples(http, objects, secret)
             print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
@@ -65,15 +86,26 @@ async def main() -> int:
             f"  {mail['source_ref']}  {mail['template']:<18} {mail['locale']}  {mail['recipient']:<32} "
             f"{mail['status']:<9} postmark={mail['postmark_message_id']}"
         )
+    number = objects["invoice.paid"]["number"]
+    voucher = await _voucher(number)
+    print("\nLexoffice voucher (lexoffice-bridge -> Lexoffice sandbox):\n")
+    if voucher is None:
+        print(f"  none for {number} in {LEXOFFICE} after 60 s (is the lexoffice-bridge running? its log says why)")
+    else:
+        print(
+            f"  {voucher['voucherNumber']}  id={voucher['id']}  {voucher['type']} {voucher['voucherStatus']}  "
+            f"{voucher['totalGrossAmount']:.2f} EUR (tax {voucher['totalTaxAmount']:.2f})  files={voucher['files']}"
+        )
     invoice_event = next((event_id for event_id, kind in sent.items() if kind == "invoice.paid"), None)
     trace_id = next((r["trace_id"] for r in records if r["ce_id"] == invoice_event), None)
     if trace_id:
         await asyncio.sleep(2)  # the services write their spans to var/traces in batches, every 0.5 s
-        print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid), from var/traces:\n")
+        print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid {number}), from var/traces:\n")
         for line in render_trace(read_trace(traces_dir(), trace_id, linked=True)):
             print(f"  {line}")
-    print("\nLexoffice vouchers and Instagram schedules appear here once those services are part of `make run`.")
-    return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
+    print("\nInstagram schedules appear here once instagram-sync is part of `make run`.")
+    complete = len(records) == 2 * len(sent) and len(mails) == len(sent) - 2
+    return 0 if complete and voucher is not None else 1
 
 
 async def _send_samples(http: httpx.AsyncClient, objects: dict[str, dict[str, Any]], secret: str) -> dict[str, str]:
@@ -113,6 +145,26 @@ async def _mails(event_ids: set[str], expect: int, wait_seconds: float = 30.0) -
                     break
             await asyncio.sleep(1)
     return found
+
+
+async def _voucher(number: str, wait_seconds: float = 60.0) -> dict[str, Any] | None:
+    """The voucher booked for invoice `number`, once its PDF is attached, as the sandbox holds it (its control
+    routes: no call against the API key's rate limit, which the bridge shares)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    async with httpx.AsyncClient(base_url=f"{LEXOFFICE}/_sandbox/lexoffice", timeout=10) as http:
+        while loop.time() < deadline:
+            try:
+                answer = await http.get("/documents")
+            except httpx.TransportError:
+                answer = None  # not up (yet): `make run` starts the sandbox beside the bridge
+            held = answer.json()["byNumber"] if answer is not None and answer.status_code == 200 else {}
+            for document in held.get(number) or []:
+                voucher: dict[str, Any] = (await http.get(f"/resources/{document['id']}")).json()
+                if voucher.get("files"):
+                    return voucher | {"voucherNumber": number}
+            await asyncio.sleep(1)
+    return None
 
 
 def _summary(record: Record) -> dict[str, str]:

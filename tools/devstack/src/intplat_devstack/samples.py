@@ -23,6 +23,7 @@ __all__ = [
     "DEMO_CUSTOMER_ID",
     "LATEST_API_VERSION",
     "LEGACY_API_VERSION",
+    "bookable_invoice",
     "build_event",
     "fetch_fixture_objects",
     "to_legacy_layout",
@@ -39,6 +40,7 @@ _SUBSCRIPTION_ID = "sub_1Demo"
 _FAILED_PAYMENT_INTENT_ID = "pi_3DemoDeclined"
 _INVOICE_PAYMENT_INTENT_ID = "pi_3DemoInvoice"
 _VAT_RATE_ID = "txr_1DemoVat19"
+_REDUCED_VAT_RATE_ID = "txr_1DemoVat7"
 _CREDIT_NOTE_ID = "cn_1Demo"
 _CREDIT_NOTE_REFUND_ID = "re_1DemoCreditNote"
 _CHECKOUT_REFUND_ID = "re_1DemoCheckout"
@@ -267,11 +269,67 @@ def _paid_invoice(invoice: dict[str, Any], customer_id: str, subscription: dict[
     }
 
 
-def _vat(*, taxable_amount: int, amount: int) -> dict[str, Any]:
+def bookable_invoice(invoice: dict[str, Any], *, invoice_id: str, number: str, customer_id: str) -> dict[str, Any]:
+    """The paid invoice of `fetch_fixture_objects` as Lexoffice can book it: a second line (an e-book, 7 % VAT)
+    beside the subscription (19 %), both tax rates expanded with their percentages (the fixture names only a rate
+    id), its own id, number and customer; the PDF URL keeps Stripe's path layout (`make run` serves it locally)."""
+    pro, ebook = 2000, 1000
+    taxes = [
+        _vat(taxable_amount=pro, amount=380, rate=_tax_rate(_VAT_RATE_ID, 19.0)),
+        _vat(taxable_amount=ebook, amount=70, rate=_tax_rate(_REDUCED_VAT_RATE_ID, 7.0)),
+    ]
+    subscription_line = invoice["lines"]["data"][0] | {"invoice": invoice_id, "taxes": [taxes[0]]}
+    ebook_line = subscription_line | {
+        "id": f"il_{invoice_id}_ebook",
+        "amount": ebook,
+        "subtotal": ebook,
+        "description": "1 \u00d7 Handbuch (E-Book)",
+        "parent": {"type": "invoice_item_details", "invoice_item_details": None, "subscription_item_details": None},
+        "pricing": None,
+        "subscription": None,
+        "taxes": [taxes[1]],
+    }
+    subtotal, tax = pro + ebook, 380 + 70
+    payments = _invoice_payments(subtotal + tax)
+    return invoice | {
+        "id": invoice_id,
+        "number": number,
+        "customer": customer_id,
+        "amount_due": subtotal + tax,
+        "amount_paid": subtotal + tax,
+        "subtotal": subtotal,
+        "subtotal_excluding_tax": subtotal,
+        "total": subtotal + tax,
+        "total_excluding_tax": subtotal,
+        "total_taxes": taxes,
+        "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_1Demo/test_{invoice_id}",
+        "invoice_pdf": f"https://pay.stripe.com/invoice/acct_1Demo/test_{invoice_id}/pdf",
+        "payments": payments | {"data": [payment | {"invoice": invoice_id} for payment in payments["data"]]},
+        "lines": invoice["lines"]
+        | {"data": [subscription_line, ebook_line], "url": f"/v1/invoices/{invoice_id}/lines"},
+    }
+
+
+def _tax_rate(rate_id: str, percentage: float) -> dict[str, Any]:
+    """A German VAT rate as Stripe renders an expanded `tax_rate`."""
+    return {
+        "id": rate_id,
+        "object": "tax_rate",
+        "active": True,
+        "country": "DE",
+        "display_name": "USt.",
+        "inclusive": False,
+        "jurisdiction": "DE",
+        "percentage": percentage,
+        "tax_type": "vat",
+    }
+
+
+def _vat(*, taxable_amount: int, amount: int, rate: str | dict[str, Any] = _VAT_RATE_ID) -> dict[str, Any]:
     return {
         "amount": amount,
         "tax_behavior": "exclusive",
-        "tax_rate_details": {"tax_rate": _VAT_RATE_ID},
+        "tax_rate_details": {"tax_rate": rate},
         "taxability_reason": "standard_rated",
         "taxable_amount": taxable_amount,
         "type": "tax_rate_details",

@@ -86,6 +86,9 @@ class Service(Generic[S, C]):
     database: str | None = None
     consumer_groups: Sequence[str] = ()
     sandboxes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # `make run`: local values for variables whose default is the real provider, not a stand-in (e.g. the base of
+    # Stripe's PDF host); set for every process unless the environment has them.
+    dev_environment: Mapping[str, str] = field(default_factory=dict)
     # Several HTTP processes (uvicorn workers): how many, and the `module:function` each one builds its app with.
     http_processes: Callable[[S], int] = lambda settings: 1  # noqa: ARG005 - the default is one process
     app_factory: str | None = None

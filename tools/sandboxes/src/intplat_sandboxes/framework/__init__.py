@@ -23,6 +23,7 @@ from ._faults import (
     parse_fault_rule,
 )
 from ._log import RequestLog, RequestRecord
+from ._pdf import document_pdf
 from ._serve import run_sandbox, serve_in_background
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "SandboxConnectionDropped",
     "StatusFault",
     "create_sandbox_app",
+    "document_pdf",
     "get_sandbox",
     "parse_fault_rule",
     "run_sandbox",

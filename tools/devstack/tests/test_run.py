@@ -1,0 +1,49 @@
+"""`devstack run`: which sandboxes the Procfile starts, and the local values services get for them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from intplat_devstack import cli
+
+PDF_BASE = "LEXOFFICE_BRIDGE_PDF_BASE"
+
+
+def run_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """`run_all` without installing or starting anything: the Procfile's lines and the environment honcho gets."""
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr(cli, "install", lambda: None)
+    started: dict[str, object] = {}
+
+    def honcho(procfile: Path) -> int:
+        started["lines"] = procfile.read_text().splitlines()
+        started["environment"] = dict(os.environ)
+        return 0
+
+    monkeypatch.setattr(cli, "_run_honcho", honcho)
+    with mock.patch.dict(os.environ):  # run_all sets variables for its children: none of them outlives the test
+        assert cli.run_all() == 0
+    lines, environment = started["lines"], started["environment"]
+    assert isinstance(lines, list) and isinstance(environment, dict)
+    return lines, environment
+
+
+def test_the_stripe_pdf_host_starts_and_the_bridge_fetches_from_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(PDF_BASE, raising=False)
+    lines, environment = run_all(monkeypatch, tmp_path)
+    assert "stripe-files-sandbox: uv run --frozen -- stripe-files-sandbox" in lines
+    assert environment[PDF_BASE] == "http://127.0.0.1:8104"
+
+
+def test_a_pdf_base_set_by_the_user_wins_and_no_stand_in_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(PDF_BASE, "https://files.example.test")
+    lines, environment = run_all(monkeypatch, tmp_path)
+    assert not [line for line in lines if line.startswith("stripe-files-sandbox:")]
+    assert environment[PDF_BASE] == "https://files.example.test"
