@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from intplat_devstack.fuzz import run_schemathesis
 from intplat_sandboxes.framework import serve_in_background
 from pydantic import BaseModel
-
-from intplat_devstack.fuzz import run_schemathesis
 
 
 class Thing(BaseModel):
