@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from intplat_common import ProviderConfig, ResilientClient, UptimeProbe, UptimeProber
 
 from .metrics_helpers import scrape
