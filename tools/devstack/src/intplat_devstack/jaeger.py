@@ -1,8 +1,9 @@
 """Jaeger all-in-one (v2: an OpenTelemetry Collector with Jaeger's in-memory storage and UI) for `make run
 TRACES=jaeger`, built once into the cache from its Go module (module v1.75.0 is Jaeger 2.12.0).
 
-Its default configuration listens on 127.0.0.1 and 0.0.0.0 ports of its own: OTLP 4317 (gRPC) and 4318 (HTTP),
-the UI and query API on 16686.
+Its default configuration (spans in memory) listens on loopback: OTLP on 4317 (gRPC) and 4318 (HTTP), the query API
+on 16686, and Jaeger's legacy receivers and sampling endpoints (14250, 14268, 5778, 5779, 6831, 6832). A Go build
+has no UI assets (they come from an npm build): 16686 serves a placeholder page, the API (`/api/traces`) answers.
 """
 
 from __future__ import annotations
