@@ -36,6 +36,11 @@ BREAKER_STATES = [
     {"type": "value", "options": {"2": {"text": "open", "color": "red"}}},
 ]
 
+UPTIME_STATES = [
+    {"type": "value", "options": {"0": {"text": "down", "color": "red"}}},
+    {"type": "value", "options": {"1": {"text": "up", "color": "green"}}},
+]
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -78,6 +83,18 @@ def provider_panels(selector: str) -> list[Panel]:
             "Provider retries/s",
             [(f"sum by (provider) (rate(provider_retries_total{{{selector}}}[5m]))", "{{provider}}")],
             "reqps",
+        ),
+        Panel(
+            "Provider up (uptime probe: 1 answered, 0 not)",
+            [(f"max by (provider) (provider_up{{{selector}}})", "{{provider}}")],
+            description="a cheap authenticated call per provider every minute (docs/runbooks: Provider down); "
+            "the provider's status page is linked at the top of this dashboard",
+            mappings=UPTIME_STATES,
+        ),
+        Panel(
+            "Uptime probe latency",
+            [(f"max by (provider) (provider_probe_duration_seconds{{{selector}}})", "{{provider}}")],
+            "s",
         ),
         Panel(
             "Breaker state (0 closed, 1 half-open, 2 open)",

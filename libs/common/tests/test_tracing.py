@@ -1,78 +1,22 @@
 """One trace across Kafka: a span around an outbox insert is the parent of the consumer's processing span."""
 
-import asyncio
-import contextlib
-
-import asyncpg
 import pytest
 from intplat_devstack.testing import unique_topic
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from intplat_common import (
-    ConsumedEvent,
-    ConsumerRunner,
-    OutboxMessage,
-    OutboxRelay,
-    create_producer,
-    dlq_topic,
-    enqueue,
-)
-from intplat_common.events import CloudEvent, to_kafka_headers
-
-from .kafka_helpers import new_topics
+from .kafka_helpers import enqueue_one, relay_and_consume_one
 
 pytestmark = pytest.mark.integration
 
 
 async def test_trace_continues_from_outbox_insert_to_consumer_processing(kafka, pool, spans) -> None:
-    from datetime import UTC, datetime
-
     topic, group = unique_topic("trace"), unique_topic("g")
-    await new_topics(kafka.bootstrap_servers, topic, dlq_topic(group))
     tracer = trace.get_tracer("test")
-    event = CloudEvent(id="evt_trace", source="/tests", type="com.intplat.test.v1", time=datetime.now(UTC))
     with tracer.start_as_current_span("POST /webhooks/stripe", kind=SpanKind.SERVER) as request_span:
-        async with pool.acquire() as conn, conn.transaction():
-            await enqueue(
-                conn,
-                [
-                    OutboxMessage(
-                        topic=topic,
-                        key="cus_1",
-                        type="test",
-                        payload={"a": 1},
-                        headers={k: v.decode() for k, v in to_kafka_headers(event)},
-                    )
-                ],
-            )
+        await enqueue_one(pool, topic)
     request_ctx = request_span.get_span_context()
-
-    relay = OutboxRelay(pool, lambda: create_producer(kafka.bootstrap_servers, "relay-trace"))
-    assert await relay.publish_batch() == 1
-    await relay.close()
-
-    handled = asyncio.Event()
-    seen_trace: list[int] = []
-
-    async def handler(conn: asyncpg.Connection, consumed: ConsumedEvent) -> None:
-        seen_trace.append(trace.get_current_span().get_span_context().trace_id)
-        handled.set()
-
-    runner = ConsumerRunner(
-        group=group,
-        topics=[topic],
-        handler=handler,
-        pool=pool,
-        bootstrap_servers=kafka.bootstrap_servers,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        await asyncio.wait_for(handled.wait(), 30)
-    finally:
-        await runner.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    seen_trace = await relay_and_consume_one(kafka.bootstrap_servers, pool, topic, group)
 
     finished = spans.get_finished_spans()
     process = [s for s in finished if s.name == f"{topic} process"]

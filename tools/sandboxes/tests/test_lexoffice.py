@@ -53,6 +53,7 @@ RESPONSE_SCHEMAS: list[tuple[str, str, str]] = [
     ("GET", rf"/v1/credit-notes/{UUID}", "credit-note.read"),
     ("GET", rf"/v1/payments/{UUID}", "payment.read"),
     ("GET", r"/v1/posting-categories", "posting-categories.list"),
+    ("GET", r"/v1/profile", "profile.read"),
     ("GET", r"/v1/event-subscriptions", "event-subscription.list"),
     ("GET", rf"/v1/event-subscriptions/{UUID}", "event-subscription.read"),
 ]
@@ -64,7 +65,7 @@ def error_schema(path: str, status: int) -> str:
     return "error.legacy" if path.startswith(LEGACY_PREFIXES) and path != "/v1/voucherlist" else "error.regular"
 
 
-# Answers without a contract document: PDF, 204, profile, control routes.
+# Answers without a contract document: PDF, 204, control routes.
 CHECK = ContractCheck(
     CONTRACT,
     RESPONSE_SCHEMAS,

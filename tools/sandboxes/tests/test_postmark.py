@@ -161,6 +161,16 @@ async def test_missing_or_wrong_token_is_401_with_error_code_10(pm: PostmarkSand
     assert pm.messages == []
 
 
+async def test_get_server_answers_the_tokens_server_and_refuses_a_wrong_token(
+    pm: PostmarkSandbox, client: httpx.AsyncClient
+) -> None:
+    answer = await client.get("/server")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ID"] == pm.server_id
+    assert {"Name", "DeliveryType", "ServerLink"} <= answer.json().keys()
+    assert_error(await client.get("/server", headers={"X-Postmark-Server-Token": "nope"}), 401, 10)
+
+
 async def test_token_header_name_and_value_are_case_insensitive(pm: PostmarkSandbox, base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
         response = await http.post("/email", json=message(), headers={"x-postmark-server-token": TOKEN.upper()})

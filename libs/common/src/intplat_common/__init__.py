@@ -40,6 +40,7 @@ from ._telemetry import (
     setup_telemetry,
 )
 from ._trace_files import TRACES_DIR_VARIABLE, read_trace, render_trace
+from ._uptime import ProbeFailed, UptimeProbe, UptimeProber
 from ._web import (
     BodyTimeout,
     IsoDateTime,
@@ -84,6 +85,7 @@ __all__ = [
     "OutboxRelay",
     "PgTokenBucket",
     "PoisonMessage",
+    "ProbeFailed",
     "ProviderConfig",
     "ProviderError",
     "RateLimiter",
@@ -93,6 +95,8 @@ __all__ = [
     "Telemetry",
     "TopicConfig",
     "TransientError",
+    "UptimeProbe",
+    "UptimeProber",
     "api_key_matches",
     "configure_logging",
     "connect_and_migrate",

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import httpx
 from opentelemetry import metrics
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor, RequestInfo
+from opentelemetry.trace import Span
 
 from ._breaker import AsyncCircuitBreaker
 from ._correlation import CORRELATION_HEADER, current_correlation_id
@@ -33,6 +34,14 @@ _retries = meter.create_counter("provider_retries_total", description="retried a
 _latency = meter.create_histogram(
     "provider_request_duration_seconds", unit="s", description="latency of one external attempt"
 )
+
+# Attributes of each attempt's HTTP client span (the httpx instrumentation's), next to its semantic conventions.
+PROVIDER = "intplat.provider"
+PROVIDER_OPERATION = "intplat.provider.operation"
+PROVIDER_ATTEMPT = "intplat.provider.attempt"
+BREAKER_STATE = "intplat.breaker.state"
+CORRELATION_ID = "intplat.correlation_id"
+_SPAN_ATTRIBUTES = "intplat.span_attributes"  # the request extension that carries them to the span
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -147,7 +156,7 @@ class ResilientClient:
             headers=dict(config.headers),
             transport=transport,
         )
-        HTTPXClientInstrumentor().instrument_client(self._client)
+        HTTPXClientInstrumentor().instrument_client(self._client, request_hook=_label_span)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -158,21 +167,25 @@ class ResilientClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def request(self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, url: str, *, idempotent: bool | None = None, operation: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """Returns any answer below 500 other than 408/429 (4xx included: the caller maps them).
 
         `idempotent=True` lets a POST be retried after a timeout or 5xx (the request carries an idempotency
-        key, or the provider documents it as safe); by default only idempotent methods are.
+        key, or the provider documents it as safe); by default only idempotent methods are. `operation` names the
+        call on its spans (default: the method and the path).
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault(CORRELATION_HEADER, current_correlation_id() or _new_id())
+        operation = operation or f"{method} {httpx.URL(url).path}"
         async with self.breaker.guard():
-            return await self._with_retries(method, url, safe, headers, kwargs)
+            return await self._with_retries(method, url, safe, headers, kwargs, operation)
 
     async def _with_retries(
-        self, method: str, url: str, safe: bool, headers: dict[str, str], kwargs: dict[str, Any]
+        self, method: str, url: str, safe: bool, headers: dict[str, str], kwargs: dict[str, Any], operation: str
     ) -> httpx.Response:
         attempt = 0
         reauthorized = False
@@ -180,7 +193,7 @@ class ResilientClient:
             attempt += 1
             wait: float | None
             try:
-                response = await self._attempt(method, url, headers, kwargs, attempt)
+                response = await self._attempt(method, url, headers, kwargs, attempt, operation)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the provider: always safe to try again.
                 error: ProviderError = ProviderError(self.config.name, f"{method} {url}: {exc!r}")
@@ -223,7 +236,7 @@ class ResilientClient:
         return await self._authorization.refused(response.request.headers.get("Authorization", ""))
 
     async def _attempt(
-        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any], attempt: int
+        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any], attempt: int, operation: str
     ) -> httpx.Response:
         if self._authorization is not None:
             headers = {**headers, "Authorization": await self._authorization.header()}
@@ -231,8 +244,18 @@ class ResilientClient:
             await self._limiter.acquire()
         started = time.perf_counter()
         attrs = {"provider": self.config.name, "method": method}
+        span_attributes = {
+            PROVIDER: self.config.name,
+            PROVIDER_OPERATION: operation,
+            PROVIDER_ATTEMPT: attempt,
+            # The state this attempt was let through in (half-open: it is the breaker's trial).
+            BREAKER_STATE: self.breaker.state,
+            CORRELATION_ID: headers[CORRELATION_HEADER],
+        }
         try:
-            response = await self._client.request(method, url, headers=headers, **kwargs)
+            response = await self._client.request(
+                method, url, headers=headers, extensions={_SPAN_ATTRIBUTES: span_attributes}, **kwargs
+            )
         except httpx.HTTPError as exc:
             elapsed = time.perf_counter() - started
             _requests.add(1, {**attrs, "status_class": "error"})
@@ -271,6 +294,11 @@ class ResilientClient:
             fields["error"] = error
         level = logging.INFO if status is not None and status < 400 else logging.WARNING
         log.log(level, "external call", extra={"fields": fields})
+
+
+async def _label_span(span: Span, request: RequestInfo) -> None:
+    if span.is_recording():
+        span.set_attributes((request.extensions or {}).get(_SPAN_ATTRIBUTES, {}))
 
 
 def _new_id() -> str:

@@ -44,6 +44,16 @@ class ServiceSettings(BaseSettings):
     # A worker-only process (`<service> worker NAME`) serves /metrics on this port (on `host`); unset: none. The
     # HTTP process serves /metrics on its own port and ignores it.
     metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="METRICS_PORT")
+    # Provider uptime probes (intplat_common.UptimeProber) in the process that owns the provider's calls. Unset: on,
+    # except in tests (INTPLAT_ENVIRONMENT=test), whose scripted providers would be asked one more call.
+    provider_probes: bool | None = Field(default=None, validation_alias="PROVIDER_PROBES")
+    provider_probe_interval_seconds: float = Field(
+        default=60.0, gt=0, validation_alias="PROVIDER_PROBE_INTERVAL_SECONDS"
+    )
+
+    @property
+    def provider_probes_enabled(self) -> bool:
+        return self.provider_probes if self.provider_probes is not None else self.environment != "test"
 
     @field_validator("internal_api_keys", mode="before")
     @classmethod

@@ -42,10 +42,11 @@ from ._trace_files import TRACES_DIR_VARIABLE, JsonLinesSpanExporter
 _lock = threading.Lock()
 _installed: Telemetry | None = None
 
-# The stable HTTP semantic conventions (http.request.method, url.full, ...) instead of the old default set. Set on
+# The stable HTTP and database semantic conventions (http.request.method, url.full, db.system.name, db.query.text,
+# ...) instead of the old default sets. Set on
 # import: the instrumentations read it once, when the first client or app is instrumented, which can come before
 # `setup_telemetry`.
-os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
 
 
 @dataclass

@@ -22,6 +22,8 @@ from intplat_common import (
     ConsumerSupervisor,
     OutboxRelay,
     PgTokenBucket,
+    UptimeProbe,
+    UptimeProber,
     create_producer,
 )
 from intplat_common.alerts import OpsAlerts
@@ -110,6 +112,7 @@ class BridgeComponents:
     consumer: ConsumerSupervisor
     status: StatusWorkers
     oauth: LexofficeOAuth | None  # partner mode's connection (None with an API key)
+    uptime: UptimeProber
 
     @classmethod
     def build(cls, settings: LexofficeBridgeSettings, pool: asyncpg.Pool) -> BridgeComponents:
@@ -148,12 +151,16 @@ class BridgeComponents:
         verifier = WebhookVerifier(key) if key else None
         status = StatusWorkers.build(settings, pool, lexoffice, access, alerts.alert)
         consumer = ConsumerSupervisor(new_runner)
-        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, consumer, status, oauth)
+        uptime = UptimeProber(
+            [UptimeProbe("lexoffice", lexoffice.profile)], interval=settings.provider_probe_interval_seconds
+        )
+        return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, consumer, status, oauth, uptime)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch before the booker its round,
         # and the relay publishes what the booker recorded last.
-        return {"relay": self.relay, "booker": self.booker, "consumer": self.consumer, **self.status.workers()}
+        workers: dict[str, Worker] = {"relay": self.relay, "booker": self.booker, "consumer": self.consumer}
+        return {**workers, **self.status.workers(), "uptime": self.uptime}
 
     async def aclose(self) -> None:
         for client in (self.lexoffice, self.pdfs, self.alerts, self.oauth):
@@ -165,7 +172,8 @@ class BridgeComponents:
 def embedded_workers(settings: LexofficeBridgeSettings) -> list[str]:
     names = ["relay", "booker"] if settings.embedded_booker else []
     names = [*names, "consumer"] if settings.embedded_consumer else names
-    return [*names, *STATUS_WORKERS] if settings.embedded_status else names
+    names = [*names, *STATUS_WORKERS] if settings.embedded_status else names
+    return [*names, "uptime"] if settings.embedded_booker and settings.provider_probes_enabled else names
 
 
 SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
@@ -176,7 +184,7 @@ SERVICE: Service[LexofficeBridgeSettings, BridgeComponents] = Service(
     build=BridgeComponents.build,
     routers=[webhooks.router, documents.router, admin.router, oauth_routes],
     event_router=router,
-    workers=["relay", "booker", "consumer", *STATUS_WORKERS],
+    workers=["relay", "booker", "consumer", *STATUS_WORKERS, "uptime"],
     embedded=embedded_workers,
     commands=[HASH_PASSWORD, reconcile_command(BridgeComponents.build), rotate_credentials_command()],
     dev_processes={"lexoffice-bridge": "lexoffice-bridge serve"},

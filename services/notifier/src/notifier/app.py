@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import ConsumerRunner, ConsumerSupervisor
+from intplat_common import ConsumerRunner, ConsumerSupervisor, UptimeProbe, UptimeProber
 from intplat_common.alerts import BreakerWatch, OpsAlerts
 from intplat_common.service import Service, Worker, create_service_app
 
@@ -55,6 +55,7 @@ class NotifierComponents:
     sender: Sender
     watch: BreakerWatch
     consumer: ConsumerSupervisor
+    uptime: UptimeProber
 
     @classmethod
     def build(cls, settings: NotifierSettings, pool: asyncpg.Pool) -> NotifierComponents:
@@ -119,12 +120,16 @@ class NotifierComponents:
             runner.on_dead_letter = alerts.on_dead_letter
             return runner
 
-        return cls(pool, postmark, directory, portal, documents, alerts, sender, watch, ConsumerSupervisor(new_runner))
+        uptime = UptimeProber(
+            [UptimeProbe.get("postmark", postmark_http, "/server")], interval=settings.provider_probe_interval_seconds
+        )
+        consumer = ConsumerSupervisor(new_runner)
+        return cls(pool, postmark, directory, portal, documents, alerts, sender, watch, consumer, uptime)
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the consumer finishes its batch and commits before the sender
         # finishes its round.
-        return {"sender": self.sender, "breaker-watch": self.watch, "consumer": self.consumer}
+        return {"sender": self.sender, "breaker-watch": self.watch, "consumer": self.consumer, "uptime": self.uptime}
 
     async def aclose(self) -> None:
         self.watch.close()
@@ -135,7 +140,8 @@ class NotifierComponents:
 
 def embedded_workers(settings: NotifierSettings) -> list[str]:
     names = ["sender", "breaker-watch"] if settings.embedded_sender else []
-    return [*names, "consumer"] if settings.embedded_consumer else names
+    names = [*names, "consumer"] if settings.embedded_consumer else names
+    return [*names, "uptime"] if settings.embedded_sender and settings.provider_probes_enabled else names
 
 
 SERVICE: Service[NotifierSettings, NotifierComponents] = Service(
@@ -147,9 +153,9 @@ SERVICE: Service[NotifierSettings, NotifierComponents] = Service(
     build=NotifierComponents.build,
     routers=[emails.router, messages.router, postmark_webhooks.router],
     event_router=router,
-    workers=["sender", "breaker-watch", "consumer"],
+    workers=["sender", "breaker-watch", "consumer", "uptime"],
     embedded=embedded_workers,
-    worker_aliases={"sender": ["sender", "breaker-watch"]},
+    worker_aliases={"sender": ["sender", "breaker-watch", "uptime"]},
     dev_processes={"notifier": "notifier serve"},
     database="notifier",
     consumer_groups=["notifier"],

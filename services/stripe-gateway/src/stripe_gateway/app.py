@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import OutboxRelay, create_producer
+from intplat_common import OutboxRelay, UptimeProbe, UptimeProber, create_producer
 from intplat_common.service import FastPath, Service, Worker, app_from_environment, create_service_app
 
 from . import commands
@@ -29,18 +29,23 @@ class GatewayComponents:
     relay: OutboxRelay
     writer: WebhookWriter
     stripe: StripeApi
+    uptime: UptimeProber
 
     @classmethod
     def build(cls, settings: GatewaySettings, pool: asyncpg.Pool) -> GatewayComponents:
+        stripe = StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base)
         return cls(
             pool=pool,
             relay=OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap_servers, "stripe-gateway-relay")),
             writer=WebhookWriter(pool, max_batch=settings.writer_max_batch, writers=settings.writer_tasks),
-            stripe=StripeApi(api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base),
+            stripe=stripe,
+            uptime=UptimeProber(
+                [UptimeProbe("stripe", stripe.probe)], interval=settings.provider_probe_interval_seconds
+            ),
         )
 
     def workers(self) -> Mapping[str, Worker]:
-        return {"relay": self.relay}
+        return {"relay": self.relay, "uptime": self.uptime}
 
     async def aclose(self) -> None:
         await self.writer.close()
@@ -63,6 +68,11 @@ def webhook_path(settings: GatewaySettings) -> FastPath[GatewayComponents]:
     )
 
 
+def embedded_workers(settings: GatewaySettings) -> list[str]:
+    names = ["relay"] if settings.embedded_relay else []
+    return [*names, "uptime"] if settings.provider_probes_enabled else names
+
+
 SERVICE: Service[GatewaySettings, GatewayComponents] = Service(
     name="stripe-gateway",
     description="Verifies Stripe webhooks, records each event once, publishes it to Kafka via an outbox.",
@@ -71,8 +81,8 @@ SERVICE: Service[GatewaySettings, GatewayComponents] = Service(
     build=GatewayComponents.build,
     routers=[sessions.router, operations.router],
     fast_paths=lambda settings: [webhook_path(settings)],
-    workers=["relay"],
-    embedded=lambda settings: ["relay"] if settings.embedded_relay else [],
+    workers=["relay", "uptime"],
+    embedded=embedded_workers,
     worker_aliases={"relay": ["relay"]},
     commands=commands.COMMANDS,
     http_processes=lambda settings: settings.workers,

@@ -2,6 +2,7 @@
 
 devstack infra                 Kafka + PostgreSQL in the foreground (Ctrl-C stops both)
 devstack run                   everything (infra, stripe-mock, sandboxes, services) under honcho
+devstack run --traces          the same, plus Jaeger (built from its Go module), every service's spans sent to it
 devstack serve <component>     one supervised component (what the Procfile runs)
 devstack install               fetch what is missing (Kafka jars, stripe-mock, kustomize, ...), start nothing
 devstack trace <trace id>      one trace of a `make run` (spans in var/traces), as a tree across services
@@ -29,6 +30,7 @@ from intplat_common.service import registered_services
 from .asyncapi_schema import ensure_asyncapi_schema
 from .browser import ensure_chromium
 from .deploy_tools import ensure_compose_schema, ensure_kustomize
+from .jaeger import JAEGER_UI, ensure_jaeger, jaeger_environment
 from .kafka import LocalKafka, ensure_kafka_jars, wait_for_kafka
 from .paths import REPO_ROOT, port_open, var_dir
 from .postgres import LocalPostgres, ensure_databases, wait_for_postgres
@@ -136,6 +138,10 @@ def serve_stripe_mock() -> int:
     return _supervise(stripe_mock_command(STRIPE_MOCK_PORT), log_name="stripe-mock")
 
 
+def serve_jaeger() -> int:
+    return _supervise([str(ensure_jaeger())], log_name="jaeger")
+
+
 def install() -> None:
     print(f"kafka jars: {ensure_kafka_jars()}")
     print(f"stripe-mock: {ensure_stripe_mock()}")
@@ -219,7 +225,7 @@ def traces_dir() -> Path:
     return var_dir() / "traces"
 
 
-def run_all() -> int:
+def run_all(*, traces: bool = False) -> int:
     install()
     os.environ.update(dev_secrets())
     # Spans of every service as JSON lines in var/traces (no tracing backend locally): `devstack trace <id>`.
@@ -232,6 +238,10 @@ def run_all() -> int:
         components.append("postgres")
     if not os.environ.get("STRIPE_API_BASE"):
         components.append("stripe-mock")
+    if traces:
+        print(f"jaeger: {ensure_jaeger()} (UI and API on {JAEGER_UI})", flush=True)
+        os.environ.update(jaeger_environment())
+        components.append("jaeger")
     procfile = _write_procfile(components, services=True)
     # Only now: whether a sandbox starts depends on the variables the user set, not on these local values.
     for name, value in dev_environment().items():
@@ -244,7 +254,7 @@ def dev_environment() -> dict[str, str]:
     return {name: value for s in registered_services().values() for name, value in s.dev_environment.items()}
 
 
-SERVE = {"kafka": serve_kafka, "postgres": serve_postgres, "stripe-mock": serve_stripe_mock}
+SERVE = {"kafka": serve_kafka, "postgres": serve_postgres, "stripe-mock": serve_stripe_mock, "jaeger": serve_jaeger}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("infra", help="Kafka + PostgreSQL in the foreground")
-    sub.add_parser("run", help="the whole platform under honcho")
+    run = sub.add_parser("run", help="the whole platform under honcho")
+    run.add_argument(
+        "--traces", action="store_true", help=f"also Jaeger, every service's spans sent to it ({JAEGER_UI})"
+    )
     sub.add_parser("install", help="fetch Kafka jars and stripe-mock into the cache")
     show = sub.add_parser("trace", help="one trace of a `make run`, as a tree of spans across services")
     show.add_argument("trace_id")
@@ -263,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "infra":
         return run_infra()
     if args.command == "run":
-        return run_all()
+        return run_all(traces=args.traces)
     if args.command == "install":
         install()
         return 0

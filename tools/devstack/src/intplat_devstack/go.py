@@ -38,6 +38,23 @@ def go_install(package: str, version: str) -> Path:
     return binary
 
 
+def go_build_tool(module: str, package: str, version: str) -> Path:
+    """`<cache>/<binary>-<version>/<binary>` for a module whose go.mod has `replace` directives, which `go install
+    pkg@version` refuses: the package is added as a tool of a throwaway module (`go get -tool`) and built there."""
+    name = package.rstrip("/").split("/")[-1]
+    binary = cache_dir() / f"{name}-{version}" / name
+    if binary.exists():
+        return binary
+    go = go_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([go, "mod", "init", f"intplat.local/{name}-tool"], check=True, cwd=tmp)
+        subprocess.run([go, "get", "-tool", f"{module}/{package}@{version}"], check=True, cwd=tmp)
+        partial = binary.with_name(f"{name}.partial")
+        subprocess.run([go, "build", "-o", str(partial), f"{module}/{package}"], check=True, cwd=tmp)
+    partial.replace(binary)
+    return binary
+
+
 def go_module_file(module: str, version: str, member: str) -> Path:
     """A file shipped in a Go module (`go mod download`), copied into the cache the first time."""
     target = cache_dir() / f"{module.replace('/', '_')}-{version}" / Path(member).name

@@ -100,6 +100,10 @@ class LexofficeClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    async def profile(self) -> dict[str, Any]:
+        """The organisation's profile: the uptime probe (a cheap authenticated read)."""
+        return await self._json("GET", "/v1/profile", operation="uptime probe")
+
     # --- contacts -------------------------------------------------------------------------------------------------
 
     async def find_contact_by_email(self, email: str) -> Document | None:

@@ -89,6 +89,10 @@ class StripeApi:
         )
         self.prices = LookupKeyPrices(self._active_price_ids, ttl=price_cache_ttl)
 
+    async def probe(self) -> None:
+        """The uptime probe: a cheap authenticated read (the account's balance)."""
+        await self.client.v1.balance.retrieve_async()
+
     async def create_checkout_session(self, params: dict[str, Any], idempotency_key: str) -> stripe.checkout.Session:
         return await self.client.v1.checkout.sessions.create_async(
             params,  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Postmark's HTTP API: `/email`, `/email/withTemplate`, the two batch routes and the Messages API."""
+"""Postmark's HTTP API: `/email`, `/email/withTemplate`, the two batch routes, the Messages API and `GET /server`."""
 
 import json
 from typing import Annotated, Any
@@ -82,6 +82,23 @@ def api_router(pm: PostmarkSandbox) -> APIRouter:  # no __future__ annotations: 
                 TOO_MANY_BATCH_MESSAGES,
                 f"Too many batch messages ({len(items)}); the limit is {MAX_BATCH_MESSAGES} per request.",
             )
+
+    @router.get("/server")
+    async def server(_test_mode: TestMode) -> JSONResponse:
+        """Postmark's "Get the server" (Server API): the server the token belongs to; the uptime probe's call."""
+        return JSONResponse(
+            {
+                "ID": pm.server_id,
+                "Name": "intplat sandbox",
+                "Color": "blue",
+                "SmtpApiActivated": False,
+                "RawEmailEnabled": False,
+                "DeliveryType": "Sandbox",
+                "ServerLink": f"https://account.postmarkapp.com/servers/{pm.server_id}/streams",
+                "TrackOpens": False,
+                "TrackLinks": "None",
+            }
+        )
 
     @router.post("/email")
     async def send_email(request: Request, test_mode: TestMode) -> JSONResponse:
