@@ -1,0 +1,83 @@
+"""What is still to do, read from the platform: outbox rows not yet published, effect-ledger rows not yet done,
+consumer lag per group, and acknowledged webhooks without their mail yet (end to end)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from intplat_common.effects import PENDING_STATUSES
+
+from .load import WebhookLoad
+from .platform import GROUPS, POSTMARK_TOKEN, Platform
+
+BACKLOG_QUERIES = {
+    "gateway_outbox": ("gateway", "SELECT count(*) FROM outbox"),
+    "bridge_outbox": ("bridge", "SELECT count(*) FROM outbox"),
+    "bridge_effects": ("bridge", "SELECT count(*) FROM lexoffice_effects WHERE status = ANY($1::text[])"),
+    "notifier_mails": ("notifier", "SELECT count(*) FROM messages WHERE status = ANY($1::text[])"),
+}
+UNAVAILABLE = -1
+
+
+async def _count(dsn: str, query: str) -> int:
+    try:
+        connection = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return UNAVAILABLE
+    try:
+        args = [list(PENDING_STATUSES)] if "$1" in query else []
+        return int(await connection.fetchval(query, *args, timeout=2))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return UNAVAILABLE
+    finally:
+        connection.terminate()
+
+
+class ConsumerLag:
+    """Committed offsets of a group against the partitions' ends, over clients kept for the whole run."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+
+    async def start(self) -> None:
+        await self._admin.start()
+        await self._consumer.start()
+
+    async def close(self) -> None:
+        await asyncio.gather(self._admin.close(), self._consumer.stop(), return_exceptions=True)
+
+    async def of(self, group: str) -> int:
+        try:
+            committed = await asyncio.wait_for(self._admin.list_consumer_group_offsets(group), 5)
+            ends = await asyncio.wait_for(self._consumer.end_offsets(list(committed)), 5) if committed else {}
+        except (KafkaError, TimeoutError, OSError):  # the broker is down or electing: unknown, not a failed run
+            return UNAVAILABLE
+        return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
+
+
+async def mails_accepted(http: httpx.AsyncClient, postmark_url: str) -> int:
+    response = await http.get(
+        f"{postmark_url}/messages/outbound",
+        params={"count": 1, "offset": 0},
+        headers={"X-Postmark-Server-Token": POSTMARK_TOKEN},
+    )
+    return int(response.json()["TotalCount"])
+
+
+async def backlogs(platform: Platform, load: WebhookLoad, http: httpx.AsyncClient, lag: ConsumerLag) -> dict[str, int]:
+    names = list(BACKLOG_QUERIES)
+    counts = await asyncio.gather(
+        *(_count(platform.databases[service], query) for service, query in BACKLOG_QUERIES.values()),
+        *(lag.of(group) for group in GROUPS.values()),
+        mails_accepted(http, platform.urls["postmark"]),
+    )
+    figures = dict(zip([*names, *(f"lag_{g}" for g in GROUPS)], counts[:-1], strict=True))
+    figures["acked_not_mailed"] = len(load.history.acked_at) - counts[-1]
+    return figures
