@@ -16,23 +16,29 @@ from intplat_common.effects import PENDING_STATUSES
 from .load import WebhookLoad
 from .platform import GROUPS, POSTMARK_TOKEN, Platform
 
-BACKLOG_QUERIES = {
-    "gateway_outbox": ("gateway", "SELECT count(*) FROM outbox"),
-    "bridge_outbox": ("bridge", "SELECT count(*) FROM outbox"),
-    "bridge_effects": ("bridge", "SELECT count(*) FROM lexoffice_effects WHERE status = ANY($1::text[])"),
-    "notifier_mails": ("notifier", "SELECT count(*) FROM messages WHERE status = ANY($1::text[])"),
+BACKLOG_QUERIES: dict[str, tuple[str, str, tuple[object, ...]]] = {
+    "gateway_outbox": ("gateway", "SELECT count(*) FROM outbox", ()),
+    "bridge_outbox": ("bridge", "SELECT count(*) FROM outbox", ()),
+    "bridge_effects": ("bridge", "SELECT count(*) FROM lexoffice_effects WHERE status = ANY($1)", (PENDING_STATUSES,)),
+    "notifier_mails": ("notifier", "SELECT count(*) FROM messages WHERE status = ANY($1)", (PENDING_STATUSES,)),
 }
 UNAVAILABLE = -1
+MAILED = ["sent", "delivered", "opened", "clicked"]  # accepted by Postmark (the notifier's own record)
 
 
-async def _count(dsn: str, query: str) -> int:
+async def mails_sent(notifier_dsn: str, recipients: list[str]) -> int:
+    """How many of `recipients` the notifier has recorded a mail accepted by Postmark for."""
+    query = "SELECT count(DISTINCT recipient) FROM messages WHERE recipient = ANY($1::text[]) AND status = ANY($2)"
+    return await _count(notifier_dsn, query, recipients, MAILED)
+
+
+async def _count(dsn: str, query: str, *args: object) -> int:
     try:
         connection = await asyncpg.connect(dsn, timeout=2)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return UNAVAILABLE
     try:
-        args = [list(PENDING_STATUSES)] if "$1" in query else []
-        return int(await connection.fetchval(query, *args, timeout=2))
+        return int(await connection.fetchval(query, *args, timeout=5))
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return UNAVAILABLE
     finally:
@@ -74,7 +80,7 @@ async def mails_accepted(http: httpx.AsyncClient, postmark_url: str) -> int:
 async def backlogs(platform: Platform, load: WebhookLoad, http: httpx.AsyncClient, lag: ConsumerLag) -> dict[str, int]:
     names = list(BACKLOG_QUERIES)
     counts = await asyncio.gather(
-        *(_count(platform.databases[service], query) for service, query in BACKLOG_QUERIES.values()),
+        *(_count(platform.databases[service], query, *args) for service, query, args in BACKLOG_QUERIES.values()),
         *(lag.of(group) for group in GROUPS.values()),
         mails_accepted(http, platform.urls["postmark"]),
     )

@@ -27,12 +27,12 @@ class FaultFigures:
     republished_raw: int  # billing.checkout.completed.v1 records appended again (gateway relay, at-least-once)
     republished_synced: int  # bookkeeping.document.synced.v1 records appended again (bridge relay)
     peak: dict[str, int]
-    seconds_to_steady: float
+    seconds_to_clear: float  # from the fault's end until every webhook acknowledged by then was mailed
 
     @property
     def ok(self) -> bool:
         clean = self.lost == 0 and self.duplicate_mails == 0 and self.duplicate_documents == 0
-        return clean and self.seconds_to_steady <= RECOVERY_TARGET_SECONDS
+        return clean and self.seconds_to_clear <= RECOVERY_TARGET_SECONDS
 
 
 def _seconds(value: float) -> str:
@@ -75,16 +75,18 @@ def write_results(
         f"{sum(f.duplicate_documents for f in figures)} duplicate documents; "
         f"drained to 0 in {_seconds(drained_seconds)} s after the load stopped.",
         "",
-        "Backlogs: `gateway_outbox`/`bridge_outbox` unpublished outbox rows, `bridge_effects`/`notifier_mails` "
-        "effect-ledger rows not yet done, `lag_*` consumer lag of the group, `acked_not_mailed` acknowledged webhooks "
-        f"without their mail yet (end to end). Steady level (worst in a {20} s warm-up): "
-        + ", ".join(f"{k} {v}" for k, v in steady.items())
-        + ". *Back to steady* = every backlog at or under that level for 3 samples (1 s apart), counted from the "
-        "fault's end; target ≤ 60 s. *Re-published*: records appended again for an event id already on the topic "
-        "(at-least-once; consumers deduplicate them), by append time in the fault's window.",
+        "*Backlog cleared*: seconds from the fault's end until every webhook acknowledged by then has its mail "
+        "(so its outbox rows, consumer lag and effect-ledger rows on the way are worked off; new webhooks keep "
+        "arriving); target ≤ 60 s. *Peak backlogs* (sampled once a second, shown where above normal operation): "
+        "`gateway_outbox`/`bridge_outbox` unpublished outbox rows, `bridge_effects`/`notifier_mails` effect-ledger "
+        "rows not yet done, `lag_*` consumer lag of the group, `acked_not_mailed` acknowledged webhooks without "
+        "their mail yet (-1: could not be read, the database or broker was down). Normal operation (peaks of a "
+        "warm-up): " + ", ".join(f"{k} {v}" for k, v in steady.items()) + ". *Re-published*: records appended "
+        "again for an event id already on the topic (at-least-once; consumers deduplicate them), by append time in "
+        "the fault's window.",
         "",
         "| fault | acked | deliveries retried | lost | dup. mails | dup. documents | re-published raw / synced "
-        "| back to steady (s) | peak backlogs |",
+        "| backlog cleared (s) | peak backlogs |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in figures:
@@ -92,7 +94,7 @@ def write_results(
         lines.append(
             f"| {f.name}: {f.what} | {f.acked} | {f.failed_deliveries} | {f.lost} | {f.duplicate_mails} | "
             f"{f.duplicate_documents} | {f.republished_raw} / {f.republished_synced} | "
-            f"{_seconds(f.seconds_to_steady)} | {peaks} |"
+            f"{_seconds(f.seconds_to_clear)} | {peaks} |"
         )
     lines += [
         "",
@@ -112,7 +114,7 @@ def write_results(
         "steady": steady,
         "drained_seconds": None if math.isinf(drained_seconds) else drained_seconds,
         "faults": [
-            {**asdict(f), "seconds_to_steady": None if math.isinf(f.seconds_to_steady) else f.seconds_to_steady}
+            {**asdict(f), "seconds_to_clear": None if math.isinf(f.seconds_to_clear) else f.seconds_to_clear}
             for f in figures
         ],
         "error_lines": error_lines,
