@@ -18,6 +18,8 @@ from intplat_devstack.postgres import LocalPostgres
 
 from intplat_common import HeldConnection, create_pool
 
+pytestmark = pytest.mark.integration
+
 
 class LateCloseRelay:
     """TCP relay to PostgreSQL that passes every byte but keeps the client's socket open after the server closed."""
