@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 
 from intplat_common.effects import PENDING_STATUSES
 
+from .._notifier import accepted_by_postmark
 from .load import WebhookLoad
 from .platform import GROUPS, POSTMARK_TOKEN, Platform
 
@@ -68,21 +69,12 @@ class ConsumerLag:
         return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
 
 
-async def mails_accepted(http: httpx.AsyncClient, postmark_url: str) -> int:
-    response = await http.get(
-        f"{postmark_url}/messages/outbound",
-        params={"count": 1, "offset": 0},
-        headers={"X-Postmark-Server-Token": POSTMARK_TOKEN},
-    )
-    return int(response.json()["TotalCount"])
-
-
 async def backlogs(platform: Platform, load: WebhookLoad, http: httpx.AsyncClient, lag: ConsumerLag) -> dict[str, int]:
     names = list(BACKLOG_QUERIES)
     counts = await asyncio.gather(
         *(_count(platform.databases[service], query, *args) for service, query, args in BACKLOG_QUERIES.values()),
         *(lag.of(group) for group in GROUPS.values()),
-        mails_accepted(http, platform.urls["postmark"]),
+        accepted_by_postmark(http, platform.urls["postmark"], POSTMARK_TOKEN),
     )
     figures = dict(zip([*names, *(f"lag_{g}" for g in GROUPS)], counts[:-1], strict=True))
     figures["acked_not_mailed"] = len(load.history.acked_at) - counts[-1]
