@@ -77,8 +77,8 @@ class Sampler:
 
 
 async def _seconds_to_clear(sampler: Sampler, platform: Platform, owed: list[str], ended: float) -> float:
-    """From the fault's end until every webhook acknowledged by then has its mail: the fault's backlog, in every
-    outbox, ledger and consumer group on the way, is worked off (new webhooks keep arriving meanwhile)."""
+    """From the fault's end until every webhook sent by then has its mail: the fault's backlog, in the sender's
+    retries and in every outbox, ledger and consumer group on the way, is worked off (new webhooks keep arriving)."""
     while (now := time.monotonic()) - ended < RECOVERY_LIMIT_SECONDS:
         await sampler.sample()
         if await mails_sent(platform.databases["notifier"], owed) == len(owed):
@@ -97,7 +97,8 @@ async def _run_fault(fault: Fault, platform: Platform, sampler: Sampler, http: h
     finally:
         watching.cancel()
     ended = time.monotonic()
-    owed = [recipient(i) for i in list(sampler.load.history.acked_at)]
+    # Sent by then, acknowledged or not yet: a webhook the fault made the gateway refuse is owed too (Stripe retries).
+    owed = [recipient(i) for i in range(sampler.load.history.sent)]
     cleared = await _seconds_to_clear(sampler, platform, owed, ended)
     print(
         f"   {len(owed)} acknowledged webhooks all mailed {cleared:.1f} s after the fault; {sampler.peak}", flush=True
@@ -190,12 +191,15 @@ async def chaos(faults: list[Fault]) -> bool:
     )
 
 
+ERROR_LEVELS = ('"level": "error"', '"level": "critical"')  # the services' JSON log lines
+
+
 def _error_lines(logs: Path) -> dict[str, int]:
-    """ERROR/CRITICAL log lines per component (the logs are kept for reading)."""
+    """ERROR/CRITICAL log lines per service process (the logs are kept for reading)."""
     counts = {}
     for log in sorted(logs.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()
-        counts[log.stem] = sum(1 for line in lines if '"ERROR"' in line or '"CRITICAL"' in line or " ERROR " in line)
+        counts[log.stem] = sum(1 for line in lines if any(level in line for level in ERROR_LEVELS))
     return {name: count for name, count in counts.items() if count}
 
 

@@ -75,12 +75,13 @@ def write_results(
         f"{sum(f.duplicate_documents for f in figures)} duplicate documents; "
         f"drained to 0 in {_seconds(drained_seconds)} s after the load stopped.",
         "",
-        "*Backlog cleared*: seconds from the fault's end until every webhook acknowledged by then has its mail "
-        "(so its outbox rows, consumer lag and effect-ledger rows on the way are worked off; new webhooks keep "
-        "arriving); target ≤ 60 s. *Peak backlogs* (sampled once a second, shown where above normal operation): "
+        "*Backlog cleared*: seconds from the fault's end until every webhook sent by then has its mail (so the "
+        "sender's retries and the outbox rows, consumer lag and effect-ledger rows on the way are worked off; new "
+        "webhooks keep arriving); target ≤ 60 s. *Peak backlogs* (sampled once a second, shown where above normal "
+        "operation): "
         "`gateway_outbox`/`bridge_outbox` unpublished outbox rows, `bridge_effects`/`notifier_mails` effect-ledger "
         "rows not yet done, `lag_*` consumer lag of the group, `acked_not_mailed` acknowledged webhooks without "
-        "their mail yet (-1: could not be read, the database or broker was down). Normal operation (peaks of a "
+        "their mail yet. Normal operation (peaks of a "
         "warm-up): " + ", ".join(f"{k} {v}" for k, v in steady.items()) + ". *Re-published*: records appended "
         "again for an event id already on the topic (at-least-once; consumers deduplicate them), by append time in "
         "the fault's window.",
