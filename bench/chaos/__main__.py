@@ -101,7 +101,8 @@ async def _run_fault(fault: Fault, platform: Platform, sampler: Sampler, http: h
     owed = [recipient(i) for i in range(sampler.load.history.sent)]
     cleared = await _seconds_to_clear(sampler, platform, owed, ended)
     print(
-        f"   {len(owed)} acknowledged webhooks all mailed {cleared:.1f} s after the fault; {sampler.peak}", flush=True
+        f"   {len(owed)} webhooks sent by the fault's end all mailed {cleared:.1f} s after the fault; {sampler.peak}",
+        flush=True,
     )
     return {
         "fault": fault,
