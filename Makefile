@@ -16,7 +16,7 @@ demo:   ## against a running `make run`: signed sample events and what happened 
 bench:  ## benchmarks; results under bench/results/
 	@scripts/bench.sh
 
-chaos:  ## faults one at a time under webhook load (~15 min, not part of `make test`); bench/results/chaos.md
+chaos:  ## faults one at a time under webhook load (~10 min, not part of `make test`); bench/results/chaos.md
 	@scripts/chaos.sh
 
 lint:   ## ruff (lint + format check) and mypy
