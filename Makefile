@@ -1,5 +1,5 @@
 # Each target is thin and calls one script; CI runs the same ones (.ci/run -> make test).
-.PHONY: run test infra demo bench lint
+.PHONY: run test infra demo bench chaos lint
 
 run:    ## the whole platform in the foreground (Ctrl-C stops everything)
 	@scripts/run.sh
@@ -15,6 +15,9 @@ demo:   ## against a running `make run`: signed sample events and what happened 
 
 bench:  ## benchmarks; results under bench/results/
 	@scripts/bench.sh
+
+chaos:  ## faults one at a time under webhook load (~10 min, not part of `make test`); bench/results/chaos.md
+	@scripts/chaos.sh
 
 lint:   ## ruff (lint + format check) and mypy
 	@scripts/lint.sh

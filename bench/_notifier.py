@@ -63,12 +63,12 @@ def recipient(i: int) -> str:
     return f"billing-{i}@example.com"
 
 
-async def accepted_by_postmark(http: httpx.AsyncClient, sandbox_url: str) -> int:
+async def accepted_by_postmark(http: httpx.AsyncClient, sandbox_url: str, token: str = TOKEN) -> int:
     """How many messages the Postmark sandbox accepted (its outbound search total)."""
     response = await http.get(
         f"{sandbox_url}/messages/outbound",
         params={"count": 1, "offset": 0},
-        headers={"X-Postmark-Server-Token": TOKEN},
+        headers={"X-Postmark-Server-Token": token},
     )
     return int(response.json()["TotalCount"])
 

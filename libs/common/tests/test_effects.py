@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class FakeProvider:
     drop_after_accept: set[str] = field(default_factory=set)
     reject_batches: bool = False
     waiting_for: dict[str, str] = field(default_factory=dict)  # key -> the earlier step it waits on
+    lose_database_in_prepare: int = 0  # rounds that fail after their claim, as when PostgreSQL restarts mid-round
 
     def row(self, record: asyncpg.Record) -> Row:
         return Row(**dict(record))
@@ -75,6 +77,9 @@ class FakeProvider:
             return self.done.get(row.effect_key)
 
     async def prepare(self, rows: Sequence[Row]) -> list[str | Outcome]:
+        if self.lose_database_in_prepare:
+            self.lose_database_in_prepare -= 1
+            raise ConnectionResetError(104, "Connection reset by peer")
         return [
             Outcome.wait(f"waiting for {self.waiting_for[row.effect_key]}", deadline_seconds=3600)
             if row.effect_key in self.waiting_for
@@ -245,6 +250,23 @@ async def test_an_expired_lease_is_checked_then_attempted(pool: asyncpg.Pool) ->
     row = (await rows(pool))["crashed"]
     assert (row["status"], row["needs_check"], row["attempts"]) == ("done", True, 2)
     assert provider.lookups == ["crashed"] and provider.attempts == ["crashed"]
+
+
+async def test_rows_of_a_round_that_failed_are_taken_up_again_without_waiting_for_their_lease(
+    pool: asyncpg.Pool,
+) -> None:
+    provider = FakeProvider(breaker(), lose_database_in_prepare=1)
+    await insert(pool, "interrupted")
+    effects = worker(pool, provider, dataclasses.replace(CONFIG, lease_seconds=600))
+    task = asyncio.create_task(effects.run())
+    try:
+        await eventually(lambda: _status(pool, "interrupted", "done"), timeout=20)
+    finally:
+        await effects.stop(task)
+    row = (await rows(pool))["interrupted"]
+    assert (row["needs_check"], row["attempts"]) == (True, 2)
+    assert provider.lookups == ["interrupted"], "it may have taken effect: looked up before the attempt"
+    assert provider.attempts == ["interrupted"]
 
 
 async def test_a_rejected_batch_is_attempted_one_by_one(pool: asyncpg.Pool) -> None:

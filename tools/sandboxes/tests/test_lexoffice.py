@@ -932,8 +932,11 @@ def test_build_sandbox_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert lexoffice_main.port({}) == 8101
     assert default.access.keys == {"lexoffice-dev-key"}
     assert default.base_url == "http://127.0.0.1:8101"
+    assert (default.access.bucket.rate, default.access.bucket.burst) == (2.0, 2.0), "Lexoffice's own limit"
     custom = lexoffice_main.build_sandbox({"LEXOFFICE_API_KEYS": " a , b ", "LEXOFFICE_SANDBOX_PORT": "9101"})
     assert (custom.access.keys, custom.base_url) == ({"a", "b"}, "http://127.0.0.1:9101")
+    faster = lexoffice_main.build_sandbox({"LEXOFFICE_SANDBOX_RATE_PER_SECOND": "50"})
+    assert (faster.access.bucket.rate, faster.access.bucket.burst) == (50.0, 50.0)
     assert served_by_run(lexoffice_main, monkeypatch, "LEXOFFICE_SANDBOX_PORT", 9103) == (9103, "lexoffice")
 
 

@@ -14,6 +14,7 @@ from ._correlation import (
 )
 from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
 from ._gc import freeze_startup_objects
+from ._held_connection import HeldConnection
 from ._http import (
     AmbiguousOutcome,
     Authorization,
@@ -77,6 +78,7 @@ __all__ = [
     "ConsumerRunner",
     "ConsumerSupervisor",
     "Handler",
+    "HeldConnection",
     "IsoDateTime",
     "JsonLogFormatter",
     "KafkaProbe",

@@ -179,6 +179,17 @@ class EffectLedger:
         )
         return float(value) if value is not None else None
 
+    async def expire_leases(self, pool: asyncpg.Pool, claim_tokens: Sequence[uuid.UUID]) -> None:
+        """The rows of rounds that failed (their worker is alive, nothing of theirs is in flight) are claimable now,
+        as if their lease had run out: looked up at the provider before any new attempt."""
+        await pool.execute(
+            f"""
+            UPDATE {self.table.name} SET lease_until = now()
+            WHERE claim_token = ANY($1::uuid[]) AND status = 'sending'
+            """,  # noqa: S608
+            list(claim_tokens),
+        )
+
     async def make_due(self, pool: Executor, *, check_delay_seconds: float) -> int:
         """Every row backing off becomes due now (a provider recovered). A row to be looked up first still waits
         until `check_delay_seconds` after its last attempt: the provider's search may lag behind its writes."""

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic
@@ -72,6 +73,10 @@ class EffectWorker(Generic[RowT, CallT]):
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._recovered = False
+        # Claim tokens of the round in progress, and of rounds that failed (a database connection lost mid-round):
+        # their rows are handed back as soon as the database answers again, not when their lease runs out.
+        self._round_tokens: set[uuid.UUID] = set()
+        self._abandoned: set[uuid.UUID] = set()
         self._listen_conn: asyncpg.Connection | None = None
         self._backlog = _metrics.BACKLOGS.setdefault(name, _metrics.Backlog())
         self._backlog_at = 0.0
@@ -99,6 +104,7 @@ class EffectWorker(Generic[RowT, CallT]):
                 await self._ensure_listener()
                 self._wakeup.clear()
                 await self._after_recovery()
+                await self._hand_back_abandoned()
                 claimed = await self.run_once()
                 backoff = 0.1
                 await self._measure_backlog()
@@ -116,6 +122,7 @@ class EffectWorker(Generic[RowT, CallT]):
                 raise
             except Exception as exc:
                 log.warning("effect round failed", extra={"fields": {"ledger": self.name, "error": repr(exc)}})
+                self._abandoned |= self._round_tokens
                 await self._close_listener()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff * (1 + random.random()))
@@ -124,10 +131,12 @@ class EffectWorker(Generic[RowT, CallT]):
     async def run_once(self) -> int:
         """Claim one batch of due rows and settle each of them. Returns how many rows were claimed."""
         config = self._config
+        self._round_tokens = set()
         records = await self.ledger.claim(self._pool, limit=config.batch_size, lease_seconds=config.lease_seconds)
         if not records:
             return 0
         rows = [self.provider.row(r) for r in records]
+        self._round_tokens = {row.claim_token for row in rows if row.claim_token is not None}
         contexts = [ctx for ctx in (_span_context(r.traceparent) for r in rows) if ctx is not None]
         # Effects of one trace (typically a single one) continue it: the provider call shows up in the trace of the
         # event that caused it. A batch that serves several traces is a root span linked to each of them.
@@ -155,7 +164,13 @@ class EffectWorker(Generic[RowT, CallT]):
             elif ready:
                 for start in range(0, len(ready), self.provider.max_batch):
                     await self._attempt_batch(ready[start : start + self.provider.max_batch])
+        self._round_tokens = set()
         return len(rows)
+
+    async def _hand_back_abandoned(self) -> None:
+        if self._abandoned:
+            await self.ledger.expire_leases(self._pool, list(self._abandoned))
+            self._abandoned.clear()
 
     # --- one row ------------------------------------------------------------------------------------------------
 

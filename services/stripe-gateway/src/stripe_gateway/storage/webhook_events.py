@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 from opentelemetry import metrics, trace
 
-from intplat_common import OutboxMessage, enqueue, insert_and_enqueue
+from intplat_common import HeldConnection, OutboxMessage, enqueue, insert_and_enqueue
 
 from ..webhooks.ingest import IncomingEvent
 
@@ -78,7 +79,7 @@ class WebhookWriter:
 
     async def _run(self) -> None:
         # Each writer task keeps one connection: acquiring from the pool per batch costs a reset round trip.
-        conn: asyncpg.Connection | None = None
+        conn = HeldConnection(self._pool)
         try:
             while True:
                 batch = [await self._queue.get()]
@@ -90,12 +91,7 @@ class WebhookWriter:
                     with tracer.start_as_current_span(
                         "webhook_events record", links=links, attributes={"webhook.batch.size": len(batch)}
                     ):
-                        if conn is not None and not _usable(conn):  # e.g. PostgreSQL restarted since the last batch
-                            await self._discard(conn)
-                            conn = None
-                        if conn is None:
-                            conn = await self._pool.acquire(timeout=5)
-                        new_ids = await _record(conn, [p.event for p in batch])
+                        new_ids = await conn.run(functools.partial(_record, events=[p.event for p in batch]))
                 except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                     for pending in batch:
                         if not pending.done.done():
@@ -113,8 +109,7 @@ class WebhookWriter:
                     for pending in batch:
                         if not pending.done.done():
                             pending.done.set_exception(StorageUnavailable(repr(exc)))
-                    await self._discard(conn)
-                    conn = None
+                    await conn.release()
                     continue
                 _batch_size.record(len(batch))
                 answered: set[str] = set()
@@ -125,20 +120,7 @@ class WebhookWriter:
                     if not pending.done.done():
                         pending.done.set_result(is_new)
         finally:
-            await self._discard(conn)
-
-    async def _discard(self, conn: asyncpg.Connection | None) -> None:
-        """Give the connection back (the pool replaces a broken one); the next batch acquires afresh."""
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await self._pool.release(conn, timeout=2)
-
-
-def _usable(conn: asyncpg.Connection) -> bool:
-    try:
-        return not conn.is_closed()
-    except asyncpg.InterfaceError:  # the pool has already taken back a connection that died
-        return False
+            await conn.release()
 
 
 async def record_events(pool: asyncpg.Pool, events: Sequence[IncomingEvent]) -> set[str]:
