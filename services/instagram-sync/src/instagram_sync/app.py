@@ -21,6 +21,7 @@ from intplat_common.service import Service, Worker, create_service_app
 from .clock import Clock, utc_now
 from .commands import ROTATE_CREDENTIALS
 from .connect import ConnectFlow
+from .connect_links import ConnectLinks
 from .connections import Connections
 from .consumers import EventContext, router
 from .graph import CallBudget, GraphClient
@@ -74,6 +75,7 @@ class InstagramComponents:
     graph: GraphClient
     connections: Connections
     connect: ConnectFlow
+    connect_links: ConnectLinks
     sync: AccountSync
     relay: OutboxRelay
     consumer: ConsumerSupervisor
@@ -122,6 +124,7 @@ class InstagramComponents:
             graph,
             connections,
             ConnectFlow(settings, cipher, graph, connections, periods, clock=clock),
+            ConnectLinks(cipher, ttl=timedelta(seconds=settings.connect_link_seconds), clock=clock),
             sync,
             relay,
             ConsumerSupervisor(new_runner),
