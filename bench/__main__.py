@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import sys
 
-from . import notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
+from . import instagram_day, notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
 
 BENCHMARKS = {
     "outbox_relay": outbox_relay.main,
     "webhook_gateway": webhook_gateway.main,
     "notifier_backlog": notifier_backlog.main,
     "notifier_recovery": notifier_recovery.main,
+    "instagram_day": instagram_day.main,
 }
 
 
