@@ -29,6 +29,7 @@ async def test_facebook_login_connects_every_instagram_account_of_the_pages(serv
         "status": "active",
         "status_reason": None,
         "expires_at": None,
+        "schedule": None,  # no plan yet
     }
     row = await served.pool.fetchrow(
         "SELECT access_token_encrypted, key_id, scopes, expires_at FROM integration_credentials WHERE subject = $1",

@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from intplat_common.events import TOPICS, InstagramConnectionExpiring
 from stripe_gateway.app import create_app as create_gateway
 from stripe_gateway.settings import GatewaySettings
 
-from .conftest import APP_ID, APP_SECRET, Served
+from .conftest import API_KEY_HEADERS, APP_ID, APP_SECRET, Served
 
 WHSEC = "whsec_instagram_test"
 EMBEDDED = {
@@ -123,6 +123,10 @@ async def test_a_signed_subscription_webhook_sets_the_tier_and_a_cancellation_st
         return await served.pool.fetchval("SELECT tier FROM sync_schedule WHERE account_id = $1", BAKERY_ACCOUNT_ID)
 
     assert await eventually(tier, timeout=90, what="the account on the hourly schedule") == "hourly"
+    status = await served.client.get(f"/v1/accounts/{BAKERY_ACCOUNT_ID}/connection", headers=API_KEY_HEADERS)
+    schedule = status.json()["schedule"]
+    assert (schedule["tier"], schedule["period_seconds"]) == ("hourly", 4)
+    assert datetime.fromisoformat(schedule["next_slot"]) > served.meta.now() - timedelta(seconds=8)
 
     async def snapshots() -> int | None:
         count = await served.pool.fetchval(

@@ -17,6 +17,7 @@ import httpx
 
 from intplat_common import read_trace, render_trace
 
+from . import demo_instagram
 from .cli import dev_secrets, traces_dir
 from .samples import LATEST_API_VERSION, LEGACY_API_VERSION, build_event, fetch_fixture_objects, to_legacy_layout
 from .testing import Record, TopicReader, header, header_in, stripe_signature
@@ -47,6 +48,10 @@ async def main() -> int:
             print(f"the gateway is not ready yet: {ready.text}")
             return 1
         objects = await fetch_fixture_objects(STRIPE_API_BASE, http)
+        api_key = dev_secrets()["INTERNAL_API_KEYS"].split(",")[0]
+        customer_id = objects["customer.subscription.updated"]["customer"]
+        instagram_account = await demo_instagram.connect_account(http, customer_id, api_key)
+        print(f"{customer_id} connected Instagram account {instagram_account} (Meta sandbox dev login)\n")
         async with TopicReader(KAFKA, *TOPICS, from_end=True) as reader:  # only this run's records
             sent = await _send_samples(http, objects, secret)
             print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
@@ -72,8 +77,13 @@ async def main() -> int:
         print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid), from var/traces:\n")
         for line in render_trace(read_trace(traces_dir(), trace_id, linked=True)):
             print(f"  {line}")
-    print("\nLexoffice vouchers and Instagram schedules appear here once those services are part of `make run`.")
-    return 0 if len(records) == 2 * len(sent) and len(mails) == len(sent) - 2 else 1
+    async with httpx.AsyncClient(timeout=10) as http:
+        instagram = await demo_instagram.scheduled(http, instagram_account, api_key)
+    print("\nInstagram schedule (instagram-sync, after the subscription event):\n")
+    print(demo_instagram.describe(instagram))
+    print("\nLexoffice vouchers appear here once that service is part of `make run`.")
+    complete = len(records) == 2 * len(sent) and len(mails) == len(sent) - 2
+    return 0 if complete and instagram["schedule"] is not None else 1
 
 
 async def _send_samples(http: httpx.AsyncClient, objects: dict[str, dict[str, Any]], secret: str) -> dict[str, str]:

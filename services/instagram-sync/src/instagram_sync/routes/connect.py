@@ -15,6 +15,7 @@ from intplat_common.service import ApiKey
 
 from ..connect import BINDING_COOKIE, ConnectError
 from ..graph.ports import Login
+from ..schedule import schedule_of
 from .deps import ConnectionStore, Flow, Links, Settings
 
 router = APIRouter(tags=["connect"])
@@ -114,4 +115,5 @@ async def connection_status(account_id: str, connections: ConnectionStore) -> di
         "status": connection.status.value,
         "status_reason": connection.status_reason,
         "expires_at": connection.expires_at,
+        "schedule": await schedule_of(connections.pool, account_id),
     }
