@@ -30,6 +30,7 @@ from .routes import connect, dashboard, webhooks
 from .schedule import Periods
 from .scheduler import Scheduler
 from .settings import InstagramSyncSettings
+from .state_metrics import measure
 from .storage import MIGRATIONS
 from .sync import AccountSync, SyncOptions
 from .upkeep import TokenUpkeep
@@ -119,6 +120,12 @@ class InstagramComponents:
             reminder_days=settings.reminder_days,
             clock=clock,
         )
+
+        async def upkeep_round() -> None:
+            # Measured first: a round that fails on Meta still leaves the gauges current.
+            await measure(pool, clock())
+            await upkeep.round()
+
         return cls(
             pool,
             graph,
@@ -129,7 +136,7 @@ class InstagramComponents:
             relay,
             ConsumerSupervisor(new_runner),
             scheduler,
-            Periodic("upkeep", upkeep.round, settings.upkeep_poll_seconds),
+            Periodic("upkeep", upkeep_round, settings.upkeep_poll_seconds),
         )
 
     def workers(self) -> Mapping[str, Worker]:
