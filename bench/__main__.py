@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from . import lexoffice_burst, notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
+from . import instagram_day, lexoffice_burst, notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
 
 BENCHMARKS = {
     "outbox_relay": outbox_relay.main,
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "notifier_backlog": notifier_backlog.main,
     "notifier_recovery": notifier_recovery.main,
     "lexoffice_burst": lexoffice_burst.main,
+    "instagram_day": instagram_day.main,
 }
 
 

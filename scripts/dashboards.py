@@ -202,6 +202,41 @@ def webhook_panels() -> list[Panel]:
     ]  # fmt: skip
 
 
+def instagram_panels() -> list[Panel]:
+    """Account syncs, gaps, Graph calls, Meta's budget and blocks, the schedule, connections and token expiry."""
+    return [
+        Panel("Account syncs/s by outcome", [("sum by (outcome) (rate(instagram_syncs_total[5m]))", "{{outcome}}")],
+              "reqps"),
+        Panel("Insight gaps/s by reason", [("sum by (reason) (rate(instagram_insight_gaps_total[5m]))", "{{reason}}")],
+              "reqps", "data Meta did not give (removed metric, empty answer, too few viewers)"),
+        Panel(
+            "Graph calls per account sync",
+            [("sum(rate(instagram_sync_graph_calls_sum[15m])) / sum(rate(instagram_sync_graph_calls_count[15m]))",
+              "mean"),
+             ("histogram_quantile(0.95, sum by (le) (rate(instagram_sync_graph_calls_bucket[15m])))", "p95")],
+        ),
+        Panel(
+            "Meta usage reported (% of budget)",
+            [("histogram_quantile(0.95, sum by (scope, le) (rate(instagram_graph_usage_percent_bucket[15m])))",
+              "p95 {{scope}}")],
+            "percent", "X-Business-Use-Case-Usage (account) and X-App-Usage (app); pauses at the ceiling (80 %)",
+        ),
+        Panel(
+            "Blocked by Meta's budget",
+            [("max by (scope) (instagram_graph_blocked)", "blocked now {{scope}}"),
+             ("sum by (scope) (increase(instagram_graph_blocks_total[1h]))", "blocks in 1 h {{scope}}")],
+        ),
+        Panel(
+            "Schedule: accounts by tier, most overdue slot",
+            [("max by (tier) (instagram_scheduled_accounts)", "{{tier}}"),
+             ("max(instagram_schedule_overdue_seconds)", "overdue seconds")],
+        ),
+        Panel("Connections by status", [("max by (status) (instagram_connections)", "{{status}}")]),
+        Panel("Active tokens expiring", [("max by (within) (instagram_tokens_expiring)", "within {{within}}")],
+              description="Facebook Login tokens cannot be refreshed: the client must reconnect"),
+    ]  # fmt: skip
+
+
 def api_panels(job: str) -> list[Panel]:
     return [
         Panel(
@@ -296,6 +331,15 @@ def dashboards() -> dict[str, dict[str, Any]]:
             [*consumer_panels("lexoffice-bridge"), *effect_panels("lexoffice.*"),
              *provider_panels('provider="lexoffice"'), *api_panels("lexoffice-bridge")],
             ["Lexware"],
+        ),
+        "instagram-sync.json": dashboard(
+            "intplat-instagram-sync",
+            "instagram-sync",
+            "Instagram insights on schedule inside Meta's budget: syncs, gaps, Graph calls, budget and blocks, "
+            "schedule, connections and token expiry",
+            [*instagram_panels(), *consumer_panels("instagram-sync"), *outbox_panels(),
+             *provider_panels('provider="meta-graph"'), *api_panels("instagram-sync")],
+            ["Meta"],
         ),
     }  # fmt: skip
 

@@ -205,7 +205,13 @@ def test_dashboards_are_current_and_well_formed() -> None:
     assert done.returncode == 0, done.stderr
     datasource_uids = {d["uid"] for d in load_yaml(DATASOURCES)["datasources"]}
     boards = dashboards()
-    assert set(boards) == {"overview.json", "stripe-gateway.json", "notifier.json", "lexoffice-bridge.json"}
+    assert set(boards) == {
+        "overview.json",
+        "stripe-gateway.json",
+        "notifier.json",
+        "lexoffice-bridge.json",
+        "instagram-sync.json",
+    }
     assert len({b["uid"] for b in boards.values()}) == len(boards)
     for name, board in boards.items():
         assert isinstance(board["schemaVersion"], int) and board["schemaVersion"] >= 36, name
@@ -228,6 +234,7 @@ def test_dashboards_are_current_and_well_formed() -> None:
         ("stripe-gateway.json", {"https://status.stripe.com"}),
         ("notifier.json", {"https://status.postmarkapp.com", "https://status.stripe.com"}),
         ("lexoffice-bridge.json", {"https://status.lexware.de"}),
+        ("instagram-sync.json", {"https://metastatus.com"}),
     ],
 )  # fmt: skip
 def test_each_dashboard_links_its_providers_status_pages(board: str, pages: set[str]) -> None:

@@ -28,6 +28,17 @@ APP_ID = "meta-test-app"
 APP_SECRET = "meta-test-secret"
 
 KEY = EncryptionKey.generate("test1").entry()
+API_KEY_HEADERS = {"X-Internal-Api-Key": "test-internal-key"}
+
+
+async def connect_path(client: httpx.AsyncClient, customer_id: str, login: str = "facebook") -> str:
+    """The client portal's part: a connect link for its logged-in client (path and query, for `client`'s base)."""
+    answer = await client.post(
+        "/v1/instagram/connect-links", json={"customer_id": customer_id, "login": login}, headers=API_KEY_HEADERS
+    )
+    assert answer.status_code == 201, answer.text
+    url = urlsplit(answer.json()["url"])
+    return f"{url.path}?{url.query}"
 
 
 def make_settings(database: str = "postgresql://unused/none", **extra: Any) -> InstagramSyncSettings:
@@ -84,7 +95,7 @@ class Served:
     async def connect(self, login: str, customer_id: str) -> httpx.Response:
         """The browser's round trip: our connect route, Meta's dialog (as `meta.next_login` scripts it), our
         callback with what Meta appended."""
-        started = await self.client.get("/v1/instagram/connect", params={"customer_id": customer_id, "login": login})
+        started = await self.client.get(await connect_path(self.client, customer_id, login))
         assert started.status_code == 302, started.text
         async with httpx.AsyncClient() as browser:
             dialog = await browser.get(started.headers["location"])

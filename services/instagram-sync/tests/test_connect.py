@@ -11,7 +11,7 @@ from intplat_sandboxes.meta._sandbox import NextLogin
 from instagram_sync.connections import Connections
 from intplat_common.credentials import CredentialCipher, EncryptedColumns, EncryptionKey, rotate_credentials
 
-from .conftest import KEY, Served
+from .conftest import KEY, Served, connect_path
 
 HEADERS = {"X-Internal-Api-Key": "test-internal-key"}
 
@@ -29,6 +29,7 @@ async def test_facebook_login_connects_every_instagram_account_of_the_pages(serv
         "status": "active",
         "status_reason": None,
         "expires_at": None,
+        "schedule": None,  # no plan yet
     }
     row = await served.pool.fetchrow(
         "SELECT access_token_encrypted, key_id, scopes, expires_at FROM integration_credentials WHERE subject = $1",
@@ -108,3 +109,28 @@ async def test_meta_throttling_the_app_during_the_callback_is_a_clear_502(served
     assert (answer.status_code, answer.json()["error"]) == (502, "meta_unavailable")
     assert "code 4" in answer.json()["detail"]
     assert await served.pool.fetchval("SELECT count(*) FROM integration_credentials") == 0
+
+
+async def test_the_connect_flow_starts_only_from_a_fresh_link_the_portal_asked_for(served: Served) -> None:
+    client = served.client
+    unauthenticated = await client.post("/v1/instagram/connect-links", json={"customer_id": "cus_ada"})
+    assert unauthenticated.status_code == 401
+    bad_customer = await client.post("/v1/instagram/connect-links", json={"customer_id": "cus ada;"}, headers=HEADERS)
+    assert (bad_customer.status_code, bad_customer.json()["error"]) == (400, "invalid_request")
+
+    async def refusal(path: str) -> tuple[int, str]:
+        answer = await client.get(path)
+        return answer.status_code, answer.json()["error"]
+
+    # The client id of the query is not taken any more; a link without a ref, altered or expired is refused.
+    assert await refusal("/v1/instagram/connect?customer_id=cus_mallory") == (400, "invalid_link")
+    path = await connect_path(client, "cus_ada")
+    assert await refusal(path[:-6] + "AAAAAA") == (400, "invalid_link")
+    served.meta.clock.advance(301)
+    assert await refusal(path) == (400, "invalid_link")
+    # A fresh one starts the flow for the client it names, and the account is filed under that client.
+    answer = await served.connect("instagram", "cus_cleo")
+    assert answer.status_code == 200, answer.text
+    (account_id,) = answer.json()["connected"]
+    status = await client.get(f"/v1/accounts/{account_id}/connection", headers=HEADERS)
+    assert (status.json()["customer_id"], status.json()["login"]) == ("cus_cleo", "instagram")

@@ -14,7 +14,7 @@ from instagram_sync.main import run
 from intplat_common.credentials import EncryptionKey
 from intplat_common.service import create_service_app, registered_services
 
-from .conftest import KEY, make_settings
+from .conftest import KEY, connect_path, make_settings
 
 
 def test_registered_through_its_own_pyproject() -> None:
@@ -48,7 +48,7 @@ async def test_serves_probes_and_connect_binds_state_to_the_browser(database: st
             assert (await client.get("/healthz")).status_code == 200
             assert "/v1/instagram/callback" in (await client.get("/openapi.json")).json()["paths"]
 
-            started = await client.get("/v1/instagram/connect", params={"customer_id": "cus_1", "login": "instagram"})
+            started = await client.get(await connect_path(client, "cus_1", "instagram"))
             assert started.status_code == 302
             target = urlsplit(started.headers["location"])
             query = parse_qs(target.query)
@@ -58,7 +58,7 @@ async def test_serves_probes_and_connect_binds_state_to_the_browser(database: st
             state = query["state"][0]
             cookie = started.cookies["ig_connect"]
 
-            other = (await client.get("/v1/instagram/connect", params={"customer_id": "cus_2"})).cookies["ig_connect"]
+            other = (await client.get(await connect_path(client, "cus_2"))).cookies["ig_connect"]
 
             async def callback(cookie: str | None, **params: str) -> tuple[int, str]:
                 client.cookies.clear()

@@ -4,6 +4,7 @@ empty pages that keep `next`), media insights per product type, demographics; ga
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -163,6 +164,17 @@ async def test_a_refused_token_stops_calls_and_tells_the_client(served: Served) 
     assert (refused.outcome, len(requests)) == ("needs_reconnect", 1)
     again, requests = await synced(served)
     assert (again.outcome, requests) == ("needs_reconnect", []), "no call after a 190"
+    payloads = await served.pool.fetch("SELECT payload FROM outbox WHERE topic = $1", InstagramConnectionExpiring.TOPIC)
+    events = [InstagramConnectionExpiring.model_validate_json(p["payload"]) for p in payloads]
+    assert [(e.account_id, e.reason) for e in events] == [(BAKERY_ACCOUNT_ID, "token_expired")]
+
+
+async def test_concurrent_syncs_of_a_refused_token_tell_the_client_once(served: Served) -> None:
+    """A scheduled sync, a backfill and a redelivered request may run at once: one change of status, one event."""
+    await served.connect("facebook", "cus_ada")
+    served.meta.clock.advance(61 * 86_400)
+    results = await asyncio.gather(*(sync(served) for _ in range(4)))
+    assert {r.outcome for r in results} == {"needs_reconnect"}
     payloads = await served.pool.fetch("SELECT payload FROM outbox WHERE topic = $1", InstagramConnectionExpiring.TOPIC)
     events = [InstagramConnectionExpiring.model_validate_json(p["payload"]) for p in payloads]
     assert [(e.account_id, e.reason) for e in events] == [(BAKERY_ACCOUNT_ID, "token_expired")]

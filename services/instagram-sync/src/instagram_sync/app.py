@@ -21,6 +21,7 @@ from intplat_common.service import Service, Worker, create_service_app
 from .clock import Clock, utc_now
 from .commands import ROTATE_CREDENTIALS
 from .connect import ConnectFlow
+from .connect_links import ConnectLinks
 from .connections import Connections
 from .consumers import EventContext, router
 from .graph import CallBudget, GraphClient
@@ -29,6 +30,7 @@ from .routes import connect, dashboard, webhooks
 from .schedule import Periods
 from .scheduler import Scheduler
 from .settings import InstagramSyncSettings
+from .state_metrics import measure
 from .storage import MIGRATIONS
 from .sync import AccountSync, SyncOptions
 from .upkeep import TokenUpkeep
@@ -74,6 +76,7 @@ class InstagramComponents:
     graph: GraphClient
     connections: Connections
     connect: ConnectFlow
+    connect_links: ConnectLinks
     sync: AccountSync
     relay: OutboxRelay
     consumer: ConsumerSupervisor
@@ -117,16 +120,23 @@ class InstagramComponents:
             reminder_days=settings.reminder_days,
             clock=clock,
         )
+
+        async def upkeep_round() -> None:
+            # Measured first: a round that fails on Meta still leaves the gauges current.
+            await measure(pool, clock())
+            await upkeep.round()
+
         return cls(
             pool,
             graph,
             connections,
             ConnectFlow(settings, cipher, graph, connections, periods, clock=clock),
+            ConnectLinks(cipher, ttl=timedelta(seconds=settings.connect_link_seconds), clock=clock),
             sync,
             relay,
             ConsumerSupervisor(new_runner),
             scheduler,
-            Periodic("upkeep", upkeep.round, settings.upkeep_poll_seconds),
+            Periodic("upkeep", upkeep_round, settings.upkeep_poll_seconds),
         )
 
     def workers(self) -> Mapping[str, Worker]:

@@ -118,6 +118,14 @@ async def schedule_account(
     )
 
 
+async def schedule_of(pool: asyncpg.Pool, account_id: str) -> dict[str, object] | None:
+    """The account's place on the schedule (tier, period, next slot, a pending retry), or None when it has none."""
+    row = await pool.fetchrow(
+        "SELECT tier, period_seconds, next_slot, retry_at FROM sync_schedule WHERE account_id = $1", account_id
+    )
+    return dict(row) if row is not None else None
+
+
 async def retry_when_unblocked(conn: asyncpg.Connection, account_id: str, at: datetime) -> None:
     """A sync Meta's budget stopped is requested again at `at` (once; a slot that comes first makes it moot)."""
     await conn.execute("UPDATE sync_schedule SET retry_at = $2 WHERE account_id = $1", account_id, at)

@@ -63,6 +63,10 @@ class InstagramSyncSettings(CredentialSettings):
         default_factory=lambda: dict(DEFAULT_TIER_PLANS),
         validation_alias="INSTAGRAM_SYNC_TIER_PLANS",
     )
+    # How long a connect link from `POST /v1/instagram/connect-links` opens the flow (the portal redirects at once).
+    connect_link_seconds: int = Field(
+        default=300, ge=10, le=3600, validation_alias="INSTAGRAM_SYNC_CONNECT_LINK_SECONDS"
+    )
     scheduler_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="INSTAGRAM_SYNC_SCHEDULER_POLL_SECONDS")
     # The period length of each tier in seconds (tests shorten them).
     hourly_period_seconds: int = Field(default=3600, ge=1, validation_alias="INSTAGRAM_SYNC_HOURLY_PERIOD_SECONDS")

@@ -231,6 +231,11 @@ def run_all(*, traces: bool = False) -> int:
     # Spans of every service as JSON lines in var/traces (no tracing backend locally): `devstack trace <id>`.
     os.environ.setdefault(TRACES_DIR_VARIABLE, str(traces_dir()))
     os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+    # The demo's sample subscription (lookup key pro_monthly) is an Instagram plan locally, so `make demo` shows a
+    # schedule.
+    os.environ.setdefault(
+        "INSTAGRAM_SYNC_TIER_PLANS", "pro_monthly:hourly,instagram_pro_monthly:hourly,instagram_basic_monthly:daily"
+    )
     components = []
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         components.append("kafka")

@@ -21,6 +21,7 @@ import httpx
 
 from intplat_common import read_trace, render_trace
 
+from . import demo_instagram
 from .cli import dev_secrets, traces_dir
 from .samples import (
     LATEST_API_VERSION,
@@ -68,6 +69,10 @@ async def main() -> int:
             number=f"DEMO-{run}",
             customer_id=f"cus_demo_{run.replace('-', '')}",
         )
+        api_key = dev_secrets()["INTERNAL_API_KEYS"].split(",")[0]
+        customer_id = objects["customer.subscription.updated"]["customer"]
+        instagram_account = await demo_instagram.connect_account(http, customer_id, api_key)
+        print(f"{customer_id} connected Instagram account {instagram_account} (Meta sandbox dev login)\n")
         async with TopicReader(KAFKA, *TOPICS, from_end=True) as reader:  # only this run's records
             sent = await _send_samples(http, objects, secret)
             print("\nKafka records (topic, key, CloudEvents type, trace id):\n")
@@ -103,9 +108,12 @@ async def main() -> int:
         print(f"\nTrace {trace_id} of {invoice_event} (invoice.paid {number}), from var/traces:\n")
         for line in render_trace(read_trace(traces_dir(), trace_id, linked=True)):
             print(f"  {line}")
-    print("\nInstagram schedules appear here once instagram-sync is part of `make run`.")
+    async with httpx.AsyncClient(timeout=10) as http:
+        instagram = await demo_instagram.scheduled(http, instagram_account, api_key)
+    print("\nInstagram schedule (instagram-sync, after the subscription event):\n")
+    print(demo_instagram.describe(instagram))
     complete = len(records) == 2 * len(sent) and len(mails) == len(sent) - 2
-    return 0 if complete and voucher is not None else 1
+    return 0 if complete and voucher is not None and instagram["schedule"] is not None else 1
 
 
 async def _send_samples(http: httpx.AsyncClient, objects: dict[str, dict[str, Any]], secret: str) -> dict[str, str]:

@@ -12,11 +12,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import asyncpg
+from opentelemetry import metrics
 
 from ..clock import Clock, utc_now
 from .usage import Usage, app_usage, business_usage
 
 log = logging.getLogger(__name__)
+_usage = metrics.get_meter("instagram_sync").create_histogram(
+    "instagram_graph_usage_percent", unit="%", description="usage Meta reported in an answer (highest of its parts)"
+)
+_blocks = metrics.get_meter("instagram_sync").create_counter(
+    "instagram_graph_blocks_total", description="pauses and blocks of the app or an account, by kind of scope"
+)
 
 APP_SCOPE = "app"
 
@@ -86,6 +93,7 @@ class CallBudget:
     async def _apply(self, scope: str, usage: Usage | None) -> None:
         if usage is None:
             return
+        _usage.record(usage.percent, {"scope": _kind(scope)})
         if usage.regain_minutes > 0:
             await self.block(scope, self._clock() + timedelta(minutes=usage.regain_minutes), "regain_access")
         elif usage.percent >= self._ceiling:
@@ -94,6 +102,7 @@ class CallBudget:
     async def block(self, scope: str, until: datetime, reason: str) -> None:
         fields = {"scope": scope, "until": until.isoformat(), "reason": reason}
         log.warning("graph calls paused", extra={"fields": fields})
+        _blocks.add(1, {"scope": _kind(scope)})
         await self._pool.execute(
             """
             INSERT INTO graph_blocks (scope, blocked_until, reason) VALUES ($1, $2, $3)
@@ -105,3 +114,7 @@ class CallBudget:
             until,
             reason,
         )
+
+
+def _kind(scope: str) -> str:
+    return "app" if scope == APP_SCOPE else "account"

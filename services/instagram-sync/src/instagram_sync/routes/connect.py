@@ -1,22 +1,30 @@
-"""`GET /v1/instagram/connect` (the client's browser starts here) and `GET /v1/instagram/callback` (Meta sends it
+"""`POST /v1/instagram/connect-links` (API key: the client portal's backend, for its logged-in client),
+`GET /v1/instagram/connect?ref=` (the client's browser starts there) and `GET /v1/instagram/callback` (Meta sends it
 back); disconnecting and the connection status are internal (API key)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Cookie, HTTPException, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from intplat_common.service import ApiKey
 
 from ..connect import BINDING_COOKIE, ConnectError
-from .deps import ConnectionStore, Flow, Settings
+from ..graph.ports import Login
+from ..schedule import schedule_of
+from .deps import ConnectionStore, Flow, Links, Settings
 
 router = APIRouter(tags=["connect"])
 COOKIE_PATH = "/v1/instagram"
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "bad, expired or reused state; a declined permission; no Instagram account on the Page"},
+    400: {
+        "description": "bad, expired or reused state or connect link; a declined permission; no Instagram account on"
+        " the Page"
+    },
     502: {"description": "Meta did not answer as expected (the user starts again)"},
 }
 
@@ -27,15 +35,34 @@ def _refused(error: ConnectError) -> JSONResponse:
     return answer
 
 
-@router.get("/v1/instagram/connect", response_class=RedirectResponse, status_code=302)
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str
+    """The client (Stripe customer id) logged in to the portal."""
+    login: Login = "facebook"
+
+
+@router.post("/v1/instagram/connect-links", dependencies=[ApiKey], status_code=201, responses=REFUSALS)
+async def connect_link(request: LinkRequest, links: Links, settings: Settings) -> Response:
+    """A short-lived link that starts the connect flow for this client; the portal sends the browser there."""
+    try:
+        link = links.issue(request.login, request.customer_id)
+    except ConnectError as exc:
+        return _refused(exc)
+    url = f"{settings.public_url.rstrip('/')}/v1/instagram/connect?{urlencode({'ref': link.ref})}"
+    return JSONResponse({"url": url, "expires_at": link.expires_at.isoformat()}, status_code=201)
+
+
+@router.get("/v1/instagram/connect", response_class=RedirectResponse, status_code=302, responses=REFUSALS)
 async def connect(
     flow: Flow,
+    links: Links,
     settings: Settings,
-    customer_id: Annotated[str, Query(description="the client (Stripe customer id) connecting an account")],
-    login: Annotated[Literal["facebook", "instagram"], Query(description="which Meta login")] = "facebook",
+    ref: Annotated[str | None, Query(description="from POST /v1/instagram/connect-links")] = None,
 ) -> Response:
     try:
-        started = flow.start(login, customer_id)
+        started = flow.start(*links.open(ref))
     except ConnectError as exc:
         return _refused(exc)
     answer = RedirectResponse(started.url, status_code=302)
@@ -88,4 +115,5 @@ async def connection_status(account_id: str, connections: ConnectionStore) -> di
         "status": connection.status.value,
         "status_reason": connection.status_reason,
         "expires_at": connection.expires_at,
+        "schedule": await schedule_of(connections.pool, account_id),
     }

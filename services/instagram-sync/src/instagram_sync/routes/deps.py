@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ..connect import ConnectFlow
+from ..connect_links import ConnectLinks
 from ..connections import Connections
 from ..settings import InstagramSyncSettings
 
@@ -14,6 +15,11 @@ from ..settings import InstagramSyncSettings
 async def _flow(request: Request) -> ConnectFlow:
     flow: ConnectFlow = request.app.state.connect
     return flow
+
+
+async def _links(request: Request) -> ConnectLinks:
+    links: ConnectLinks = request.app.state.connect_links
+    return links
 
 
 async def _connections(request: Request) -> Connections:
@@ -27,5 +33,6 @@ async def _settings(request: Request) -> InstagramSyncSettings:
 
 
 Flow = Annotated[ConnectFlow, Depends(_flow)]
+Links = Annotated[ConnectLinks, Depends(_links)]
 ConnectionStore = Annotated[Connections, Depends(_connections)]
 Settings = Annotated[InstagramSyncSettings, Depends(_settings)]
