@@ -95,14 +95,17 @@ async def callback(
     return answer
 
 
-@router.delete("/v1/accounts/{account_id}/connection", dependencies=[ApiKey], status_code=204)
+NOT_CONNECTED: dict[int | str, dict[str, Any]] = {404: {"description": "no such connected account"}}
+
+
+@router.delete("/v1/accounts/{account_id}/connection", dependencies=[ApiKey], status_code=204, responses=NOT_CONNECTED)
 async def disconnect(account_id: str, connections: ConnectionStore) -> Response:
     if not await connections.disconnect(account_id):
         raise HTTPException(404, "no such connected account")
     return Response(status_code=204)
 
 
-@router.get("/v1/accounts/{account_id}/connection", dependencies=[ApiKey])
+@router.get("/v1/accounts/{account_id}/connection", dependencies=[ApiKey], responses=NOT_CONNECTED)
 async def connection_status(account_id: str, connections: ConnectionStore) -> dict[str, Any]:
     connection = await connections.get(account_id)
     if connection is None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -95,7 +96,13 @@ async def _known(pool: asyncpg.Pool, account_id: str) -> None:
         raise HTTPException(404, "unknown account")
 
 
-@router.get("/v1/accounts/{account_id}/insights", response_model=InsightSeries)
+DASHBOARD_ANSWERS: dict[int | str, dict[str, Any]] = {
+    304: {"description": "unchanged since the snapshot named by If-None-Match"},
+    404: {"description": "unknown account (never connected, no snapshot)"},
+}
+
+
+@router.get("/v1/accounts/{account_id}/insights", response_model=InsightSeries, responses=DASHBOARD_ANSWERS)
 async def insights(
     account_id: str,
     pool: Pool,
@@ -106,7 +113,14 @@ async def insights(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     if until < since or until - since > timedelta(days=731):
-        raise HTTPException(422, "since must be before until, at most two years apart")
+        # As FastAPI's own validation errors answer (the documented 422 body), not a bare string.
+        problem = {
+            "type": "value_error",
+            "loc": ("query", "until"),
+            "msg": "since must be before until, at most two years apart",
+            "input": str(until),
+        }
+        raise RequestValidationError([problem])
     await _known(pool, account_id)
     freshness, _ = await _freshness(pool, account_id)
     rows = await pool.fetch(
@@ -130,7 +144,7 @@ async def insights(
     return _cached(series, freshness, f"{metric}|{since}|{until}|{granularity}", if_none_match)
 
 
-@router.get("/v1/accounts/{account_id}/summary", response_model=Summary)
+@router.get("/v1/accounts/{account_id}/summary", response_model=Summary, responses=DASHBOARD_ANSWERS)
 async def summary(account_id: str, pool: Pool, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     await _known(pool, account_id)
     freshness, snapshot = await _freshness(pool, account_id)
