@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from intplat_devstack.infra import PostgresServer
 from intplat_devstack.paths import free_port
-from intplat_devstack.postgres import create_database
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 from intplat_devstack.testing import eventually, read_records, stripe_signature
 from intplat_sandboxes.framework import serve_in_background
@@ -41,21 +37,6 @@ INTERNAL_KEY = "test-internal-e2e"
 LEXOFFICE_KEY = "test-lexoffice-e2e"
 POSTMARK_TOKEN = "test-postmark-e2e"
 SENDER = "billing@intplat.local"
-
-
-@pytest.fixture
-async def databases(postgres: PostgresServer) -> AsyncIterator[dict[str, str]]:
-    """One fresh database per service."""
-    names = {service: f"t_{service}_{uuid.uuid4().hex[:8]}" for service in ("gateway", "bridge", "notifier")}
-    for name in names.values():
-        await create_database(postgres.dsn("postgres"), name)
-    yield {service: postgres.dsn(name) for service, name in names.items()}
-    admin = await asyncpg.connect(postgres.dsn("postgres"))
-    try:
-        for name in names.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf(
