@@ -13,23 +13,19 @@ import httpx
 import pytest
 from fastapi import Request, Response
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
-from intplat_devstack.testing import eventually, read_records, stripe_signature
+from intplat_devstack.testing import eventually
 from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
 from intplat_sandboxes.lexoffice import create_lexoffice_sandbox
 
 from intplat_common import TopicConfig, ensure_topics
-from intplat_common.events import TOPICS, BookkeepingDocumentSynced
+from intplat_common.events import TOPICS
 from intplat_common.service import create_service_app
 from lexoffice_bridge.app import SERVICE as BRIDGE
-from lexoffice_bridge.settings import LexofficeBridgeSettings
 from stripe_gateway.app import SERVICE as GATEWAY
-from stripe_gateway.settings import GatewaySettings
+
+from .conftest import LEXOFFICE_KEY, bridge_settings, deliver_twice, gateway_settings, synced_values
 
 pytestmark = pytest.mark.integration
-
-WEBHOOK_SECRET = "whsec_test_e2e"
-INTERNAL_KEY = "test-internal-e2e"
-LEXOFFICE_KEY = "test-lexoffice-e2e"
 
 
 def stripe_pdf_host(pdf: bytes) -> Any:
@@ -64,36 +60,20 @@ async def test_a_signed_invoice_paid_webhook_ends_as_one_voucher_with_stripes_pd
     async with AsyncExitStack() as stack:
         lexoffice_url = await stack.enter_async_context(serve_in_background(lexoffice.app))
         pdf_url = await stack.enter_async_context(serve_in_background(stripe_pdf_host(pdf)))
-        common = {
-            "INTPLAT_ENVIRONMENT": "test",
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "INTERNAL_API_KEYS": INTERNAL_KEY,
-        }
-        gateway = GatewaySettings(
-            **common,
-            STRIPE_GATEWAY_DATABASE_URL=databases["gateway"],
-            STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
-            STRIPE_API_BASE=stripe_mock,
-        )
-        bridge = LexofficeBridgeSettings(
-            **common,
-            LEXOFFICE_BRIDGE_DATABASE_URL=databases["bridge"],
-            LEXOFFICE_BRIDGE_CONSUMER_GROUP=f"lexoffice-bridge-{suffix}",
-            LEXOFFICE_API_BASE=lexoffice_url,
-            LEXOFFICE_API_KEY=LEXOFFICE_KEY,
+        gateway = gateway_settings(databases["gateway"], bootstrap, stripe_mock)
+        bridge = bridge_settings(
+            databases["bridge"],
+            bootstrap,
+            lexoffice_url,
+            suffix,
             LEXOFFICE_BRIDGE_PDF_BASE=pdf_url,
-            LEXOFFICE_BRIDGE_BOOKER_POLL_SECONDS=0.2,
             LEXOFFICE_BRIDGE_EMBEDDED_STATUS=False,
         )
         gateway_url = await stack.enter_async_context(serve_in_background(create_service_app(GATEWAY, gateway)))
         bridge_app = create_service_app(BRIDGE, bridge)
         await stack.enter_async_context(serve_in_background(bridge_app))
 
-        async with httpx.AsyncClient(base_url=gateway_url) as http:
-            for _ in range(2):  # Stripe delivers at least once
-                signed = {"Stripe-Signature": stripe_signature(webhook, WEBHOOK_SECRET)}
-                response = await http.post("/webhooks/stripe", content=webhook, headers=signed)
-                assert response.status_code == 200, response.text
+        await deliver_twice(gateway_url, webhook)
 
         async def attached() -> list[str] | None:
             rows = await bridge_app.state.pool.fetch(
@@ -117,11 +97,5 @@ async def test_a_signed_invoice_paid_webhook_ends_as_one_voucher_with_stripes_pd
         assert [(i["taxRatePercent"], i["amount"]) for i in booked["voucherItems"]] == [(19, 23.8)]
         (stored,) = [f for f in lexoffice.store.files.values() if f.voucher_id == voucher["id"]]
         assert stored.content == pdf
-        synced = await read_records(
-            bootstrap,
-            BookkeepingDocumentSynced.TOPIC,
-            expect=1,
-            quiet=2.0,
-            where=lambda r: r.value is not None and json.loads(r.value)["source_id"] == invoice["id"],
-        )
-        assert len(synced) == 1 and json.loads(synced[0].value)["lexoffice_document_id"] == voucher["id"]
+        synced = await synced_values(bootstrap, invoice["id"])
+        assert len(synced) == 1 and synced[0]["lexoffice_document_id"] == voucher["id"]
