@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from intplat_common.service import Service, registered_services
 
 from .conftest import IMAGE_PREFIX, container, environment, service_of, service_variables, workloads
+from .test_compose import REQUIRED
 
 Rendered = tuple[str, list[dict[str, Any]]]
 
@@ -124,3 +125,45 @@ def test_the_check_finds_a_misspelt_variable(rendered: Rendered, services) -> No
     misspelt = {**spec, "env": [*spec["env"], {"name": "STRIPE_GATEWAY_EMBEDED_RELAY", "value": "false"}]}
     broken = {**relay, "spec": {"template": {"spec": {"containers": [misspelt]}}}}
     assert unknown_variables(broken, objects, services) == {"STRIPE_GATEWAY_EMBEDED_RELAY"}
+
+
+def secret_references(workloads_of_service: list[dict[str, Any]]) -> set[str]:
+    """The variables Kubernetes gives a service from a Secret."""
+    return {
+        entry["name"]
+        for workload in workloads_of_service
+        for entry in container(workload).get("env", [])
+        if "secretKeyRef" in entry.get("valueFrom", {})
+    }
+
+
+def secret_differences(kubernetes: set[str], compose_environment: dict[str, Any]) -> dict[str, set[str]]:
+    """What one side gives a service from its secrets and the other does not: Kubernetes' Secret keys must all be set
+    in the Compose container, and what Compose requires from `.env` must come from the Secret."""
+    required = {v for v, value in compose_environment.items() if REQUIRED.search(str(value))}
+    return {
+        "missing in Compose": kubernetes - set(compose_environment),
+        "not from the Secret in Kubernetes": required - kubernetes,
+    }
+
+
+def test_compose_and_kubernetes_give_a_service_the_same_secrets(rendered: Rendered, compose, services) -> None:
+    _, objects = rendered
+    for name in services:
+        kubernetes = secret_references(of_service(objects, services, name))
+        for process, spec in compose["services"].items():
+            if spec.get("image", "").split(":")[0] == f"{IMAGE_PREFIX}{name}":
+                differences = secret_differences(kubernetes, spec["environment"])
+                assert differences == {k: set() for k in differences}, (process, differences)
+
+
+def test_the_secret_check_finds_a_variable_one_side_forgot(rendered: Rendered, compose, services) -> None:
+    _, objects = rendered
+    kubernetes = secret_references(of_service(objects, services, "lexoffice-bridge"))
+    environment = dict(compose["services"]["lexoffice-bridge"]["environment"])
+    del environment["LEXOFFICE_BRIDGE_CALLBACK_URL"]
+    environment["LEXOFFICE_EXTRA_TOKEN"] = "${LEXOFFICE_EXTRA_TOKEN:?set in deploy/compose/.env}"
+    assert secret_differences(kubernetes, environment) == {
+        "missing in Compose": {"LEXOFFICE_BRIDGE_CALLBACK_URL"},
+        "not from the Secret in Kubernetes": {"LEXOFFICE_EXTRA_TOKEN"},
+    }

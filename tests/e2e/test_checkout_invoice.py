@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-import asyncpg
-import httpx
 import pytest
-from intplat_devstack.infra import PostgresServer
 from intplat_devstack.paths import free_port
-from intplat_devstack.postgres import create_database
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
-from intplat_devstack.testing import eventually, read_records, stripe_signature
+from intplat_devstack.testing import eventually
 from intplat_sandboxes.framework import serve_in_background
 from intplat_sandboxes.lexoffice import create_lexoffice_sandbox
 from intplat_sandboxes.postmark import create_postmark_sandbox
@@ -28,34 +23,16 @@ from intplat_common.events import TOPICS, BookkeepingDocumentSynced
 from intplat_common.service import create_service_app
 from lexoffice_bridge import document_files
 from lexoffice_bridge.app import SERVICE as BRIDGE
-from lexoffice_bridge.settings import LexofficeBridgeSettings
 from notifier.app import SERVICE as NOTIFIER
 from notifier.settings import NotifierSettings
 from stripe_gateway.app import SERVICE as GATEWAY
-from stripe_gateway.settings import GatewaySettings
+
+from .conftest import LEXOFFICE_KEY, bridge_settings, common_settings, deliver_twice, gateway_settings, synced_values
 
 pytestmark = pytest.mark.integration
 
-WEBHOOK_SECRET = "whsec_test_e2e"
-INTERNAL_KEY = "test-internal-e2e"
-LEXOFFICE_KEY = "test-lexoffice-e2e"
 POSTMARK_TOKEN = "test-postmark-e2e"
 SENDER = "billing@intplat.local"
-
-
-@pytest.fixture
-async def databases(postgres: PostgresServer) -> AsyncIterator[dict[str, str]]:
-    """One fresh database per service."""
-    names = {service: f"t_{service}_{uuid.uuid4().hex[:8]}" for service in ("gateway", "bridge", "notifier")}
-    for name in names.values():
-        await create_database(postgres.dsn("postgres"), name)
-    yield {service: postgres.dsn(name) for service, name in names.items()}
-    admin = await asyncpg.connect(postgres.dsn("postgres"))
-    try:
-        for name in names.values():
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf(
@@ -77,28 +54,16 @@ async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf
     async with AsyncExitStack() as stack:
         lexoffice_url = await stack.enter_async_context(serve_in_background(lexoffice.app))
         postmark_url = await stack.enter_async_context(serve_in_background(postmark.app))
-        common = {
-            "INTPLAT_ENVIRONMENT": "test",
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "INTERNAL_API_KEYS": INTERNAL_KEY,
-        }
-        gateway = GatewaySettings(
-            **common,
-            STRIPE_GATEWAY_DATABASE_URL=databases["gateway"],
-            STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
-            STRIPE_API_BASE=stripe_mock,
-        )
-        bridge = LexofficeBridgeSettings(
-            **common,
-            LEXOFFICE_BRIDGE_DATABASE_URL=databases["bridge"],
-            LEXOFFICE_BRIDGE_CONSUMER_GROUP=f"lexoffice-bridge-{suffix}",
+        gateway = gateway_settings(databases["gateway"], bootstrap, stripe_mock)
+        bridge = bridge_settings(
+            databases["bridge"],
+            bootstrap,
+            lexoffice_url,
+            suffix,
             LEXOFFICE_BRIDGE_URL=f"http://127.0.0.1:{bridge_port}",
-            LEXOFFICE_API_BASE=lexoffice_url,
-            LEXOFFICE_API_KEY=LEXOFFICE_KEY,
-            LEXOFFICE_BRIDGE_BOOKER_POLL_SECONDS=0.2,
         )
         notifier = NotifierSettings(
-            **common,
+            **common_settings(bootstrap),
             NOTIFIER_DATABASE_URL=databases["notifier"],
             NOTIFIER_CONSUMER_GROUP=f"notifier-{suffix}",
             NOTIFIER_TOPICS=BookkeepingDocumentSynced.TOPIC,
@@ -114,11 +79,7 @@ async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf
         await stack.enter_async_context(serve_in_background(bridge_app, port=bridge_port))
         await stack.enter_async_context(serve_in_background(create_service_app(NOTIFIER, notifier)))
 
-        async with httpx.AsyncClient(base_url=gateway_url) as http:
-            for _ in range(2):  # Stripe delivers at least once
-                signed = {"Stripe-Signature": stripe_signature(webhook, WEBHOOK_SECRET)}
-                response = await http.post("/webhooks/stripe", content=webhook, headers=signed)
-                assert response.status_code == 200, response.text
+        await deliver_twice(gateway_url, webhook)
 
         async def mailed() -> list[Any] | None:
             mails = [m for m in postmark.messages if m.to == email]
@@ -132,12 +93,6 @@ async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf
         (attachment,) = mail.attachments
         assert (attachment.content_type, attachment.content) == ("application/pdf", stored.content)
         assert mail.tag == "checkout_invoice" and mail.subject.startswith("Ihre Rechnung vom")
-        synced = await read_records(
-            bootstrap,
-            BookkeepingDocumentSynced.TOPIC,
-            expect=1,
-            quiet=2.0,
-            where=lambda r: r.value is not None and json.loads(r.value)["source_id"] == session["id"],
-        )
+        synced = await synced_values(bootstrap, session["id"])
         assert len(synced) == 1
         assert len([m for m in postmark.messages if m.to == email]) == 1

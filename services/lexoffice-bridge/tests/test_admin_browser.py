@@ -1,7 +1,8 @@
 """The admin page in a real headless browser: Debian's chromium driven by Selenium through /usr/bin/chromedriver
 (installed by `devstack install`, never downloaded by Selenium), against the bridge served by uvicorn on a free port
 with a real PostgreSQL. An operator logs in with basic auth, filters, opens a failed document's history, presses
-Retry, and marks a manual-booking document as booked manually."""
+Retry, marks a manual-booking document as booked manually, and opens the month's reconciliation (the Lexoffice
+sandbox serves the voucherlist)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from intplat_devstack.browser import ensure_chromium
 from intplat_sandboxes.framework import serve_in_background
+from intplat_sandboxes.lexoffice import create_lexoffice_sandbox
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -26,6 +28,7 @@ from lexoffice_bridge.app import SERVICE
 
 from .admin_app import PASSWORDS, admin_settings
 from .admin_seed import failed_document, kinds, manual_document, statuses
+from .conftest import API_KEY
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +103,32 @@ def operator_session(driver: WebDriver, base: str) -> None:
     last = rows(driver, "ledger")[-1]
     assert (last[2], last[3], last[5]) == ("booked_manually", "erika", "USD invoice booked by hand in Lexware")
 
+    driver.find_element(By.ID, "nav-reconcile").click()
+    text_of(driver, "mismatch-count", "2 mismatches")
+    lines = {row[0]: row for row in rows(driver, "lines")}
+    assert {key: line[7] for key, line in lines.items()} == {
+        "in_failed": "missing",
+        "in_other": "missing",
+        "in_usd": "booked_manually",
+    }
+    highlighted = driver.find_elements(By.CSS_SELECTOR, "#lines tbody tr.mismatch td:first-child")
+    assert sorted(cell.text for cell in highlighted) == ["in_failed", "in_other"]
 
-async def test_an_operator_retries_a_failed_document_and_books_a_manual_one(database: str, browser: WebDriver) -> None:
-    app = create_service_app(SERVICE, admin_settings(database))
-    async with serve_in_background(app) as url:
-        pool = app.state.pool
-        await failed_document(pool, "in_failed", "INV-3001")
-        await failed_document(pool, "in_other", "INV-3002")
-        await manual_document(pool, "in_usd", "INV-3003")
 
-        # The browser blocks: it runs in a thread while this event loop serves the bridge.
-        await asyncio.to_thread(operator_session, browser, url)
+async def test_an_operator_retries_books_manually_and_reconciles_the_month(database: str, browser: WebDriver) -> None:
+    lexoffice = create_lexoffice_sandbox(api_keys=[API_KEY], burst=100_000)
+    async with serve_in_background(lexoffice.app) as lexoffice_url:
+        app = create_service_app(SERVICE, admin_settings(database, LEXOFFICE_API_BASE=lexoffice_url))
+        async with serve_in_background(app) as url:
+            pool = app.state.pool
+            await failed_document(pool, "in_failed", "INV-3001")
+            await failed_document(pool, "in_other", "INV-3002")
+            await manual_document(pool, "in_usd", "INV-3003")
 
-        assert (await kinds(pool, "in_failed"))[-1] == ("retry_requested", "erika")
-        assert [kind for kind, _ in await kinds(pool, "in_usd")] == ["needs_manual_booking", "booked_manually"]
-        effects = await statuses(pool)
-        assert (effects["voucher:INV-3001"], effects["voucher:INV-3002"]) == ("queued", "dead")
+            # The browser blocks: it runs in a thread while this event loop serves the bridge.
+            await asyncio.to_thread(operator_session, browser, url)
+
+            assert (await kinds(pool, "in_failed"))[-1] == ("retry_requested", "erika")
+            assert [kind for kind, _ in await kinds(pool, "in_usd")] == ["needs_manual_booking", "booked_manually"]
+            effects = await statuses(pool)
+            assert (effects["voucher:INV-3001"], effects["voucher:INV-3002"]) == ("queued", "dead")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from intplat_devstack.testing import eventually, read_records
 from intplat_sandboxes.framework import CommitThenStatusFault
+from prometheus_client.parser import text_string_to_metric_families
 
 from intplat_common import dlq_topic
 
@@ -149,6 +150,7 @@ async def test_a_non_eur_invoice_needs_manual_booking_and_calls_nobody(
     indirect=True,
 )
 async def test_a_429_storm_books_everything_once(platform: Platform) -> None:
+    counted_before = await counted_429s(platform)  # the process's counter: other tests' 429s may be in it
     events = [paid_invoice(customer_id=f"cus_{n % 2}", email=f"customer{n % 2}@example.com") for n in range(4)]
     await asyncio.gather(*(platform.publish(event) for event in events))
     for event in events:
@@ -159,8 +161,23 @@ async def test_a_429_storm_books_everything_once(platform: Platform) -> None:
     assert len(platform.sandbox.store.of_kind("contact")) == 2
     statuses = Counter(s for _, _, s in platform.requests())
     assert statuses[429] > 0, "the sandbox did throttle"
+    assert await counted_429s(platform) - counted_before == statuses[429], "every 429 is counted"
     for event in events:
         assert await platform.ledger_kinds(event.invoice_id) == ["queued", "booked", "file_attached"]
+
+
+async def counted_429s(platform: Platform) -> float:
+    """`provider_errors_total{provider="lexoffice", error="http_429"}` on the bridge's /metrics, over its methods."""
+    async with httpx.AsyncClient(base_url=platform.url) as http:
+        text = (await http.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "provider_errors_total"
+        and sample.labels.get("provider") == "lexoffice"
+        and sample.labels.get("error") == "http_429"
+    )
 
 
 async def test_a_paid_invoice_without_a_number_is_dead_lettered(platform: Platform) -> None:

@@ -11,14 +11,13 @@ from intplat_devstack.contracts import load_contract
 from intplat_common.events import Address, CheckoutLineItem, CustomerDetails, TaxId
 from lexoffice_bridge.invoicing import (
     CheckoutSale,
-    german_rate,
     invoice_body,
     marker,
     plan_checkout,
     skip_reason,
     tax_rule,
 )
-from lexoffice_bridge.planning import ManualBooking
+from lexoffice_bridge.planning import ManualBooking, german_rate
 from lexoffice_bridge.taxes import CategoryNames, TaxPolicy
 
 from .test_checkout_booking import paid_checkout

@@ -162,6 +162,33 @@ async def test_a_reconnect_lifts_the_stop_of_token_revoked(bridge: Bridge, lexof
     assert lexoffice.api_calls("/v1/posting-categories") == [200]
 
 
+async def test_token_revoked_from_the_callbacks_worker_shows_on_the_connection_until_a_reconnect(
+    bridge: Bridge, lexoffice: Lexoffice
+) -> None:
+    await connect_once(bridge)
+    pool = bridge.components.pool
+    await pool.execute(
+        "INSERT INTO lexoffice_events (event_type, resource_id, event_date, payload) VALUES ($1, $2, $3, '{}')",
+        "token.revoked",
+        "connection-1",
+        "2026-12-05T10:00:00.000+01:00",
+    )
+
+    assert await bridge.components.status.callbacks.run_once() == 1
+
+    row = await pool.fetchrow("SELECT status, status_reason FROM integration_credentials")
+    assert row["status"] == "needs_reconnect"
+    assert row["status_reason"] == "token.revoked 2026-12-05T10:00:00.000+01:00 (connection connection-1)"
+    with pytest.raises(AccessRevoked):
+        await bridge.components.lexoffice.posting_categories()
+    assert lexoffice.api_calls("/v1/posting-categories") == []
+
+    await connect_once(bridge)
+    assert (await pool.fetchrow("SELECT status, status_reason FROM integration_credentials")) == ("active", None)
+    await bridge.components.lexoffice.posting_categories()
+    assert lexoffice.api_calls("/v1/posting-categories") == [200]
+
+
 @pytest.mark.parametrize(
     "mangle",
     [

@@ -47,6 +47,20 @@ def test_what_cannot_be_booked_automatically_says_why() -> None:
     assert isinstance(no_rate, ManualBooking)
 
 
+def test_a_tax_rate_named_by_id_only_is_the_german_rate_that_gives_its_amount() -> None:
+    # As Stripe's webhooks send it: `tax_rate_details.tax_rate` is an id, so the event has no percentage.
+    taxes = (
+        InvoiceTax(amount=1900, taxable_amount=10000, tax_rate_id="txr_19"),
+        InvoiceTax(amount=70, taxable_amount=1000, tax_rate_id="txr_7"),
+    )
+    plan = plan_sale(paid_invoice(taxes=taxes), POLICY)
+    assert isinstance(plan, SalePlan)
+    assert plan.groups == (TaxGroup("19", 10000, 1900), TaxGroup("7", 1000, 70))
+    ten_percent = (InvoiceTax(amount=1000, taxable_amount=10000, tax_rate_id="txr_10"),)
+    refused = plan_sale(paid_invoice(taxes=ten_percent, total_tax=1000, total=11000), POLICY)
+    assert isinstance(refused, ManualBooking) and "not 19, 7 or 0 %" in refused.reason
+
+
 def test_the_voucher_date_is_the_german_day_of_payment() -> None:
     late = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # already 1 April in Berlin
     plan = plan_sale(paid_invoice(paid_at=late), POLICY)

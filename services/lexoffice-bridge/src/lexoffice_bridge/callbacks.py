@@ -5,8 +5,9 @@ A callback carries only the resource id. For a document we booked, `GET /v1/paym
 amount (one call for payments and status changes alike; for a draft or a credit note linked to an invoice, which have
 no payment information, the document itself is read), and `status.record_observation` appends what changed. A
 resource we did not book is recorded as processed with a log line. `token.revoked` stops every call to Lexoffice
-(access.py) and alerts once. An event that cannot be processed now (Lexoffice unavailable or access revoked) is
-tried again later with backoff; each is claimed with a lease, so several processes can share the table.
+(access.py), in partner mode marks the stored connection `needs_reconnect`, and alerts once. An event that cannot
+be processed now (Lexoffice unavailable or access revoked) is tried again later with backoff; each is claimed with a
+lease, so several processes can share the table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from intplat_common.effects import AlertHook
 
 from . import status
 from .access import AccessGate
+from .oauth.store import mark_needs_reconnect
 from .periodic import PeriodicWorker
 from .ports import Document, LexofficeApi, LexofficeError, NotFound, ProviderUnavailable, ValidationFailed
 from .status import BookedDocument, Observation
@@ -57,8 +59,10 @@ class CallbackProcessor(PeriodicWorker):
         lease_seconds: float,
         retry_base_seconds: float,
         retry_max_seconds: float,
+        partner_mode: bool = False,
     ) -> None:
         super().__init__(interval=poll_seconds, retry_seconds=poll_seconds)
+        self._partner_mode = partner_mode
         self._pool = pool
         self._api = api
         self._access = access
@@ -126,6 +130,10 @@ class CallbackProcessor(PeriodicWorker):
         return await self._api.get_voucher(document.lexoffice_id)
 
     async def _revoked(self, event: StoredEvent) -> str:
+        if self._partner_mode:
+            # The connection's status shows why the calls stopped; connecting again replaces it and lifts the stop.
+            reason = f"token.revoked {event.event_date} (connection {event.resource_id})"
+            await mark_needs_reconnect(self._pool, reason)
         if await self._access.revoke(event.resource_id, event.event_date):
             await self._alert(
                 "lexoffice_access_revoked",

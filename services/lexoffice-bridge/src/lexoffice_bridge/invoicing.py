@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from intplat_common.events import CheckoutCompleted, InvoiceTax
 
-from .planning import BOOKING_TIMEZONE, ManualBooking, TaxGroup, booking_date, group_taxes
+from .planning import BOOKING_TIMEZONE, ManualBooking, TaxGroup, booking_date, german_rate, group_taxes, half_up_cents
 from .taxes import TaxPolicy, Undecidable, decide, facts_of_checkout
-
-GERMAN_RATES = (19, 7, 0)
 
 
 @dataclass(frozen=True)
@@ -174,19 +172,9 @@ def invoice_lines(event: CheckoutCompleted) -> list[InvoiceLine] | ManualBooking
     return lines
 
 
-def german_rate(net: int, tax: int) -> int | None:
-    """The rate whose tax on `net` (cents, rounded half up), or whose share of `net + tax`, is exactly `tax`."""
-    if net == 0:
-        return 0 if tax == 0 else None
-    for rate in GERMAN_RATES:
-        if tax in (_cents(Decimal(net) * rate / 100), _cents(Decimal(net + tax) * rate / (100 + rate))):
-            return rate
-    return None
-
-
 def lexoffice_computes(groups: list[TaxGroup]) -> bool:
     """Whether Lexoffice's own tax per rate in gross mode (on the gross sum, 2 decimals) is Stripe's."""
-    return all(_cents(Decimal(g.gross) * Decimal(g.rate) / (100 + Decimal(g.rate))) == g.tax for g in groups)
+    return all(half_up_cents(Decimal(g.gross) * Decimal(g.rate) / (100 + Decimal(g.rate))) == g.tax for g in groups)
 
 
 def marker(session_id: str) -> str:
@@ -227,7 +215,3 @@ def _line_item(line: InvoiceLine) -> dict[str, Any]:
             "taxRatePercentage": line.rate,
         },
     }
-
-
-def _cents(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,9 +115,11 @@ def group_taxes(taxes: Iterable[InvoiceTax], *, total: int, total_tax: int) -> l
     net: dict[Decimal, int] = {}
     tax: dict[Decimal, int] = {}
     for entry in taxes:
-        if entry.percentage is None or entry.taxable_amount is None:
-            return ManualBooking("a tax of the invoice has no rate or taxable amount")
-        rate = Decimal(entry.percentage).normalize()
+        rate = tax_rate(entry)
+        if rate is None or entry.taxable_amount is None:
+            return ManualBooking(
+                "a tax of the invoice has no taxable amount, or no percentage and its amount is not 19, 7 or 0 % of it"
+            )
         net[rate] = net.get(rate, 0) + entry.taxable_amount
         tax[rate] = tax.get(rate, 0) + entry.amount
     if sum(tax.values()) != total_tax:
@@ -131,6 +133,34 @@ def group_taxes(taxes: Iterable[InvoiceTax], *, total: int, total_tax: int) -> l
     if not net:
         return ManualBooking("the invoice has no amount to book")
     return [TaxGroup(rate_text(rate), net[rate], tax[rate]) for rate in sorted(net, reverse=True)]
+
+
+def tax_rate(entry: InvoiceTax) -> Decimal | None:
+    """The entry's percentage; without one (Stripe's webhooks name the tax rate by id only, never expanded) the German
+    rate that gives exactly its amount on its taxable amount; None when neither tells or no taxable amount."""
+    if entry.taxable_amount is None:
+        return None
+    if entry.percentage is not None:
+        return Decimal(entry.percentage).normalize()
+    rate = german_rate(entry.taxable_amount, entry.amount)
+    return Decimal(rate) if rate is not None else None
+
+
+GERMAN_RATES = (19, 7, 0)
+
+
+def german_rate(net: int, tax: int) -> int | None:
+    """The rate whose tax on `net` (cents, rounded half up), or whose share of `net + tax`, is exactly `tax`."""
+    if net == 0:
+        return 0 if tax == 0 else None
+    for rate in GERMAN_RATES:
+        if tax in (half_up_cents(Decimal(net) * rate / 100), half_up_cents(Decimal(net + tax) * rate / (100 + rate))):
+            return rate
+    return None
+
+
+def half_up_cents(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def booking_date(when: datetime) -> str:

@@ -55,6 +55,7 @@ class StatusWorkers:
                 lease_seconds=settings.booker_lease_seconds,
                 retry_base_seconds=settings.retry_base_seconds,
                 retry_max_seconds=retry,
+                partner_mode=settings.lexoffice_auth_mode == "oauth",
             ),
             StatusReconciler(
                 pool,

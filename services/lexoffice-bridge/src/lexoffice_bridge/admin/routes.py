@@ -1,4 +1,5 @@
-"""`/admin/`: the documents list with filters, a document's history, and the Retry / Mark as booked manually forms.
+"""`/admin/`: the documents list with filters, a document's history, the Retry / Mark as booked manually forms, and
+the month's reconciliation (`/admin/reconcile`, the report of `reconcile --month`).
 
 Every page is rendered on the server with autoescaping; a form posts with the user's CSRF token and is answered
 with a redirect back to the document (post/redirect/get), which shows what happened.
@@ -7,7 +8,7 @@ with a redirect back to the document (post/redirect/get), which shows what happe
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast, get_args
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -16,9 +17,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from intplat_common import read_limited_body
+from intplat_common.effects import ProviderUnavailable
 from intplat_common.service import Pool
 
 from ..ledger import Source
+from ..planning import BOOKING_TIMEZONE
+from ..ports import LexofficeApi, LexofficeError
+from ..reconciliation import month_days, month_report
 from .actions import ActionRefused, ManualBooking, can_mark_booked, mark_booked_manually, retry_document, retryable
 from .auth import AdminUser, Csrf
 from .queries import DocumentFilter, StateFilter, document_history, documents
@@ -151,3 +156,21 @@ async def booked_manually(
     except ActionRefused as refused:
         return _back(document_key, refused.code)
     return _back(document_key, "booked_manually")
+
+
+@router.get("/reconcile", response_class=HTMLResponse)
+async def reconcile(
+    request: Request, pool: Pool, user: AdminUser, month: Annotated[str, Query(max_length=7)] = ""
+) -> HTMLResponse:
+    """The month's report (default: this month in Berlin); the voucherlist is read from Lexoffice on every view."""
+    month = month or datetime.now(UTC).astimezone(BOOKING_TIMEZONE).strftime("%Y-%m")
+    try:
+        month_days(month)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    lexoffice: LexofficeApi = request.app.state.lexoffice
+    try:
+        report = await month_report(pool, lexoffice, month)
+    except (ProviderUnavailable, LexofficeError) as exc:
+        return _page("reconcile.html", 503, user=user, month=month, report=None, unavailable=str(exc))
+    return _page("reconcile.html", user=user, month=month, report=report, unavailable=None)
