@@ -51,6 +51,7 @@ def test_each_line_gets_the_german_rate_that_gives_its_tax() -> None:
     assert german_rate(1000, 0) == 0
     assert german_rate(0, 0) == 0
     assert german_rate(1000, 100) is None  # 10 %: not a German rate
+    assert german_rate(2, 0) is None  # 0.38 and 0.14 cents both round to 0: 19, 7 and 0 % all fit, none is chosen
 
 
 def test_the_invoice_body_follows_the_contract_and_carries_the_marker() -> None:

@@ -150,13 +150,16 @@ GERMAN_RATES = (19, 7, 0)
 
 
 def german_rate(net: int, tax: int) -> int | None:
-    """The rate whose tax on `net` (cents, rounded half up), or whose share of `net + tax`, is exactly `tax`."""
+    """The one rate whose tax on `net` (cents, rounded half up), or whose share of `net + tax`, is exactly `tax`; None
+    when no rate or more than one does (tiny amounts round alike at 19 and 7 %: never guessed, a human books it)."""
     if net == 0:
         return 0 if tax == 0 else None
-    for rate in GERMAN_RATES:
-        if tax in (half_up_cents(Decimal(net) * rate / 100), half_up_cents(Decimal(net + tax) * rate / (100 + rate))):
-            return rate
-    return None
+    matches = [
+        rate
+        for rate in GERMAN_RATES
+        if tax in (half_up_cents(Decimal(net) * rate / 100), half_up_cents(Decimal(net + tax) * rate / (100 + rate)))
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def half_up_cents(value: Decimal) -> int:
