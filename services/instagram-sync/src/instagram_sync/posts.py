@@ -66,7 +66,7 @@ async def schedule(
         """
         INSERT INTO instagram_posts (id, effect_key, kind, account_id, media_type, media_url, caption, scheduled_at,
                                      next_attempt_at)
-        VALUES ($1, $1::text, 'publish', $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+        VALUES ($1, $8, 'publish', $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
         """,
         post_id,
         account_id,
@@ -75,6 +75,7 @@ async def schedule(
         caption,
         scheduled_at,
         max(0.0, (scheduled_at - now).total_seconds()),
+        f"post:{post_id}",
     )
     await conn.execute(f"NOTIFY {POSTS.channel}")
     record = await conn.fetchrow(f"{_VIEW} WHERE id = $1", post_id)

@@ -31,6 +31,8 @@ from .posts import PostRow
 from .reconnect import reconnect_reason
 
 log = logging.getLogger(__name__)
+LIMIT_REACHED = 2207042  # error subcodes of media_publish: the publishing limit is full; the container is not ready
+NOT_READY = 2207027
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,12 @@ class PostPublisher:
         except (Throttled, Blocked):
             until = await self._graph.blocked_until(row.account_id)
             return Outcome.wait("Graph budget blocked", deadline_seconds=self._seconds_until(until))
-        except (TokenInvalid, PermissionMissing) as exc:
-            reason = reconnect_reason(exc) if isinstance(exc, TokenInvalid) else "permission_revoked"
-            await self._connections.needs_reconnect(call, reason, str(exc), self._clock())
-            return await self._failed(row, f"needs_reconnect: {exc}")
+        except TokenInvalid as exc:
+            await self._connections.needs_reconnect(call, reconnect_reason(exc), str(exc), self._clock())
+            return await self._failed(row, f"needs_reconnect: {exc}", code=exc.code)
+        except PermissionMissing as exc:
+            # The publish permission is optional at connect: without it only posts fail, the insights go on.
+            return await self._failed(row, f"publish permission missing: {exc}", code=exc.code)
         except AmbiguousOutcome as exc:
             raise OutcomeUnknown(str(exc)) from exc
         except CircuitOpenError as exc:
@@ -104,6 +108,10 @@ class PostPublisher:
         except ProviderError as exc:
             raise ProviderUnavailable(str(exc)) from exc
         except GraphError as exc:
+            if exc.subcode == LIMIT_REACHED:  # the limit filled between our read and the publish
+                return Outcome.wait(str(exc), deadline_seconds=self._options.limit_wait_seconds)
+            if exc.subcode == NOT_READY:
+                return Outcome.wait(str(exc), deadline_seconds=self._options.poll_seconds)
             return await self._failed(row, str(exc), code=exc.code)
 
     async def attempt_batch(self, items: Sequence[tuple[PostRow, Connection]]) -> Sequence[Outcome]:

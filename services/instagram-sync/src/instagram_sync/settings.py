@@ -89,8 +89,10 @@ class InstagramSyncSettings(CredentialSettings):
         default=65_536, ge=1024, validation_alias="INSTAGRAM_SYNC_WEBHOOK_MAX_BODY_BYTES"
     )
 
-    # Content publishing: container status reads back off from the first to the longest pause; a full publishing
-    # limit is read again after `publish_limit_wait_seconds`; posts are scheduled at most `post_horizon_days` ahead.
+    # Content publishing (the connect flow then asks for the publish permission too): container status reads back
+    # off from the first to the longest pause; a full publishing limit is read again after
+    # `publish_limit_wait_seconds`; posts are scheduled at most `post_horizon_days` ahead.
+    content_publishing: bool = Field(default=False, validation_alias="INSTAGRAM_SYNC_CONTENT_PUBLISHING")
     container_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="INSTAGRAM_SYNC_CONTAINER_POLL_SECONDS")
     container_poll_max_seconds: float = Field(
         default=300.0, gt=0, validation_alias="INSTAGRAM_SYNC_CONTAINER_POLL_MAX_SECONDS"
