@@ -197,3 +197,16 @@ async def test_bad_posts_are_refused(served: Served) -> None:
     for body in cases:
         answer = await served.client.post(POSTS, json=body, headers=API_KEY_HEADERS)
         assert answer.status_code == 422, (body, answer.text)
+
+
+async def test_a_refused_token_fails_the_post_and_needs_reconnect(served: Served) -> None:
+    await connected(served)
+    connection = await served.components.connections.get(BAKERY_ACCOUNT_ID)
+    assert connection is not None
+    served.meta.tokens.invalidate(connection.token, 460)
+    post = await schedule(served, seconds=0.2)
+    failed = await settled(served, post["id"], "failed", "the post failed on the refused token")
+    assert failed["error"].startswith("needs_reconnect")
+    after = await served.components.connections.get(BAKERY_ACCOUNT_ID)
+    assert after is not None and after.status == "needs_reconnect"
+    assert publish_calls(served) == []

@@ -25,7 +25,7 @@ from .clock import Clock, utc_now
 from .connections import Connection, Connections
 from .events import outbox_message
 from .graph import Blocked, GraphApi, PermissionMissing, Throttled, TokenInvalid
-from .graph.errors import GraphError
+from .graph.errors import GraphError, TransientGraphError
 from .graph.ports import Json
 from .posts import PostRow
 from .reconnect import reconnect_reason
@@ -101,7 +101,8 @@ class PostPublisher:
         except PermissionMissing as exc:
             # The publish permission is optional at connect: without it only posts fail, the insights go on.
             return await self._failed(row, f"publish permission missing: {exc}", code=exc.code)
-        except AmbiguousOutcome as exc:
+        except (AmbiguousOutcome, TransientGraphError) as exc:
+            # Either may follow a publish Meta carried out: the container is read before anything is tried again.
             raise OutcomeUnknown(str(exc)) from exc
         except CircuitOpenError as exc:
             raise ProviderUnavailable(str(exc), breaker_open=True, retry_after=exc.retry_after) from exc
