@@ -65,10 +65,10 @@ def test_payment_failed_keeps_what_the_reason_and_link_need() -> None:
 
 def test_reconnect_reminder_before_and_after_expiry() -> None:
     before = planned(
-        plan_reconnect(connection_expiring(), "https://app.test/connect", datetime(2030, 3, 1, tzinfo=UTC))
+        plan_reconnect(connection_expiring(), "https://app.test/instagram/reconnect", datetime(2030, 3, 1, tzinfo=UTC))
     )
     assert before.model["expired"] is False
-    assert before.model["reconnect_url"] == "https://app.test/connect?account_id=17841400000000001"
+    assert before.model["reconnect_url"] == "https://app.test/instagram/reconnect?account_id=17841400000000001"
     after = planned(
         plan_reconnect(connection_expiring(), "https://app.test/connect?x=1", datetime(2031, 1, 1, tzinfo=UTC))
     )

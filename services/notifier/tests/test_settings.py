@@ -59,3 +59,15 @@ def test_production_refuses_placeholders() -> None:
 def test_lease_must_outlive_a_postmark_call() -> None:
     with pytest.raises(ValidationError, match="NOTIFIER_SEND_LEASE_SECONDS"):
         NotifierSettings(NOTIFIER_SEND_LEASE_SECONDS=30, POSTMARK_TIMEOUT_SECONDS=10, POSTMARK_MAX_ATTEMPTS=4)
+
+
+def test_reconnect_button_opens_the_client_portal(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CLIENT_PORTAL_URL", "INSTAGRAM_RECONNECT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert NotifierSettings().instagram_reconnect_url == "http://127.0.0.1:3000/instagram/reconnect", (
+        "not instagram-sync's connect route: it needs a signed link the portal asks for"
+    )
+    monkeypatch.setenv("CLIENT_PORTAL_URL", "https://portal.example/")
+    assert NotifierSettings().instagram_reconnect_url == "https://portal.example/instagram/reconnect"
+    monkeypatch.setenv("INSTAGRAM_RECONNECT_URL", "https://portal.example/ig?from=mail")
+    assert NotifierSettings().instagram_reconnect_url == "https://portal.example/ig?from=mail"

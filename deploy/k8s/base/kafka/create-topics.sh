@@ -22,6 +22,7 @@ billing.refund.succeeded.v1 6
 bookkeeping.document.synced.v1 3
 instagram.sync.requested.v1 3
 instagram.connection.expiring.v1 3
+instagram.post.published.v1 3
 instagram-sync.dlq 1
 lexoffice-bridge.dlq 1
 notifier.dlq 1

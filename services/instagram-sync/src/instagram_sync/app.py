@@ -16,17 +16,20 @@ import asyncpg
 from fastapi import FastAPI
 
 from intplat_common import ConsumerRunner, ConsumerSupervisor, OutboxRelay, create_producer
+from intplat_common.effects import EffectLedger, EffectWorker, EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
 from .clock import Clock, utc_now
 from .commands import ROTATE_CREDENTIALS
 from .connect import ConnectFlow
 from .connect_links import ConnectLinks
-from .connections import Connections
+from .connections import Connection, Connections
 from .consumers import EventContext, router
 from .graph import CallBudget, GraphClient
 from .periodic import Periodic
-from .routes import connect, dashboard, webhooks
+from .posts import POSTS, PostRow
+from .publisher import PostPublisher, PublishOptions
+from .routes import connect, dashboard, posts, webhooks
 from .schedule import Periods
 from .scheduler import Scheduler
 from .settings import InstagramSyncSettings
@@ -82,6 +85,8 @@ class InstagramComponents:
     consumer: ConsumerSupervisor
     scheduler: Scheduler
     upkeep: Periodic
+    publisher: EffectWorker[PostRow, Connection]
+    clock: Clock
 
     @classmethod
     def build(
@@ -126,6 +131,19 @@ class InstagramComponents:
             await measure(pool, clock())
             await upkeep.round()
 
+        publish_options = PublishOptions(
+            poll_seconds=settings.container_poll_seconds,
+            poll_max_seconds=settings.container_poll_max_seconds,
+            limit_wait_seconds=settings.publish_limit_wait_seconds,
+        )
+        publisher = EffectWorker(
+            "instagram_posts",
+            pool,
+            EffectLedger(POSTS),
+            PostPublisher(pool, connections, graph, publish_options, clock=clock),
+            config=EffectWorkerConfig(batch_size=20, reconcile_delay_seconds=settings.container_poll_seconds),
+            breakers=[graph.breaker],
+        )
         return cls(
             pool,
             graph,
@@ -137,18 +155,26 @@ class InstagramComponents:
             ConsumerSupervisor(new_runner),
             scheduler,
             Periodic("upkeep", upkeep_round, settings.upkeep_poll_seconds),
+            publisher,
+            clock,
         )
 
     def workers(self) -> Mapping[str, Worker]:
         # Started in this order, stopped in reverse: the relay publishes what the others recorded last.
-        return {"relay": self.relay, "consumer": self.consumer, "scheduler": self.scheduler, "upkeep": self.upkeep}
+        return {
+            "relay": self.relay,
+            "consumer": self.consumer,
+            "scheduler": self.scheduler,
+            "upkeep": self.upkeep,
+            "publisher": self.publisher,
+        }
 
     async def aclose(self) -> None:
         await self.connect.aclose()
         await self.graph.aclose()
 
 
-WORKERS = ("relay", "consumer", "scheduler", "upkeep")
+WORKERS = ("relay", "consumer", "scheduler", "upkeep", "publisher")
 
 
 def embedded_workers(settings: InstagramSyncSettings) -> list[str]:
@@ -161,7 +187,7 @@ SERVICE: Service[InstagramSyncSettings, InstagramComponents] = Service(
     settings=InstagramSyncSettings,
     migrations=MIGRATIONS,
     build=InstagramComponents.build,
-    routers=[connect.router, dashboard.router, webhooks.router],
+    routers=[connect.router, dashboard.router, posts.router, webhooks.router],
     event_router=router,
     workers=WORKERS,
     embedded=embedded_workers,

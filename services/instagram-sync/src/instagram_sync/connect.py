@@ -36,6 +36,11 @@ SCOPES: dict[Login, tuple[str, ...]] = {
     "facebook": ("instagram_basic", "instagram_manage_insights", "pages_show_list", "pages_read_engagement"),
     "instagram": ("instagram_business_basic", "instagram_business_manage_insights"),
 }
+# Asked for too when content publishing is on (INSTAGRAM_SYNC_CONTENT_PUBLISHING); not required to connect.
+PUBLISH_SCOPES: dict[Login, tuple[str, ...]] = {
+    "facebook": ("instagram_content_publish",),
+    "instagram": ("instagram_business_content_publish",),
+}
 log = logging.getLogger(__name__)
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 BINDING_COOKIE = "ig_connect"
@@ -90,6 +95,10 @@ class Started:
 def oauth_configs(settings: InstagramSyncSettings) -> dict[Login, OAuth2ClientConfig]:
     dialog = (settings.facebook_dialog_base or settings.meta_graph_api_base).rstrip("/")
     instagram = (settings.instagram_oauth_base or settings.meta_graph_api_base).rstrip("/")
+
+    def requested(login: Login) -> tuple[str, ...]:
+        return SCOPES[login] + (PUBLISH_SCOPES[login] if settings.content_publishing else ())
+
     common = {
         "client_id": settings.meta_app_id,
         "client_secret": settings.meta_app_secret,
@@ -101,7 +110,7 @@ def oauth_configs(settings: InstagramSyncSettings) -> dict[Login, OAuth2ClientCo
             name="meta-oauth-facebook",
             authorization_endpoint=f"{dialog}/{settings.graph_api_version}/dialog/oauth",
             token_endpoint=f"{settings.meta_graph_api_base.rstrip('/')}/{settings.graph_api_version}/oauth/access_token",
-            scopes=SCOPES["facebook"],
+            scopes=requested("facebook"),
             token_request_method="GET",  # noqa: S106 - an HTTP method
             **common,  # type: ignore[arg-type]
         ),
@@ -109,7 +118,7 @@ def oauth_configs(settings: InstagramSyncSettings) -> dict[Login, OAuth2ClientCo
             name="meta-oauth-instagram",
             authorization_endpoint=f"{instagram}/oauth/authorize",
             token_endpoint=f"{instagram}/oauth/access_token",
-            scopes=SCOPES["instagram"],
+            scopes=requested("instagram"),
             **common,  # type: ignore[arg-type]
         ),
     }

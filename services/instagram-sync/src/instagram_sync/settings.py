@@ -89,8 +89,20 @@ class InstagramSyncSettings(CredentialSettings):
         default=65_536, ge=1024, validation_alias="INSTAGRAM_SYNC_WEBHOOK_MAX_BODY_BYTES"
     )
 
+    # Content publishing (the connect flow then asks for the publish permission too): container status reads back
+    # off from the first to the longest pause; a full publishing limit is read again after
+    # `publish_limit_wait_seconds`; posts are scheduled at most `post_horizon_days` ahead.
+    content_publishing: bool = Field(default=False, validation_alias="INSTAGRAM_SYNC_CONTENT_PUBLISHING")
+    container_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="INSTAGRAM_SYNC_CONTAINER_POLL_SECONDS")
+    container_poll_max_seconds: float = Field(
+        default=300.0, gt=0, validation_alias="INSTAGRAM_SYNC_CONTAINER_POLL_MAX_SECONDS"
+    )
+    publish_limit_wait_seconds: float = Field(
+        default=900.0, gt=0, validation_alias="INSTAGRAM_SYNC_PUBLISH_LIMIT_WAIT_SECONDS"
+    )
+    post_horizon_days: int = Field(default=75, ge=1, le=365, validation_alias="INSTAGRAM_SYNC_POST_HORIZON_DAYS")
     embedded_workers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["relay", "consumer", "scheduler", "upkeep"],
+        default_factory=lambda: ["relay", "consumer", "scheduler", "upkeep", "publisher"],
         validation_alias="INSTAGRAM_SYNC_EMBEDDED_WORKERS",
     )
 

@@ -15,6 +15,7 @@ from .consumers import router
 DEFAULT_TOPICS = list(router.topics)
 DEV_POSTMARK_TOKEN = "postmark-dev-token"  # noqa: S105 - the sandbox's token, refused in production
 DEV_WEBHOOK_PASSWORD = "postmark-dev-password"  # noqa: S105 - refused in production
+INSTAGRAM_RECONNECT_PATH = "/instagram/reconnect"  # the client portal's page that asks for a signed connect link
 
 
 class NotifierSettings(OpsAlertSettings):
@@ -59,9 +60,11 @@ class NotifierSettings(OpsAlertSettings):
     # first of INTERNAL_API_KEYS.
     lexoffice_bridge_url: str = Field(default="http://127.0.0.1:8002", validation_alias="LEXOFFICE_BRIDGE_URL")
     lexoffice_bridge_api_key: SecretStr | None = Field(default=None, validation_alias="LEXOFFICE_BRIDGE_API_KEY")
-    instagram_reconnect_url: str = Field(
-        default="http://127.0.0.1:8004/v1/instagram/connect", validation_alias="INSTAGRAM_RECONNECT_URL"
-    )
+    # The reconnect button opens the client portal's page, which asks instagram-sync for a signed connect link for
+    # its logged-in client (instagram-sync's connect route refuses a bare account id). INSTAGRAM_RECONNECT_URL, when
+    # set, replaces the whole page address.
+    client_portal_url: str = Field(default="http://127.0.0.1:3000", validation_alias="CLIENT_PORTAL_URL")
+    instagram_reconnect_url_override: str | None = Field(default=None, validation_alias="INSTAGRAM_RECONNECT_URL")
 
     breaker_alert_after_seconds: float = Field(
         default=120.0, ge=0, validation_alias="NOTIFIER_BREAKER_ALERT_AFTER_SECONDS"
@@ -113,6 +116,11 @@ class NotifierSettings(OpsAlertSettings):
                 f"({worst_call:.0f} s = attempts x (timeout + max backoff))"
             )
         return self
+
+    @property
+    def instagram_reconnect_url(self) -> str:
+        """The reconnect button's page (`?account_id=` is appended): the portal's `INSTAGRAM_RECONNECT_PATH`."""
+        return self.instagram_reconnect_url_override or self.client_portal_url.rstrip("/") + INSTAGRAM_RECONNECT_PATH
 
     def gateway_api_key(self) -> str | None:
         return self._internal_key(self.stripe_gateway_api_key)

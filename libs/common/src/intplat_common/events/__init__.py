@@ -40,7 +40,7 @@ from ._cloudevents import (
     to_kafka_value,
 )
 from ._compat import breaking_changes
-from ._instagram import ExpiryReason, InstagramConnectionExpiring, InstagramSyncRequested
+from ._instagram import ExpiryReason, InstagramConnectionExpiring, InstagramPostPublished, InstagramSyncRequested
 from ._registry import (
     BILLING_PARTITIONS,
     DEFAULT_PARTITIONS,
@@ -76,6 +76,7 @@ __all__ = [
     "EventRouter",
     "ExpiryReason",
     "InstagramConnectionExpiring",
+    "InstagramPostPublished",
     "InstagramSyncRequested",
     "InvalidEnvelope",
     "InvoiceLine",

@@ -53,3 +53,26 @@ class InstagramConnectionExpiring(EventModel):
 
     def partition_key(self) -> str:
         return self.account_id
+
+
+PostOutcome = Literal["published", "failed"]
+
+
+class InstagramPostPublished(EventModel):
+    """A scheduled post's end: published (the new media id) or failed (the reason); new with content scheduling."""
+
+    TOPIC: ClassVar[str] = "instagram.post.published.v1"
+    EVENT_TYPE: ClassVar[str] = "com.intplat.instagram.post.published.v1"
+
+    account_id: str = Field(description="Instagram professional account id")
+    post_id: str = Field(description="instagram-sync's id of the scheduled post")
+    status: PostOutcome
+    media_type: Literal["IMAGE", "REELS"]
+    scheduled_at: AwareDatetime
+    media_id: str | None = Field(default=None, description="the published media (status published)")
+    permalink: str | None = None
+    reason: str | None = Field(default=None, description="why it failed (status failed)")
+    finished_at: AwareDatetime
+
+    def partition_key(self) -> str:
+        return self.account_id

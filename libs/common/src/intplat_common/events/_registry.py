@@ -13,7 +13,7 @@ from ._base import EventModel
 from ._billing import CheckoutCompleted, InvoicePaid, PaymentFailed, RefundSucceeded, SubscriptionUpdated
 from ._bookkeeping import BookkeepingDocumentSynced
 from ._cloudevents import CloudEvent, InvalidEnvelope
-from ._instagram import InstagramConnectionExpiring, InstagramSyncRequested
+from ._instagram import InstagramConnectionExpiring, InstagramPostPublished, InstagramSyncRequested
 from ._stripe import StripeEventEnvelope
 
 M = TypeVar("M", bound=EventModel)
@@ -58,6 +58,7 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType(
             ),
             _spec(InstagramSyncRequested, DEFAULT_PARTITIONS, "Instagram account id", "instagram-sync"),
             _spec(InstagramConnectionExpiring, DEFAULT_PARTITIONS, "Instagram account id", "instagram-sync"),
+            _spec(InstagramPostPublished, DEFAULT_PARTITIONS, "Instagram account id", "instagram-sync"),
         ]
     )
 )

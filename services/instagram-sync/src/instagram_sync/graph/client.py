@@ -63,12 +63,19 @@ class GraphClient:
         return hmac.new(self._app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
     async def _call(
-        self, login: Login, url: str, params: Mapping[str, str], *, account_id: str | None, method: str = "GET"
+        self,
+        login: Login,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        account_id: str | None,
+        method: str = "GET",
+        idempotent: bool = True,
     ) -> Json:
         await self._budget.check(account_id)
-        # No params for a `next` URL: httpx would replace the query it carries. A POST here sets state (a
-        # subscription): repeating it is harmless, so it may be retried like a read.
-        response = await self._hosts[login].request(method, url, params=dict(params) or None, idempotent=True)
+        # No params for a `next` URL: httpx would replace the query it carries. A POST that only sets state (a
+        # subscription) is harmless to repeat, so it is retried like a read; one that creates is not (`create`).
+        response = await self._hosts[login].request(method, url, params=dict(params) or None, idempotent=idempotent)
         headers = {k.lower(): v for k, v in response.headers.items()}
         try:
             body: Any = response.json()
@@ -128,6 +135,11 @@ class GraphClient:
         url = f"/{self.version}/{node_id}/subscribed_apps"
         params = self._authorized(token, {"subscribed_fields": fields})
         await self._call(login, url, params, account_id=account_id, method="POST")
+
+    async def create(self, login: Login, path: str, token: str, params: Mapping[str, str], *, account_id: str) -> Json:
+        url = f"/{self.version}/{path.lstrip('/')}"
+        params = self._authorized(token, params)
+        return await self._call(login, url, params, account_id=account_id, method="POST", idempotent=False)
 
     async def pages_of(
         self, login: Login, first: Json, *, account_id: str | None, max_pages: int

@@ -51,6 +51,11 @@ class GraphApi(Protocol):
         """One Graph read under the API version; `account_id` names whose budget the call spends."""
         ...
 
+    async def create(self, login: Login, path: str, token: str, params: Mapping[str, str], *, account_id: str) -> Json:
+        """One Graph POST that creates something (a container, a post): not repeated when its outcome is unknown
+        (the HTTP layer's `AmbiguousOutcome`)."""
+        ...
+
     async def subscribe(self, login: Login, node_id: str, token: str, fields: str, *, account_id: str) -> None:
         """Enables webhooks `fields` for an account: its Page (Facebook Login, with the Page token) or `me`."""
         ...

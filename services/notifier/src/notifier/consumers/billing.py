@@ -31,7 +31,7 @@ MAX_LINES = 50
 class EventContext:
     directory: CustomerDirectory
     default_locale: Locale = "en"
-    instagram_reconnect_url: str = "http://127.0.0.1:8004/v1/instagram/connect"
+    instagram_reconnect_url: str = "http://127.0.0.1:3000/instagram/reconnect"
     # How long a mail for a customer whose address nobody told us yet waits for an event that brings it.
     recipient_wait_seconds: float = 86400.0
 
