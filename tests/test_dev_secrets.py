@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 from intplat_devstack.cli import dev_secrets
+from intplat_sandboxes.lexoffice.main import build_sandbox
 
 from intplat_common.credentials import CredentialCipher, verify_password
+from lexoffice_bridge.webhook_signature import WebhookVerifier
 
 
 def test_a_new_secret_is_added_without_replacing_existing_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,3 +48,18 @@ def test_the_admin_page_user_logs_in_with_the_generated_password(
     assert verify_password(secrets["LEXOFFICE_BRIDGE_ADMIN_PASSWORD"], stored)
     assert not verify_password(secrets["LEXOFFICE_BRIDGE_ADMIN_PASSWORD"] + "x", stored)
     assert dev_secrets() == secrets, "generated once"
+
+
+def test_the_bridge_verifies_the_callbacks_the_sandbox_signs_in_make_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    for name in ("LEXOFFICE_SANDBOX_SIGNING_KEY", "LEXOFFICE_WEBHOOK_PUBLIC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    secrets = dev_secrets()
+    sandbox = build_sandbox({"LEXOFFICE_SANDBOX_SIGNING_KEY": secrets["LEXOFFICE_SANDBOX_SIGNING_KEY"]})
+    body = b'{"eventType":"payment.changed","resourceId":"r-1"}'
+
+    verifier = WebhookVerifier(secrets["LEXOFFICE_WEBHOOK_PUBLIC_KEY"])
+    assert verifier.verify(body, sandbox.signer.sign(body))
+    assert not verifier.verify(body, build_sandbox({}).signer.sign(body)), "a key made at start is another key"

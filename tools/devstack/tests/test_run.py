@@ -7,6 +7,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from intplat_devstack import cli
 
 PDF_BASE = "LEXOFFICE_BRIDGE_PDF_BASE"
@@ -47,3 +48,17 @@ def test_a_pdf_base_set_by_the_user_wins_and_no_stand_in_starts(
     lines, environment = run_all(monkeypatch, tmp_path)
     assert not [line for line in lines if line.startswith("stripe-files-sandbox:")]
     assert environment[PDF_BASE] == "https://files.example.test"
+
+
+def test_the_lexoffice_sandbox_starts_and_signs_callbacks_the_bridge_verifies(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("LEXOFFICE_API_BASE", "LEXOFFICE_SANDBOX_SIGNING_KEY", "LEXOFFICE_WEBHOOK_PUBLIC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    lines, environment = run_all(monkeypatch, tmp_path)
+    assert "lexoffice-sandbox: uv run --frozen -- lexoffice-sandbox" in lines
+    signing_key = serialization.load_pem_private_key(environment["LEXOFFICE_SANDBOX_SIGNING_KEY"].encode(), None)
+    public = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert environment["LEXOFFICE_WEBHOOK_PUBLIC_KEY"] == public.decode(), "the bridge gets the sandbox's public key"

@@ -22,6 +22,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from intplat_common import TRACES_DIR_VARIABLE, TopicConfig, ensure_topics, read_trace, render_trace
 from intplat_common.credentials import EncryptionKey, hash_password
 from intplat_common.events import TOPICS
@@ -192,14 +195,30 @@ DEV_SECRETS: dict[str, Callable[[], str]] = {
     "INTERNAL_API_KEYS": lambda: f"dev-{secrets.token_urlsafe(24)}",
     "CREDENTIALS_ENCRYPTION_KEYS": lambda: EncryptionKey.generate("dev1").entry(),
     "LEXOFFICE_BRIDGE_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(16),
+    # The Lexoffice sandbox signs its callbacks with it; the bridge verifies them with its public half (below).
+    "LEXOFFICE_SANDBOX_SIGNING_KEY": lambda: _rsa_private_key_pem(),
 }
-# Made from a generated secret (name -> (its source, how)): the admin page's user `admin` with the password above.
+# Made from a generated secret (name -> (its source, how)): the admin page's user `admin` with the password above, and
+# the public key of the sandbox's callback signing key.
 DERIVED_DEV_SECRETS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "LEXOFFICE_WEBHOOK_PUBLIC_KEY": ("LEXOFFICE_SANDBOX_SIGNING_KEY", lambda pem: _rsa_public_key_pem(pem)),
     "LEXOFFICE_BRIDGE_ADMIN_USERS": (
         "LEXOFFICE_BRIDGE_ADMIN_PASSWORD",
         lambda password: f"admin:{hash_password(password)}",
     ),
 }
+
+
+def _rsa_private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode()
+
+
+def _rsa_public_key_pem(private_key_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public.decode()
 
 
 def dev_secrets() -> dict[str, str]:

@@ -39,10 +39,17 @@ DeliveryState = Literal["pending", "delivered", "dropped", "failed"]
 
 
 class CallbackSigner:
-    """A test RSA keypair made at start; the bridge under test is configured with `public_key_pem`."""
+    """The sandbox's RSA keypair: made at start, or a given private key (PEM: `make run` generates one and gives the
+    bridge its public half); the bridge under test is configured with `public_key_pem`."""
 
-    def __init__(self, key_size: int = 2048) -> None:
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    def __init__(self, key_size: int = 2048, *, private_key_pem: str | None = None) -> None:
+        if private_key_pem is None:
+            self._key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+        else:
+            loaded = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError("the callback signing key must be an RSA private key")
+            self._key = loaded
         self.public_key_pem = (
             self._key.public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
