@@ -166,6 +166,18 @@ async def test_a_429_storm_books_everything_once(platform: Platform) -> None:
         assert await platform.ledger_kinds(event.invoice_id) == ["queued", "booked", "file_attached"]
 
 
+async def test_two_stripe_customers_with_one_e_mail_share_its_contact(platform: Platform) -> None:
+    first = paid_invoice(customer_id="cus_first", email="shared@example.com")
+    await platform.publish(first)
+    await platform.attached(first.invoice_id)
+    second = paid_invoice(customer_id="cus_second", email="shared@example.com")
+    await platform.publish(second)
+    await platform.attached(second.invoice_id)
+
+    assert len(platform.sandbox.store.of_kind("contact")) == 1, "found by e-mail, not created again"
+    assert sorted(one_document_per_number(platform)) == sorted([first.invoice_number or "", second.invoice_number or ""])
+
+
 async def counted_429s(platform: Platform) -> float:
     """`provider_errors_total{provider="lexoffice", error="http_429"}` on the bridge's /metrics, over its methods."""
     async with httpx.AsyncClient(base_url=platform.url) as http:
