@@ -175,7 +175,9 @@ async def test_two_stripe_customers_with_one_e_mail_share_its_contact(platform: 
     await platform.attached(second.invoice_id)
 
     assert len(platform.sandbox.store.of_kind("contact")) == 1, "found by e-mail, not created again"
-    assert sorted(one_document_per_number(platform)) == sorted([first.invoice_number or "", second.invoice_number or ""])
+    assert sorted(one_document_per_number(platform)) == sorted(
+        [first.invoice_number or "", second.invoice_number or ""]
+    )
 
 
 async def counted_429s(platform: Platform) -> float:
