@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -77,9 +78,12 @@ async def test_without_kafka_the_scheduler_keeps_trying_and_stops_cleanly(
     task = asyncio.create_task(scheduler.run())
 
     async def failures() -> int | None:
-        count = sum(r.getMessage() == "scheduler app failed; starting a new one" for r in caplog.records)
-        return count if count >= 2 else None
+        waits = [r for r in caplog.records if r.getMessage() == "Kafka not reachable yet; the scheduler waits"]
+        assert all(r.levelno == logging.WARNING and r.exc_info is None for r in waits), (
+            "expected at start: no traceback"
+        )
+        return len(waits) if len(waits) >= 2 else None
 
-    await eventually(failures, timeout=60, what="two failed starts, each replaced")
+    await eventually(failures, timeout=60, what="two attempts, each waiting for the broker")
     await scheduler.stop(task)
     assert task.done() and not task.cancelled() and task.exception() is None

@@ -13,6 +13,7 @@ import logging
 
 import asyncpg
 import faust
+from aiokafka.errors import KafkaConnectionError
 
 from intplat_common import KafkaProbe, finish_task
 
@@ -75,19 +76,27 @@ class Scheduler:
                     # A faust app that cannot reach Kafka fails to start and leaks its consumer thread's loop: start
                     # one only when the broker answers.
                     await probe.check()
-                    app = self._new_app()
-                    try:
-                        await app.start()
-                        await self._stopping.wait()
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await app.stop()
+                except KafkaConnectionError as exc:  # expected while the broker starts: a warning, no traceback
+                    log.warning("Kafka not reachable yet; the scheduler waits", extra={"fields": {"error": str(exc)}})
                 except Exception:
-                    log.exception("scheduler app failed; starting a new one")
+                    log.exception("Kafka probe failed; the scheduler waits")
+                else:
+                    await self._run_app()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._restart_seconds)
         finally:
             await probe.close()
+
+    async def _run_app(self) -> None:
+        app = self._new_app()
+        try:
+            await app.start()
+            await self._stopping.wait()
+        except Exception:
+            log.exception("scheduler app failed; starting a new one")
+        finally:
+            with contextlib.suppress(Exception):
+                await app.stop()
 
     async def stop(self, task: asyncio.Task[None]) -> None:
         self._stopping.set()
