@@ -64,6 +64,7 @@ class FakeProvider:
     reject_batches: bool = False
     waiting_for: dict[str, str] = field(default_factory=dict)  # key -> the earlier step it waits on
     lose_database_in_prepare: int = 0  # rounds that fail after their claim, as when PostgreSQL restarts mid-round
+    explode: set[str] = field(default_factory=set)  # keys whose attempt raises an error of the plugin's own
 
     def row(self, record: asyncpg.Record) -> Row:
         return Row(**dict(record))
@@ -100,6 +101,8 @@ class FakeProvider:
 
     def _do(self, key: str) -> Outcome:
         self.attempts.append(key)
+        if key in self.explode:
+            raise asyncpg.UniqueViolationError("duplicate key value violates unique constraint")
         if key in self.answers:
             return self.answers[key]
         self.done[key] = f"ref-{key}"
@@ -238,6 +241,18 @@ async def test_unknown_outcome_is_looked_up_before_any_new_attempt(pool: asyncpg
     assert (row["status"], row["provider_ref"], row["attempts"]) == ("done", "ref-x", 2)
     assert provider.attempts == ["x"], "found at the provider: not attempted again"
     assert provider.lookups == ["x"]
+
+
+async def test_a_row_whose_plugin_fails_does_not_hold_up_the_others(pool: asyncpg.Pool) -> None:
+    provider = FakeProvider(breaker(fail_max=5), max_batch=1)
+    provider.explode.add("poison")
+    await insert(pool, "poison", "a", "b")
+    effects = worker(pool, provider)
+    assert await effects.run_once() == 3
+    found = await rows(pool)
+    assert (found["a"]["status"], found["b"]["status"]) == ("done", "done"), "the same round went on"
+    assert (found["poison"]["status"], found["poison"]["needs_check"]) == ("unknown", True)
+    assert "UniqueViolationError" in found["poison"]["error"]
 
 
 async def test_an_expired_lease_is_checked_then_attempted(pool: asyncpg.Pool) -> None:

@@ -31,6 +31,9 @@ from ._ledger import EffectLedger
 from ._outcome import Alert, BatchRejected, Outcome, OutcomeUnknown, ProviderUnavailable
 from ._provider import CallT, EffectProvider, RowT
 
+# Errors that mean the database is gone, not that one row's attempt failed: they end the whole round.
+_DATABASE_GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("intplat_common.effects")
 
@@ -199,7 +202,21 @@ class EffectWorker(Generic[RowT, CallT]):
             outcome = Outcome.retry(str(exc), retry_after=exc.retry_after)
         except OutcomeUnknown as exc:
             outcome = Outcome.unknown(str(exc))
+        except Exception as exc:
+            outcome = self._failed_unexpectedly(exc, [row])
         await self._settle(row, outcome)
+
+    def _failed_unexpectedly(self, exc: Exception, rows: Sequence[RowT]) -> Outcome:
+        """A provider plugin's own error (a bug, a constraint its bookkeeping broke) ends these rows' attempt only:
+        they are unknown (the call may have been made: looked up before any new attempt) and back off, while the
+        round goes on. Losing the database ends the round (the claimed rows are handed back)."""
+        if isinstance(exc, _DATABASE_GONE):
+            raise exc
+        log.exception(
+            "effect attempt failed in the provider plugin",
+            extra={"fields": {"ledger": self.name, "effect_ids": [str(r.id) for r in rows]}},
+        )
+        return Outcome.unknown(f"{type(exc).__name__}: {exc}")
 
     async def _attempt_batch(self, chunk: Sequence[tuple[RowT, CallT]]) -> None:
         try:
@@ -215,6 +232,8 @@ class EffectWorker(Generic[RowT, CallT]):
             for row, call in chunk:
                 await self._attempt_one(row, call)
             return
+        except Exception as exc:
+            outcomes = [self._failed_unexpectedly(exc, [row for row, _ in chunk])] * len(chunk)
         done: list[tuple[RowT, str]] = []
         rest: list[tuple[RowT, Outcome]] = []
         for (row, _), outcome in zip(chunk, outcomes, strict=True):
