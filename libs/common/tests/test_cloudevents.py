@@ -70,6 +70,7 @@ def test_public_api_is_pinned() -> None:
         "EventRouter",
         "ExpiryReason",
         "InstagramConnectionExpiring",
+        "InstagramPostPublished",
         "InstagramSyncRequested",
         "InvalidEnvelope",
         "InvoiceLine",

@@ -98,7 +98,7 @@ async def test_each_event_type_becomes_one_mail_with_template_locale_recipient_a
     reminder = mails["carol@example.com"]
     assert reminder.tag == "instagram_reconnect"
     assert reminder.subject == "Please reconnect your Instagram account @carol.shop"
-    assert "http://127.0.0.1:8004/v1/instagram/connect?account_id=17841400000000001" in reminder.text_body
+    assert "http://127.0.0.1:3000/instagram/reconnect?account_id=17841400000000001" in reminder.text_body
 
     rows = await platform.rows()
     assert {r["source_ref"] for r in rows} == {"evt_co", "evt_pf", "evt_in", "evt_ig"}
