@@ -54,4 +54,10 @@ async def test_the_breaker_opens_while_lexoffice_is_down_then_everything_drains_
     assert sorted(platform.sandbox.documents_by_number()) == sorted(e.invoice_number or "" for e in events)
     assert len(platform.sandbox.store.of_kind("contact")) == 2, "one contact per customer"
     assert "open" in states and states[-1] == "closed", states
-    assert set((await platform.effects()).values()) == {"done"}
+
+    async def all_done() -> bool:
+        # Steps that an earlier one already satisfied (e.g. the second contact row of a customer) settle by their
+        # look-up a moment after the documents are complete.
+        return set((await platform.effects()).values()) == {"done"}
+
+    await eventually(all_done, timeout=60, what="every effect done")
