@@ -27,7 +27,7 @@ from .checkout import InvoiceBooking
 from .contacts import ContactLink
 from .credit_notes import CreditCall, CreditSteps
 from .effects import EFFECTS, Effect
-from .ledger import LedgerEntry
+from .ledger import EntryKind, LedgerEntry
 from .pdfs import InvoicePdfs, PdfUnavailable
 from .planning import BookingRules, ContactPlan, ManualBooking, SalePlan, contact_body, euros, voucher_body
 from .ports import Document, FileTooLarge, LexofficeApi, LexofficeError
@@ -225,48 +225,24 @@ class LexofficeBooking:
     # --- the record -----------------------------------------------------------------------------------------------
 
     async def _booked(self, sale: SalePlan, voucher_id: str, contact_id: str | None, *, found: bool) -> None:
-        entry = LedgerEntry(
-            document_key=sale.invoice_id,
-            source="stripe_invoice",
-            kind="booked",
-            document_type="voucher",
+        entry = sale_entry(
+            sale,
+            "booked",
             lexoffice_id=voucher_id,
-            voucher_number=sale.invoice_number,
-            amount=euros(sale.total),
-            currency=sale.currency,
             details={"contact_id": contact_id, "found_after_ambiguous_create": found},
         )
         await ledger.record_once(self._pool, entry)
         await self._dependants_due(sale)
 
     async def _attached(self, sale: SalePlan, voucher_id: str, contact_id: str | None, file_id: str) -> None:
-        entry = LedgerEntry(
-            document_key=sale.invoice_id,
-            source="stripe_invoice",
-            kind="file_attached",
-            document_type="voucher",
-            lexoffice_id=voucher_id,
-            voucher_number=sale.invoice_number,
-            amount=euros(sale.total),
-            currency=sale.currency,
-            details={"file_id": file_id},
-        )
+        entry = sale_entry(sale, "file_attached", lexoffice_id=voucher_id, details={"file_id": file_id})
         await ledger.record_once(self._pool, entry, [synced_message(sale, voucher_id, contact_id)])
 
     async def _failed(
         self, row: Effect, sale: SalePlan, reason: str, code: int | None = None, answer: Mapping[str, Any] | None = None
     ) -> Outcome:
-        entry = LedgerEntry(
-            document_key=sale.invoice_id,
-            source="stripe_invoice",
-            kind="failed",
-            document_type="voucher",
-            voucher_number=sale.invoice_number,
-            amount=euros(sale.total),
-            currency=sale.currency,
-            reason=reason,
-            details={"step": row.kind, "status": code, "answer": dict(answer) if answer else None},
-        )
+        details = {"step": row.kind, "status": code, "answer": dict(answer) if answer else None}
+        entry = sale_entry(sale, "failed", reason=reason, details=details)
         await ledger.record(self._pool, entry)
         dead = Outcome.dead(reason, code=code, answer=answer)
         return await chain.end_dead(self._pool, row, dead, lambda: self._dependants_due(sale))
@@ -275,6 +251,29 @@ class LexofficeBooking:
         """Its file, and the refunds that wait for the invoice, look again (it was booked or failed)."""
         await effects.file_due(self._pool, sale.invoice_number)
         await effects.refunds_due(self._pool, sale.invoice_id)
+
+
+def sale_entry(
+    sale: SalePlan,
+    kind: EntryKind,
+    *,
+    details: Mapping[str, Any],
+    lexoffice_id: str | None = None,
+    reason: str | None = None,
+) -> LedgerEntry:
+    """A ledger row of a paid Stripe invoice's voucher: what every step records about the sale, and its own part."""
+    return LedgerEntry(
+        document_key=sale.invoice_id,
+        source="stripe_invoice",
+        kind=kind,
+        document_type="voucher",
+        lexoffice_id=lexoffice_id,
+        voucher_number=sale.invoice_number,
+        amount=euros(sale.total),
+        currency=sale.currency,
+        reason=reason,
+        details=details,
+    )
 
 
 def synced_message(sale: SalePlan, voucher_id: str, contact_id: str | None) -> OutboxMessage:
