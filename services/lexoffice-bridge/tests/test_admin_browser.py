@@ -63,6 +63,14 @@ def text_of(driver: WebDriver, element_id: str, expected: str) -> None:
     WebDriverWait(driver, 30).until(expected_conditions.text_to_be_present_in_element((By.ID, element_id), expected))
 
 
+def navigate(driver: WebDriver, by: str, value: str) -> None:
+    """Click a link or submit button and wait until the next page replaced this one: a wait for text alone can be
+    met by the old page (the list's state filter also reads "failed"), and reading its rows then fails."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, value).click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def operator_session(driver: WebDriver, base: str) -> None:
     parts = urlsplit(base)
     driver.get(f"{parts.scheme}://erika:{PASSWORDS['erika']}@{parts.netloc}/admin/")
@@ -70,40 +78,40 @@ def operator_session(driver: WebDriver, base: str) -> None:
 
     Select(driver.find_element(By.ID, "state")).select_by_value("failed")
     driver.find_element(By.ID, "q").send_keys("INV-3001")
-    driver.find_element(By.ID, "filter").click()
+    navigate(driver, By.ID, "filter")
     text_of(driver, "total", "1 document")
     assert [row[0] for row in rows(driver, "documents")] == ["in_failed"]
     assert "state=failed" in driver.current_url
 
-    driver.find_element(By.LINK_TEXT, "in_failed").click()
+    navigate(driver, By.LINK_TEXT, "in_failed")
     text_of(driver, "state", "failed")
     effects = {row[0]: row for row in rows(driver, "effects")}
     assert effects["voucher:INV-3001"][1:3] == ["dead", "1"]
     assert "406 Lexoffice refused the voucher" in effects["voucher:INV-3001"][5]
     assert "invalid_value" in effects["voucher:INV-3001"][6], "Lexoffice's answer is shown"
 
-    driver.find_element(By.ID, "retry").click()
+    navigate(driver, By.ID, "retry")
     text_of(driver, "notice", "Retry requested")
     text_of(driver, "state", "retry_requested")
     assert [(row[2], row[3]) for row in rows(driver, "ledger")][-1] == ("retry_requested", "erika")
     assert {row[0]: row[1] for row in rows(driver, "effects")}["voucher:INV-3001"] == "queued"
     assert not driver.find_elements(By.ID, "retry"), "nothing left to retry"
 
-    driver.find_element(By.LINK_TEXT, "← all documents").click()
+    navigate(driver, By.LINK_TEXT, "← all documents")
     Select(driver.find_element(By.ID, "state")).select_by_value("manual")
-    driver.find_element(By.ID, "filter").click()
+    navigate(driver, By.ID, "filter")
     text_of(driver, "total", "1 document")
-    driver.find_element(By.LINK_TEXT, "in_usd").click()
+    navigate(driver, By.LINK_TEXT, "in_usd")
     text_of(driver, "state", "needs_manual_booking")
     driver.find_element(By.ID, "document_number").send_keys("RE-0042")
     driver.find_element(By.ID, "note").send_keys("USD invoice booked by hand in Lexware")
-    driver.find_element(By.ID, "mark-booked").click()
+    navigate(driver, By.ID, "mark-booked")
     text_of(driver, "notice", "booked manually")
     text_of(driver, "state", "booked_manually")
     last = rows(driver, "ledger")[-1]
     assert (last[2], last[3], last[5]) == ("booked_manually", "erika", "USD invoice booked by hand in Lexware")
 
-    driver.find_element(By.ID, "nav-reconcile").click()
+    navigate(driver, By.ID, "nav-reconcile")
     text_of(driver, "mismatch-count", "2 mismatches")
     lines = {row[0]: row for row in rows(driver, "lines")}
     assert {key: line[7] for key, line in lines.items()} == {
