@@ -10,6 +10,7 @@ from ._asgi import SandboxConnectionDropped
 from ._background import PeriodicFlush
 from ._clock import FrozenClock, SandboxClock
 from ._control import ClockChange, ClockState
+from ._emitter import DeliveryState, ScheduledDelivery, ScheduledEmitter
 from ._factory import sandbox_factory
 from ._faults import (
     ActiveFault,
@@ -33,6 +34,7 @@ __all__ = [
     "CommitThenResetFault",
     "CommitThenStatusFault",
     "DelayFault",
+    "DeliveryState",
     "FaultRule",
     "FaultStore",
     "FrozenClock",
@@ -43,6 +45,8 @@ __all__ = [
     "SandboxApp",
     "SandboxClock",
     "SandboxConnectionDropped",
+    "ScheduledDelivery",
+    "ScheduledEmitter",
     "StatusFault",
     "create_sandbox_app",
     "document_pdf",

@@ -7,19 +7,18 @@ run out; 410: the subscription is deleted at once; other 4xx and 3xx (after at m
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
+from intplat_sandboxes.framework import DeliveryState, SandboxClock, ScheduledEmitter
 
 from ._models import Subscription
 
@@ -35,7 +34,6 @@ EVENT_TYPES = frozenset(
 SUCCESS = frozenset({200, 201, 202, 204})
 RETRIED = frozenset({401, 403, 404, 429})
 MAX_REDIRECTS = 3
-DeliveryState = Literal["pending", "delivered", "dropped", "failed"]
 
 
 class CallbackSigner:
@@ -104,7 +102,7 @@ class CallbackDelivery:
         }
 
 
-class CallbackEmitter:
+class CallbackEmitter(ScheduledEmitter[CallbackDelivery]):
     def __init__(
         self,
         clock: SandboxClock,
@@ -115,18 +113,11 @@ class CallbackEmitter:
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         poll_interval: float = 0.05,
     ) -> None:
-        self._clock = clock
+        super().__init__("lexoffice-sandbox-callbacks", clock, poll_interval)
         self._signer = signer
         self._delete_subscription = delete_subscription
         self._timeout = timeout
         self._retry_delays = tuple(retry_delays)
-        self._deliveries: list[CallbackDelivery] = []
-        self._lock = asyncio.Lock()
-        self._background = PeriodicFlush("lexoffice-sandbox-callbacks", self.flush, poll_interval)
-
-    @property
-    def deliveries(self) -> list[CallbackDelivery]:
-        return list(self._deliveries)
 
     def enqueue(self, subscription: Subscription, payload: dict[str, Any], *, signature: str | None = None) -> None:
         """Queue one callback; `signature` overrides the real one (the bad-signature scenario)."""
@@ -141,25 +132,10 @@ class CallbackEmitter:
             )
         )
 
-    def clear(self) -> None:
-        self._deliveries.clear()
-
-    def _due(self) -> list[CallbackDelivery]:
-        now = self._clock.now()
-        return [d for d in self._deliveries if d.state == "pending" and d.next_attempt_at and d.next_attempt_at <= now]
-
-    async def flush(self) -> int:
-        """Attempt every callback due on the sandbox clock; returns the number of attempts."""
-        async with self._lock:
-            attempts = 0
-            async with httpx.AsyncClient(
-                timeout=self._timeout, trust_env=False, follow_redirects=True, max_redirects=MAX_REDIRECTS
-            ) as client:
-                while due := self._due():
-                    for delivery in due:
-                        await self._attempt(client, delivery)
-                        attempts += 1
-            return attempts
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout, trust_env=False, follow_redirects=True, max_redirects=MAX_REDIRECTS
+        )
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: CallbackDelivery) -> None:
         status: int | None = None
@@ -189,11 +165,3 @@ class CallbackEmitter:
                 self._delete_subscription(delivery.subscription_id)
         else:
             delivery.next_attempt_at = now + timedelta(seconds=self._retry_delays[retries_done])
-
-    # background emitter
-
-    def start(self) -> None:
-        self._background.start()
-
-    async def stop(self) -> None:
-        await self._background.stop()

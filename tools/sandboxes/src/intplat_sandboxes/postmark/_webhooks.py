@@ -8,20 +8,18 @@ authenticated with Basic auth (explicit or `user:pass@` in the URL) and/or custo
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
-from intplat_sandboxes.framework import PeriodicFlush, SandboxClock
+from intplat_sandboxes.framework import DeliveryState, SandboxClock, ScheduledEmitter
 
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (60, 300, 600, 600, 600, 900)
 RETRYABLE_STATUSES = frozenset({408, 429})
-DeliveryState = Literal["pending", "delivered", "dropped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status in RETRYABLE_STATUSES
 
 
-class WebhookEmitter:
+class WebhookEmitter(ScheduledEmitter[WebhookDelivery]):
     def __init__(
         self,
         clock: SandboxClock,
@@ -61,20 +59,13 @@ class WebhookEmitter:
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         poll_interval: float = 0.05,
     ) -> None:
-        self._clock = clock
+        super().__init__("postmark-sandbox-webhooks", clock, poll_interval)
         self.url = url
         self.basic_auth = basic_auth
         self.headers = dict(headers or {})
         self._auth = httpx.BasicAuth(*basic_auth) if basic_auth else None
         self._timeout = timeout
         self._retry_delays = tuple(retry_delays)
-        self._deliveries: list[WebhookDelivery] = []
-        self._lock = asyncio.Lock()
-        self._background = PeriodicFlush("postmark-sandbox-webhooks", self.flush, poll_interval)
-
-    @property
-    def deliveries(self) -> list[WebhookDelivery]:
-        return list(self._deliveries)
 
     def enqueue(self, payload: dict[str, Any], *, due: datetime | None = None) -> WebhookDelivery:
         """Queue an event; without a webhook URL it is recorded but never sent (state `dropped`)."""
@@ -90,27 +81,16 @@ class WebhookEmitter:
         self._deliveries.append(delivery)
         return delivery
 
-    def clear(self) -> None:
-        self._deliveries.clear()
-
     def _due(self) -> list[WebhookDelivery]:
-        now = self._clock.now()
-        return [d for d in self._deliveries if d.state == "pending" and d.next_attempt_at and d.next_attempt_at <= now]
+        return super()._due() if self.url is not None else []
 
-    async def flush(self) -> int:
-        """Attempt every delivery that is due on the sandbox clock; returns the number of attempts."""
-        async with self._lock:
-            if not self._due() or self.url is None:
-                return 0
-            attempts = 0
-            async with httpx.AsyncClient(timeout=self._timeout, trust_env=False, follow_redirects=False) as client:
-                while due := self._due():
-                    for delivery in due:
-                        await self._attempt(client, self.url, delivery)
-                        attempts += 1
-            return attempts
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self._timeout, trust_env=False, follow_redirects=False)
 
-    async def _attempt(self, client: httpx.AsyncClient, url: str, delivery: WebhookDelivery) -> None:
+    async def _attempt(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> None:
+        url = self.url
+        if url is None:  # unset while this flush ran: what is pending waits for the next URL
+            return
         retries_remaining = len(self._retry_delays) - len(delivery.attempts)
         headers = {
             **self.headers,
@@ -140,11 +120,3 @@ class WebhookEmitter:
         else:
             delay = self._retry_delays[len(delivery.attempts) - 1]
             delivery.next_attempt_at = now + timedelta(seconds=delay)
-
-    # background emitter
-
-    def start(self) -> None:
-        self._background.start()
-
-    async def stop(self) -> None:
-        await self._background.stop()
