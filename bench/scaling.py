@@ -71,20 +71,21 @@ async def main() -> None:
     write(
         "scaling",
         figures,
-        "Scale-out on ONE 2-core machine. `gateway_1p_*`/`gateway_2p_*`: `stripe-gateway serve` with 1 and 2 HTTP "
-        "processes (STRIPE_GATEWAY_WORKERS), the relay process publishing to Kafka meanwhile, closed loop of "
-        f"unique signed `invoice.paid` webhooks at {CONNECTIONS} connections for {SECONDS} s after a 2 s warm-up "
-        "(bench/loadgen). `consumer_1i_*`/`consumer_2i_*`: 1 and 2 `notifier worker consumer` instances in one group "
-        f"draining a backlog of {BACKLOG} `{INVOICE_TOPIC}` records (6 partitions; one mail-ledger row each, the "
-        "sender not running), rate measured from the moment the group is stable with every instance to the last "
-        "row. `*_cpu_us_per_*`: CPU of the server processes (with their children, from /proc) per request or "
-        "record; `machine_busy_pct`: all cores' busy share during the row (/proc/stat); `load1`: the 1-minute "
-        "load average at the row's end. What this can show here: the CPU per request or record (whether a second "
-        "process adds overhead) and whether the work spreads over processes (partition assignment). What it "
-        "cannot: the speed-up of adding a machine. The server processes, PostgreSQL, Kafka, the relay and the "
-        "load generator share the same two cores, so once `machine_busy_pct` is near 100 a second process can only "
-        "take CPU from the others; a speed-up near 1.0 here means the machine, not the stage, is the limit. "
-        "docs/scaling.md says what limits each stage past one machine.",
+        f"Scale-out on ONE machine with {os.cpu_count()} cores. `gateway_1p_*`/`gateway_2p_*`: `stripe-gateway "
+        "serve` with 1 and 2 HTTP processes (STRIPE_GATEWAY_WORKERS), the relay process publishing to Kafka "
+        f"meanwhile; a closed loop of unique signed `invoice.paid` webhooks at {CONNECTIONS} connections for "
+        f"{SECONDS} s after a 2 s warm-up (bench/loadgen). `consumer_1i_*`/`consumer_2i_*`: 1 and 2 `notifier worker "
+        f"consumer` instances in one group draining a backlog of {BACKLOG} `{INVOICE_TOPIC}` records (6 partitions; "
+        "one mail-ledger row each, the sender not running), measured from the moment the group is stable with every "
+        "instance to the last row. `*_cpu_us_per_*`: CPU of those processes (with their children, from /proc) per "
+        "request or record. `machine_busy_pct`: the share of all cores busy during the row (/proc/stat); "
+        "`busy_pct_not_this_benchmark`: the part of it taken by processes this benchmark did not start; `load1`: "
+        "the 1-minute load average at the row's end. What the figures can show here: the CPU per request or record "
+        "(what a second process adds) and that the work spreads over the processes (the partition assignment). "
+        "What they cannot show: the speed-up of adding a machine. The server processes, PostgreSQL, Kafka, the "
+        "relay and the load generator share the same cores; once `machine_busy_pct` is near 100 a second process "
+        "can only take CPU from the others, so a speed-up near (or below) 1.0 here means the machine is the limit, "
+        "not the stage. docs/scaling.md says what limits each stage past one machine.",
     )
 
 
@@ -131,6 +132,7 @@ async def _gateway_row(
         f"{label}_loadgen_cpu_us_per_request": round((after.loadgen - before.loadgen) / requests * 1e6),
         f"{label}_outbox_rows_left_at_end": left_in_outbox,
         f"{label}_machine_busy_pct": after.busy_pct_since(before),
+        f"{label}_busy_pct_not_this_benchmark": after.others_pct_since(before),
         f"{label}_load1": after.load1,
     }
 
@@ -180,6 +182,7 @@ async def _consumer_row(kafka: KafkaServer, postgres: PostgresServer, group: str
         f"{label}_cpu_us_per_record": round((after.server - before.server) / drained * 1e6),
         f"{label}_partitions_per_instance": " / ".join(sorted(per_member)),
         f"{label}_machine_busy_pct": after.busy_pct_since(before),
+        f"{label}_busy_pct_not_this_benchmark": after.others_pct_since(before),
         f"{label}_load1": after.load1,
     }
 
@@ -194,6 +197,8 @@ class _Sample:
         self.relay = cpu_seconds_of_tree(relay) if relay is not None else 0.0
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.loadgen = children.ru_utime + children.ru_stime
+        # Everything this benchmark runs: itself, Kafka, PostgreSQL, the servers (live) and the load generator.
+        self.ours = cpu_seconds_of_tree(os.getpid()) + self.loadgen
         jiffies = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         self.idle, self.total = jiffies[3] + jiffies[4], sum(jiffies[:8])
         self.load1 = round(os.getloadavg()[0], 2)
@@ -201,6 +206,11 @@ class _Sample:
     def busy_pct_since(self, earlier: _Sample) -> float:
         total = self.total - earlier.total
         return round(100 * (1 - (self.idle - earlier.idle) / total), 1) if total else 0.0
+
+    def others_pct_since(self, earlier: _Sample) -> float:
+        """The machine's share busy with processes this benchmark did not start (other users' tests)."""
+        ours = 100 * (self.ours - earlier.ours) / ((self.at - earlier.at) * (os.cpu_count() or 1))
+        return round(max(0.0, self.busy_pct_since(earlier) - ours), 1)
 
 
 async def _outbox_rows(dsn: str) -> int:
