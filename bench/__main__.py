@@ -6,7 +6,15 @@ import argparse
 import asyncio
 import sys
 
-from . import instagram_day, lexoffice_burst, notifier_backlog, notifier_recovery, outbox_relay, webhook_gateway
+from . import (
+    instagram_day,
+    lexoffice_burst,
+    notifier_backlog,
+    notifier_recovery,
+    outbox_relay,
+    scaling,
+    webhook_gateway,
+)
 
 BENCHMARKS = {
     "outbox_relay": outbox_relay.main,
@@ -15,6 +23,7 @@ BENCHMARKS = {
     "notifier_recovery": notifier_recovery.main,
     "lexoffice_burst": lexoffice_burst.main,
     "instagram_day": instagram_day.main,
+    "scaling": scaling.main,
 }
 
 

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 from intplat_devstack.infra import KafkaServer, PostgresServer, start_kafka, start_postgres
 from intplat_devstack.postgres import create_database
@@ -70,8 +72,11 @@ async def publish(bootstrap: str, events: Iterable[tuple[str, EventModel]], *, c
         await producer.stop()
 
 
-async def wait_for_group(bootstrap: str, group: str, limit_seconds: float = 120.0) -> None:
-    """Until consumer group `group` is stable with a member: a consumer started as a process has its partitions."""
+async def wait_for_group(
+    bootstrap: str, group: str, limit_seconds: float = 120.0, members: int = 1
+) -> dict[str, list[TopicPartition]]:
+    """Until consumer group `group` is stable with `members` members: consumers started as processes have their
+    partitions. Returns each member's assignment (by member id)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -81,8 +86,9 @@ async def wait_for_group(bootstrap: str, group: str, limit_seconds: float = 120.
                 [response] = await admin.describe_consumer_groups([group])
                 # (error_code, group_id, state, protocol_type, protocol, members, ...)
                 described = response.groups[0]
-                if described[2] == "Stable" and described[5]:
-                    return
+                if described[2] == "Stable" and len(described[5]) >= members:
+                    # (member_id, client_id, client_host, member_metadata, member_assignment)
+                    return {m[0]: ConsumerProtocolMemberAssignment.decode(m[4]).partitions() for m in described[5]}
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
@@ -121,3 +127,16 @@ async def wait_ready(url: str) -> None:
                 pass
             await asyncio.sleep(0.5)
     raise TimeoutError(f"{url} never became ready")
+
+
+def cpu_seconds_of_tree(pid: int) -> float:
+    """User + system CPU of a process and its live descendants (Linux /proc), e.g. uvicorn's workers."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(FileNotFoundError):  # a descendant that has just exited
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return total
