@@ -8,6 +8,8 @@ from typing import Any
 
 import kubernetes_validate
 
+from intplat_common import ServiceSettings
+
 from .conftest import container, environment, is_secret, service_of, workloads
 
 # The Kubernetes version the objects are validated against (the oldest minor version the platform supports).
@@ -120,3 +122,22 @@ def test_production_runs_two_or_more_of_everything_with_versioned_images(product
         image = container(deployment)["image"]
         assert ":" in image and not image.endswith(":latest"), image
     assert {o["metadata"]["namespace"] for o in production} == {"intplat"}
+
+
+# PostgreSQL's default max_connections (100) less its superuser_reserved_connections (3) and one migration Job's
+# pool at a time.
+CONNECTION_BUDGET = 100 - 3 - 2
+
+
+def test_production_pools_fit_in_postgresqls_connections(production) -> None:
+    """Every replica of every service process opens its own pool (one database server is the conservative case)."""
+    opened = {}
+    for deployment in (o for o in production if o["kind"] == "Deployment"):
+        if not container(deployment)["image"].startswith("intplat/"):
+            continue
+        pool = int(
+            environment(deployment, production).get("DATABASE_POOL_MAX_SIZE", ServiceSettings().database_pool_max_size)
+        )
+        opened[deployment["metadata"]["name"]] = deployment["spec"]["replicas"] * pool
+    assert "stripe-gateway" in opened and "lexoffice-bridge" in opened
+    assert sum(opened.values()) <= CONNECTION_BUDGET, opened

@@ -115,12 +115,16 @@ def demo_service(built: list[DemoComponents]) -> Service[DemoSettings, DemoCompo
 async def test_the_lifespan_builds_components_runs_embedded_workers_and_stops_them(database: str, kafka: Any) -> None:
     built: list[DemoComponents] = []
     settings = DemoSettings(
-        DEMO_DATABASE_URL=database, KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers, INTERNAL_API_KEYS="k1"
+        DEMO_DATABASE_URL=database,
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        INTERNAL_API_KEYS="k1",
+        DATABASE_POOL_MAX_SIZE="3",
     )
     app = create_service_app(demo_service(built), settings)
     async with app.router.lifespan_context(app):
         components = built[0]
         assert app.state.components is components
+        assert components.pool.get_max_size() == 3, "the pool is sized by DATABASE_POOL_MAX_SIZE"
         assert app.state.loop is components.loop, "every component is on app.state by name"
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.test") as client:
             hook = await client.post("/hooks/demo", content=b"{}")

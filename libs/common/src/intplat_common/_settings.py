@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
     environment: Literal["dev", "test", "production"] = Field(default="dev", validation_alias="INTPLAT_ENVIRONMENT")
+    # Connections of this process's pool: every replica of every workload holds up to this many, so their sum must
+    # stay under PostgreSQL's max_connections (docs/scaling.md, "Past one machine").
+    database_pool_max_size: int = Field(default=20, ge=2, validation_alias="DATABASE_POOL_MAX_SIZE")
     kafka_bootstrap_servers: str = Field(default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_replication_factor: int = Field(default=1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
     internal_api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -44,7 +44,9 @@ def create_service_app(service: Service[Any, Any], settings: ServiceSettings) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await connect_and_migrate(settings.database_url, service.migrations)
+        pool = await connect_and_migrate(
+            settings.database_url, service.migrations, max_size=settings.database_pool_max_size
+        )
         probe.update(pool=pool, kafka=KafkaProbe(settings.kafka_bootstrap_servers))
         components: Components | None = None
         workers: WorkerSet | None = None

@@ -83,7 +83,9 @@ async def run_workers(service: Service[Any, Any], settings: ServiceSettings, nam
     setup_telemetry(settings.service_name)
     stop_metrics = serve_metrics(settings.metrics_port, settings.host) if settings.metrics_port else None
     try:
-        pool = await connect_and_migrate(settings.database_url, service.migrations)
+        pool = await connect_and_migrate(
+            settings.database_url, service.migrations, max_size=settings.database_pool_max_size
+        )
         try:
             components = await build_components(service, settings, pool)
             try:
