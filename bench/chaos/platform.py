@@ -31,11 +31,6 @@ GROUPS = {"lexoffice-bridge": "lexoffice-bridge", "notifier": "notifier"}
 # The bridge paces Lexoffice calls at the configured limit; the sandbox enforces the same one. Raised from Lexoffice's
 # 2 req/s so that the steady load is not queued behind the rate limit for the whole run.
 LEXOFFICE_RATE = "100"
-# A row a killed worker had claimed waits for its lease to run out (defaults: bridge 600 s, notifier 120 s); shorter
-# here, still longer than any provider call (the notifier refuses less than its longest Postmark call, 72 s), so that
-# a kill's recovery comes close to the 60 s target. See docs/chaos.md.
-BOOKER_LEASE_SECONDS = "45"
-SEND_LEASE_SECONDS = "75"
 
 
 @dataclass
@@ -175,7 +170,6 @@ async def _start(platform: Platform, logs: Path) -> None:
         "LEXOFFICE_API_KEY": LEXOFFICE_KEY,
         "LEXOFFICE_RATE_LIMIT_PER_SECOND": LEXOFFICE_RATE,
         "LEXOFFICE_BRIDGE_BOOKER_POLL_SECONDS": "0.2",
-        "LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS": BOOKER_LEASE_SECONDS,
         "LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER": "false",
         "LEXOFFICE_BRIDGE_EMBEDDED_BOOKER": "false",
         "LEXOFFICE_BRIDGE_EMBEDDED_STATUS": "false",
@@ -186,7 +180,6 @@ async def _start(platform: Platform, logs: Path) -> None:
         "NOTIFIER_PORT": str(ports["notifier"]),
         "NOTIFIER_TOPICS": BookkeepingDocumentSynced.TOPIC,
         "NOTIFIER_SENDER_POLL_SECONDS": "0.2",
-        "NOTIFIER_SEND_LEASE_SECONDS": SEND_LEASE_SECONDS,
         "POSTMARK_API_BASE": f"http://127.0.0.1:{postmark_proxy}",
         "POSTMARK_SERVER_TOKEN": POSTMARK_TOKEN,
         "LEXOFFICE_BRIDGE_URL": urls["bridge"],

@@ -65,6 +65,8 @@ class FakeProvider:
     waiting_for: dict[str, str] = field(default_factory=dict)  # key -> the earlier step it waits on
     lose_database_in_prepare: int = 0  # rounds that fail after their claim, as when PostgreSQL restarts mid-round
     explode: set[str] = field(default_factory=set)  # keys whose attempt raises an error of the plugin's own
+    slow: dict[str, float] = field(default_factory=dict)  # key -> seconds its call takes at the provider
+    calling: asyncio.Event = field(default_factory=asyncio.Event)  # set when a slow call has started
 
     def row(self, record: asyncpg.Record) -> Row:
         return Row(**dict(record))
@@ -90,6 +92,9 @@ class FakeProvider:
 
     async def attempt(self, row: Row, call: str) -> Outcome:
         assert call == row.effect_key
+        if call in self.slow:
+            self.calling.set()
+            await asyncio.sleep(self.slow[call])
         async with self._call():
             return self._do(call)
 
@@ -282,6 +287,50 @@ async def test_rows_of_a_round_that_failed_are_taken_up_again_without_waiting_fo
     assert (row["needs_check"], row["attempts"]) == (True, 2)
     assert provider.lookups == ["interrupted"], "it may have taken effect: looked up before the attempt"
     assert provider.attempts == ["interrupted"]
+
+
+LEASE = 1.5  # renewed every 0.5 s by a live worker
+
+
+async def test_a_live_workers_slow_call_keeps_its_row_however_short_the_lease(pool: asyncpg.Pool) -> None:
+    provider = FakeProvider(breaker(), max_batch=1, slow={"slow": 3 * LEASE})
+    await insert(pool, "slow")
+    effects = worker(pool, provider, dataclasses.replace(CONFIG, lease_seconds=LEASE))
+    call = asyncio.create_task(effects.run_once())
+    await provider.calling.wait()
+    ledger = EffectLedger(TABLE)
+    while not call.done():  # a second worker tries to claim it throughout the call
+        assert await ledger.claim(pool, limit=10, lease_seconds=LEASE) == [], "the row was taken mid-call"
+        await asyncio.sleep(0.05)
+    assert await call == 1
+    row = (await rows(pool))["slow"]
+    assert (row["status"], row["attempts"], row["needs_check"]) == ("done", 1, False)
+    assert provider.attempts == ["slow"]
+
+
+async def test_the_rows_of_a_worker_that_stops_renewing_are_claimable_once_its_lease_ran_out(
+    pool: asyncpg.Pool,
+) -> None:
+    provider = FakeProvider(breaker(), max_batch=1, slow={"in-flight": 60})
+    await insert(pool, "in-flight")
+    effects = worker(pool, provider, dataclasses.replace(CONFIG, lease_seconds=LEASE))
+    crashed = asyncio.create_task(effects.run_once())
+    await provider.calling.wait()
+    await asyncio.sleep(2 * LEASE)  # renewed meanwhile: still its worker's
+    ledger = EffectLedger(TABLE)
+    assert await ledger.claim(pool, limit=10, lease_seconds=60) == []
+    crashed.cancel()  # the worker is gone mid-call (as after kill -9): nothing renews its row any more
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    stopped = asyncio.get_running_loop().time()
+    assert await ledger.claim(pool, limit=10, lease_seconds=60) == [], "not before its lease ran out"
+
+    async def taken_up() -> list[asyncpg.Record]:
+        return await ledger.claim(pool, limit=10, lease_seconds=60)
+
+    (row,) = await eventually(taken_up, timeout=10, what="the row claimable again")
+    assert asyncio.get_running_loop().time() - stopped < LEASE + 3.0, "within about one lease"
+    assert (row["effect_key"], row["needs_check"]) == ("in-flight", True), "looked up before a new attempt"
 
 
 async def test_a_rejected_batch_is_attempted_one_by_one(pool: asyncpg.Pool) -> None:

@@ -218,6 +218,29 @@ async def test_a_504_before_anything_was_committed_creates_the_invoice_after_the
     assert calls.index(("GET", "/v1/voucherlist", 200)) < calls.index(("POST", INVOICES, 201)), "looked up first"
 
 
+async def test_the_look_up_reads_no_invoice_booked_for_another_checkout(platform: Platform) -> None:
+    earlier = [paid_checkout() for _ in range(3)]  # the same day, contact and total: each one a candidate
+    for checkout in earlier:
+        await platform.publish(checkout)
+        await platform.attached(checkout.checkout_session_id)
+    booked = {(await invoices_of(platform, c.checkout_session_id))[0]["id"] for c in earlier}
+    platform.sandbox.app.faults.add(
+        StatusFault(
+            method="POST", path_prefix=INVOICES, status=504, times=1, body={"message": "Endpoint request timed out"}
+        )
+    )
+    event = paid_checkout()
+    await platform.publish(event)
+    rows = await platform.attached(event.checkout_session_id)
+
+    assert rows[1]["details"]["found_after_ambiguous_create"] is False
+    requests = platform.requests()
+    assert [s for m, p, s in requests if (m, p) == ("POST", INVOICES)] == [201, 201, 201, 504, 201]
+    assert ("GET", "/v1/voucherlist", 200) in requests, "looked up among the day's invoices"
+    read = {p for m, p, _ in requests if m == "GET"}
+    assert not read & {f"{INVOICES}/{invoice_id}" for invoice_id in booked}, "known to be other checkouts' invoices"
+
+
 async def test_a_504_after_commit_that_cannot_be_looked_up_is_left_to_a_human(platform: Platform) -> None:
     platform.sandbox.app.faults.add(
         CommitThenStatusFault(

@@ -131,3 +131,21 @@ async def booked_voucher(conn: asyncpg.Pool | asyncpg.Connection, document_key: 
         "SELECT * FROM booking_ledger WHERE document_key = $1 AND kind = 'booked' ORDER BY id LIMIT 1", document_key
     )
     return row
+
+
+async def booked_elsewhere(
+    conn: asyncpg.Pool | asyncpg.Connection, lexoffice_ids: Sequence[str], document_key: str
+) -> set[str]:
+    """Which of these Lexoffice documents the bridge itself recorded as `booked` for a document other than
+    `document_key` (from a create's answer or a look-up's certain match): each belongs to that other document."""
+    if not lexoffice_ids:
+        return set()
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT lexoffice_id FROM booking_ledger
+        WHERE lexoffice_id = ANY($1::text[]) AND kind = 'booked' AND document_key <> $2
+        """,
+        list(lexoffice_ids),
+        document_key,
+    )
+    return {str(r["lexoffice_id"]) for r in rows}

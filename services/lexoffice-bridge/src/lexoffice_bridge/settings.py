@@ -95,7 +95,9 @@ class LexofficeBridgeSettings(LexofficeOAuthSettings, OpsAlertSettings):
     embedded_consumer: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_CONSUMER")
     embedded_booker: bool = Field(default=True, validation_alias="LEXOFFICE_BRIDGE_EMBEDDED_BOOKER")
     booker_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_POLL_SECONDS")
-    booker_lease_seconds: float = Field(default=600.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS")
+    # Renewed every third of itself while the booker works on its rows: a killed booker's rows are taken up again
+    # this long after its last renewal.
+    booker_lease_seconds: float = Field(default=30.0, ge=5, validation_alias="LEXOFFICE_BRIDGE_BOOKER_LEASE_SECONDS")
     retry_base_seconds: float = Field(default=2.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(default=900.0, gt=0, validation_alias="LEXOFFICE_BRIDGE_RETRY_MAX_SECONDS")
     # A row waiting on an earlier step of its document (the contact, the voucher) is woken by that step; at this

@@ -1,9 +1,10 @@
 """The sender: the notifier's ledger rows sent through Postmark by the shared effect worker.
 
 `intplat_common.effects.EffectWorker` claims due rows, looks up at Postmark (outbound message search by the metadata
-dedupe key) every row whose earlier call may have been accepted, renews the lease, sends one (`/email`) or a batch
-(`/email/batch`) and records the outcome. This module is the mail-specific part, `MailDelivery`: what a row becomes
-as an e-mail (suppression list, Billing Portal link, rendering) and what each Postmark answer means for the row.
+dedupe key) every row whose earlier call may have been accepted, sends one (`/email`) or a batch (`/email/batch`)
+while it renews the rows' lease, and records the outcome. This module is the mail-specific part, `MailDelivery`:
+what a row becomes as an e-mail (suppression list, Billing Portal link, rendering) and what each Postmark answer
+means for the row.
 """
 
 from __future__ import annotations

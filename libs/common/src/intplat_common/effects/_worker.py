@@ -1,8 +1,9 @@
 """The effect worker: claims due rows of one ledger and settles each through its provider plugin.
 
 One round: claim (`sending`, leased, commit) → look up rows that may have taken effect (`find_existing`) → prepare →
-renew the lease → attempt one or a batch → record the outcome. No database transaction is held open across a
-provider call. Woken by NOTIFY on the table's channel, with a polling fallback that honours `next_attempt_at`.
+attempt one or a batch while its lease holds → record the outcome; a heartbeat renews the lease throughout
+(_heartbeat.py). No database transaction is held open across a provider call. Woken by NOTIFY on the table's
+channel, with a polling fallback that honours `next_attempt_at`.
 
 Recovery: when a watched breaker closes (a half-open trial succeeded), every row backing off becomes due at once, so
 a backlog drains at full rate instead of waiting out attempts 5-7 of its exponential backoff. A row that failed on
@@ -27,6 +28,7 @@ from opentelemetry import propagate, trace
 from .._breaker import AsyncCircuitBreaker
 from .._tasks import finish_task
 from . import _metrics
+from ._heartbeat import LeaseHeartbeat
 from ._ledger import EffectLedger
 from ._outcome import Alert, BatchRejected, Outcome, OutcomeUnknown, ProviderUnavailable
 from ._provider import CallT, EffectProvider, RowT
@@ -44,7 +46,7 @@ AlertHook = Callable[[str, str], Awaitable[object]]
 class EffectWorkerConfig:
     batch_size: int = 100
     poll_seconds: float = 2.0
-    lease_seconds: float = 120.0
+    lease_seconds: float = 30.0  # renewed every third of itself while the round runs (_heartbeat.py)
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 900.0
     # After an ambiguous outcome, wait this long before looking the effect up (the provider's search may lag).
@@ -135,11 +137,26 @@ class EffectWorker(Generic[RowT, CallT]):
         """Claim one batch of due rows and settle each of them. Returns how many rows were claimed."""
         config = self._config
         self._round_tokens = set()
+        claimed_at = time.monotonic()
         records = await self.ledger.claim(self._pool, limit=config.batch_size, lease_seconds=config.lease_seconds)
         if not records:
             return 0
         rows = [self.provider.row(r) for r in records]
         self._round_tokens = {row.claim_token for row in rows if row.claim_token is not None}
+        heartbeat = LeaseHeartbeat(
+            self.ledger,
+            self._pool,
+            [(row.id, row.claim_token) for row in rows],
+            lease_seconds=config.lease_seconds,
+            claimed_at=claimed_at,
+            name=self.name,
+        )
+        async with heartbeat:
+            await self._settle_round(rows, heartbeat)
+        self._round_tokens = set()
+        return len(rows)
+
+    async def _settle_round(self, rows: Sequence[RowT], heartbeat: LeaseHeartbeat) -> None:
         contexts = [ctx for ctx in (_span_context(r.traceparent) for r in rows) if ctx is not None]
         # Effects of one trace (typically a single one) continue it: the provider call shows up in the trace of the
         # event that caused it. A batch that serves several traces is a root span linked to each of them.
@@ -157,18 +174,17 @@ class EffectWorker(Generic[RowT, CallT]):
                     await self._settle(row, item)
                 else:
                     ready.append((row, item))
-            # Only rows whose lease we still hold are attempted; another worker may have taken over a slow one.
-            held = await self.ledger.renew_lease(
-                self._pool, [(r.id, r.claim_token) for r, _ in ready], config.lease_seconds
-            )
-            ready = [(r, c) for r, c in ready if r.id in held]
-            if len(ready) == 1:
-                await self._attempt_one(*ready[0])
-            elif ready:
-                for start in range(0, len(ready), self.provider.max_batch):
-                    await self._attempt_batch(ready[start : start + self.provider.max_batch])
-        self._round_tokens = set()
-        return len(rows)
+            single = len(ready) == 1
+            for start in range(0, len(ready), self.provider.max_batch):
+                chunk = ready[start : start + self.provider.max_batch]
+                # Only rows whose lease we still hold are attempted: one whose lease may have run out (renewals
+                # failed) may be another worker's now, and it looks the row up before attempting it.
+                held = await heartbeat.held([row.id for row, _ in chunk])
+                chunk = [(row, call) for row, call in chunk if row.id in held]
+                if single and chunk:
+                    await self._attempt_one(*chunk[0])
+                elif chunk:
+                    await self._attempt_batch(chunk)
 
     async def _hand_back_abandoned(self) -> None:
         if self._abandoned:
