@@ -333,6 +333,36 @@ async def test_the_rows_of_a_worker_that_stops_renewing_are_claimable_once_its_l
     assert (row["effect_key"], row["needs_check"]) == ("in-flight", True), "looked up before a new attempt"
 
 
+async def test_a_worker_that_cannot_renew_cancels_its_call_when_the_lease_runs_out(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renewals fail (the database unreachable for this worker): the call in flight is cancelled at the lease's end,
+    so the worker never acts on a row another may claim; that claimer waits the take-over delay, then looks it up."""
+    provider = FakeProvider(breaker(), max_batch=1, slow={"cut-off": 60})
+    await insert(pool, "cut-off")
+    effects = worker(pool, provider, dataclasses.replace(CONFIG, lease_seconds=LEASE, reconcile_delay_seconds=5.0))
+
+    async def unreachable(*_args: object, **_kwargs: object) -> set[uuid.UUID]:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(effects.ledger, "renew_lease", unreachable)
+    # The 60 s call does not run out: run_once returns once the lease has.
+    assert await asyncio.wait_for(effects.run_once(), timeout=20) == 1
+    assert provider.attempts == [], "the call was cancelled before it ended"
+    assert (await rows(pool))["cut-off"]["status"] == "sending", "left for whoever claims it next"
+
+    ledger = EffectLedger(TABLE)
+    assert await ledger.claim(pool, limit=10, lease_seconds=60, takeover_delay_seconds=5.0) == [], (
+        "not taken over before the delay after the lease's end"
+    )
+
+    async def taken_up() -> list[asyncpg.Record]:
+        return await ledger.claim(pool, limit=10, lease_seconds=60, takeover_delay_seconds=5.0)
+
+    (row,) = await eventually(taken_up, timeout=20, what="the row claimable after the take-over delay")
+    assert (row["effect_key"], row["needs_check"]) == ("cut-off", True), "looked up before a new attempt"
+
+
 async def test_a_rejected_batch_is_attempted_one_by_one(pool: asyncpg.Pool) -> None:
     provider = FakeProvider(breaker(), reject_batches=True)
     await insert(pool, "p", "q")

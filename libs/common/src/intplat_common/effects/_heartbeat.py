@@ -7,7 +7,9 @@ keeps its row: the lease can be short without a second claimer ever attempting a
 
 A row is attempted only while `held` says so: its lease was renewed less than a lease ago, measured from before the
 renewal was sent (the database's lease ends no earlier). When renewals fail (the database unreachable), the rows
-whose lease may have run out are not attempted; whoever claims them next looks them up first.
+whose lease may have run out are not attempted, and a call still running when that moment comes is cancelled
+(`within_lease`): this worker never acts on a row past its lease. Whoever claims the row next waits the ledger's
+take-over delay after the lease's end and looks it up first, so a request cancelled on the wire has shown by then.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import asyncpg
 
@@ -27,6 +30,7 @@ from ._ledger import EffectLedger
 log = logging.getLogger(__name__)
 
 Claimed = tuple[uuid.UUID, uuid.UUID | None]  # (row id, claim token)
+T = TypeVar("T")
 
 
 class LeaseHeartbeat:
@@ -72,6 +76,26 @@ class LeaseHeartbeat:
             await self.renew()
         now = time.monotonic()
         return {row_id for row_id in row_ids if self._held_until.get(row_id, 0.0) > now}
+
+    async def within_lease(self, row_ids: Collection[uuid.UUID], call: Awaitable[T]) -> T | None:
+        """`call` (the attempt of `row_ids`), cancelled should the lease of one of them run out before it ends
+        (renewals kept failing); None then, the rows left `sending` for whoever claims them next."""
+        task = asyncio.ensure_future(call)
+        try:
+            while not task.done():
+                remaining = min(self._held_until.get(row_id, 0.0) for row_id in row_ids) - time.monotonic()
+                if remaining <= 0:
+                    log.warning("lease ran out mid-call; call cancelled", extra={"fields": {"ledger": self._name}})
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return None
+                # Woken at the lease's end at the latest; the heartbeat has moved it on by then while renewals work.
+                await asyncio.wait({task}, timeout=remaining)
+        except BaseException:
+            task.cancel()
+            raise
+        return task.result()
 
     async def renew(self) -> None:
         async with self._lock:

@@ -30,7 +30,7 @@ class EffectLedger:
             WITH due AS (
                 SELECT id FROM {t}
                 WHERE (status IN ('queued', 'unknown', 'waiting') AND next_attempt_at <= now())
-                   OR (status = 'sending' AND lease_until < now())
+                   OR (status = 'sending' AND lease_until < now() - make_interval(secs => $4))
                 ORDER BY next_attempt_at
                 LIMIT $1
                 FOR UPDATE SKIP LOCKED
@@ -62,10 +62,16 @@ class EffectLedger:
             WHERE m.id = done.id
         """  # noqa: S608
 
-    async def claim(self, pool: asyncpg.Pool, *, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+    async def claim(
+        self, pool: asyncpg.Pool, *, limit: int, lease_seconds: float, takeover_delay_seconds: float = 0.0
+    ) -> list[asyncpg.Record]:
         """Take up to `limit` due rows: queued, unknown or waiting rows whose time has come, and `sending` rows whose
-        lease ran out (their worker died mid-call). Ordered by `next_attempt_at`."""
-        records: list[asyncpg.Record] = await pool.fetch(self._claim, limit, uuid.uuid4(), lease_seconds)
+        lease ran out `takeover_delay_seconds` ago (their worker died or lost the database mid-call; the call it may
+        have had on the wire when it gave up has had that long to show at the provider before the look-up).
+        Ordered by `next_attempt_at`."""
+        records: list[asyncpg.Record] = await pool.fetch(
+            self._claim, limit, uuid.uuid4(), lease_seconds, takeover_delay_seconds
+        )
         return records
 
     async def renew_lease(

@@ -138,7 +138,12 @@ class EffectWorker(Generic[RowT, CallT]):
         config = self._config
         self._round_tokens = set()
         claimed_at = time.monotonic()
-        records = await self.ledger.claim(self._pool, limit=config.batch_size, lease_seconds=config.lease_seconds)
+        records = await self.ledger.claim(
+            self._pool,
+            limit=config.batch_size,
+            lease_seconds=config.lease_seconds,
+            takeover_delay_seconds=config.reconcile_delay_seconds,
+        )
         if not records:
             return 0
         rows = [self.provider.row(r) for r in records]
@@ -182,9 +187,9 @@ class EffectWorker(Generic[RowT, CallT]):
                 held = await heartbeat.held([row.id for row, _ in chunk])
                 chunk = [(row, call) for row, call in chunk if row.id in held]
                 if single and chunk:
-                    await self._attempt_one(*chunk[0])
+                    await heartbeat.within_lease(held, self._attempt_one(*chunk[0]))
                 elif chunk:
-                    await self._attempt_batch(chunk)
+                    await heartbeat.within_lease(held, self._attempt_batch(chunk))
 
     async def _hand_back_abandoned(self) -> None:
         if self._abandoned:
