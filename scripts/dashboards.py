@@ -97,6 +97,14 @@ def provider_panels(selector: str) -> list[Panel]:
             "s",
         ),
         Panel(
+            "Provider TLS certificate: time left",
+            [(f"min by (provider) (provider_certificate_expiry_timestamp_seconds{{{selector}}}) - time()",
+              "{{provider}}")],
+            "s",
+            "until the notAfter of the certificate the provider's endpoint presented to the uptime probe (https "
+            "only); alert ProviderCertificateExpiringSoon below 14 days",
+        ),
+        Panel(
             "Breaker state (0 closed, 1 half-open, 2 open)",
             [(f"max by (provider, instance) (provider_breaker_state{{{selector}}})", "{{provider}} {{instance}}")],
             mappings=BREAKER_STATES,
@@ -338,7 +346,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
             "Instagram insights on schedule inside Meta's budget: syncs, gaps, Graph calls, budget and blocks, "
             "schedule, connections and token expiry",
             [*instagram_panels(), *consumer_panels("instagram-sync"), *outbox_panels(),
-             *provider_panels('provider="meta-graph"'), *api_panels("instagram-sync")],
+             *provider_panels('provider=~"meta-graph|meta"'), *api_panels("instagram-sync")],
             ["Meta"],
         ),
     }  # fmt: skip
