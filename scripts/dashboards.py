@@ -245,6 +245,23 @@ def instagram_panels() -> list[Panel]:
     ]  # fmt: skip
 
 
+def lexoffice_token_panels() -> list[Panel]:
+    """Partner mode only (no series with an API key)."""
+    return [
+        Panel(
+            "Partner token: time until the access token expires",
+            [("min(lexoffice_oauth_token_expiry_timestamp_seconds) - time()", "access token")],
+            "s",
+            "refreshed 5 minutes before it expires; negative: expired (bookings wait)",
+        ),
+        Panel(
+            "Partner token: failed refreshes in a row",
+            [("max(lexoffice_oauth_refresh_failures)", "failures")],
+            description="alert LexofficeTokenRefreshFailing from 2",
+        ),
+    ]
+
+
 def api_panels(job: str) -> list[Panel]:
     return [
         Panel(
@@ -337,7 +354,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
             "lexoffice-bridge",
             "Bookings in Lexoffice: consumer group, effect ledger, Lexoffice calls at the rate limit",
             [*consumer_panels("lexoffice-bridge"), *effect_panels("lexoffice.*"),
-             *provider_panels('provider="lexoffice"'), *api_panels("lexoffice-bridge")],
+             *provider_panels('provider="lexoffice"'), *lexoffice_token_panels(), *api_panels("lexoffice-bridge")],
             ["Lexware"],
         ),
         "instagram-sync.json": dashboard(
