@@ -97,6 +97,14 @@ def provider_panels(selector: str) -> list[Panel]:
             "s",
         ),
         Panel(
+            "Provider TLS certificate: time left",
+            [(f"min by (provider) (provider_certificate_expiry_timestamp_seconds{{{selector}}}) - time()",
+              "{{provider}}")],
+            "s",
+            "until the notAfter of the certificate the provider's endpoint presented to the uptime probe (https "
+            "only); alert ProviderCertificateExpiringSoon below 14 days",
+        ),
+        Panel(
             "Breaker state (0 closed, 1 half-open, 2 open)",
             [(f"max by (provider, instance) (provider_breaker_state{{{selector}}})", "{{provider}} {{instance}}")],
             mappings=BREAKER_STATES,
@@ -237,6 +245,23 @@ def instagram_panels() -> list[Panel]:
     ]  # fmt: skip
 
 
+def lexoffice_token_panels() -> list[Panel]:
+    """Partner mode only (no series with an API key)."""
+    return [
+        Panel(
+            "Partner token: time until the access token expires",
+            [("min(lexoffice_oauth_token_expiry_timestamp_seconds) - time()", "access token")],
+            "s",
+            "refreshed 5 minutes before it expires; negative: expired (bookings wait)",
+        ),
+        Panel(
+            "Partner token: failed refreshes in a row",
+            [("max(lexoffice_oauth_refresh_failures)", "failures")],
+            description="alert LexofficeTokenRefreshFailing from 2",
+        ),
+    ]
+
+
 def api_panels(job: str) -> list[Panel]:
     return [
         Panel(
@@ -329,7 +354,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
             "lexoffice-bridge",
             "Bookings in Lexoffice: consumer group, effect ledger, Lexoffice calls at the rate limit",
             [*consumer_panels("lexoffice-bridge"), *effect_panels("lexoffice.*"),
-             *provider_panels('provider="lexoffice"'), *api_panels("lexoffice-bridge")],
+             *provider_panels('provider="lexoffice"'), *lexoffice_token_panels(), *api_panels("lexoffice-bridge")],
             ["Lexware"],
         ),
         "instagram-sync.json": dashboard(
@@ -338,7 +363,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
             "Instagram insights on schedule inside Meta's budget: syncs, gaps, Graph calls, budget and blocks, "
             "schedule, connections and token expiry",
             [*instagram_panels(), *consumer_panels("instagram-sync"), *outbox_panels(),
-             *provider_panels('provider="meta-graph"'), *api_panels("instagram-sync")],
+             *provider_panels('provider=~"meta-graph|meta"'), *api_panels("instagram-sync")],
             ["Meta"],
         ),
     }  # fmt: skip

@@ -48,3 +48,5 @@ def test_only_secret_parameters_are_masked() -> None:
     assert redact_query("a=1&Token=t&b=") == "a=1&Token=***&b="
     assert redact_query("a=1&b=2") == "a=1&b=2"
     assert redact_url("/v1/x?x-internal-api-key=k") == "/v1/x?x-internal-api-key=***"
+    # Graph's debug_token: the token inspected is as secret as the one inspecting it (an app token is the app secret).
+    assert redact_query("input_token=app%7Csecret&access_token=app%7Csecret") == "input_token=***&access_token=***"

@@ -19,9 +19,11 @@ import pytest
 from intplat_sandboxes.framework import StatusFault, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, OAuthServerConfig, create_lexoffice_sandbox
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from intplat_common import configure_logging, create_pool
+from intplat_common import configure_logging, create_pool, setup_telemetry
+from intplat_common._telemetry import prometheus_text
 from intplat_common.credentials import CredentialCipher, EncryptionKey, OAuth2Flow, TokenSet
 from intplat_common.service import create_service_app
 from lexoffice_bridge.access import AccessGate, AccessRevoked
@@ -395,6 +397,40 @@ async def test_a_failed_refresh_backs_off_for_every_process(
     with pytest.raises(Unauthorized):
         await other.posting_categories()
     assert len(lexoffice.token_requests()) - 1 == refresh_attempts, "no process asks again during the back-off"
+
+
+def token_gauges() -> tuple[float | None, float | None]:
+    """(expiry, refresh failures) as this process's /metrics shows them."""
+    setup_telemetry("tests")
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(prometheus_text()[0].decode())
+        for sample in family.samples
+    }
+    return (
+        samples.get("lexoffice_oauth_token_expiry_timestamp_seconds"),
+        samples.get("lexoffice_oauth_refresh_failures"),
+    )
+
+
+async def test_the_token_expiry_and_failed_refreshes_in_a_row_are_exported(
+    bridges: BridgeProcesses, lexoffice: Lexoffice, pool: asyncpg.Pool
+) -> None:
+    stored = await pool.fetchval("SELECT expires_at FROM integration_credentials")
+    assert token_gauges() == (stored.timestamp(), 0)
+    client, _ = bridges.start()
+    fault = lexoffice.sandbox.app.faults.add(StatusFault(status=503, path_prefix=TOKEN_PATH, times=100))
+    lexoffice.sandbox.clock.advance(3601)
+    with pytest.raises(Unauthorized):
+        await client.posting_categories()
+    assert token_gauges() == (stored.timestamp(), 1), "the old token's expiry, one failed refresh"
+
+    lexoffice.sandbox.app.faults.remove(fault.id)
+    await pool.execute("UPDATE integration_credentials SET refresh_not_before = NULL")
+    await bridges.start()[0].posting_categories()
+    refreshed = await pool.fetchval("SELECT expires_at FROM integration_credentials")
+    assert refreshed > stored
+    assert token_gauges() == (refreshed.timestamp(), 0)
 
 
 # --- rotation -----------------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 from pathlib import Path
 from unittest import mock
 
@@ -62,3 +64,27 @@ def test_the_lexoffice_sandbox_starts_and_signs_callbacks_the_bridge_verifies(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert environment["LEXOFFICE_WEBHOOK_PUBLIC_KEY"] == public.decode(), "the bridge gets the sandbox's public key"
+
+
+def test_env_exports_what_run_gives_the_services_for_a_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INTPLAT_VAR_DIR", str(tmp_path))
+    for name in ("LEXOFFICE_WEBHOOK_PUBLIC_KEY", PDF_BASE, "INSTAGRAM_SYNC_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INTERNAL_API_KEYS", "a-key-set-by-the-user")
+    assert cli.main(["env"]) == 0
+    exports = capsys.readouterr().out
+    shown = subprocess.run(
+        ["bash", "-c", 'eval "$EXPORTS"; printf "%s|%s" "$INTERNAL_API_KEYS" "$LEXOFFICE_WEBHOOK_PUBLIC_KEY"'],
+        env={"EXPORTS": exports, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("|")
+    assert shown[0] == "a-key-set-by-the-user", "a variable already set wins"
+    assert shown[1] == cli.dev_secrets()["LEXOFFICE_WEBHOOK_PUBLIC_KEY"], "a multi-line PEM survives the shell"
+    assert shown[1].startswith("-----BEGIN PUBLIC KEY-----\n")
+    assert "export CREDENTIALS_ENCRYPTION_KEYS=" in exports
+    assert "export INSTAGRAM_SYNC_DATABASE_URL=postgresql://postgres@127.0.0.1:55432/instagram_sync" in exports
+    assert f"export LEXOFFICE_BRIDGE_PDF_BASE={shlex.quote(cli.dev_environment()[PDF_BASE])}" in exports

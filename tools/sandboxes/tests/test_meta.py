@@ -386,6 +386,16 @@ async def test_debug_token_reports_expiry_scopes_and_data_access(meta: MetaSandb
     assert sorted(data["scopes"]) == sorted(FACEBOOK_SCOPES.split(","))
 
 
+async def test_the_app_token_inspects_itself_and_a_wrong_secret_is_refused(client: httpx.AsyncClient) -> None:
+    """What instagram-sync's uptime probe asks: its own app token, valid and never expiring."""
+    debug = await client.get(f"{V}/debug_token", params={"input_token": APP_TOKEN, "access_token": APP_TOKEN})
+    data = debug.json()["data"]
+    assert (data["type"], data["is_valid"], data["app_id"], data["expires_at"]) == ("APP", True, APP_ID, 0)
+    wrong = f"{APP_ID}|not-the-secret"
+    refused = await client.get(f"{V}/debug_token", params={"input_token": wrong, "access_token": wrong})
+    assert (refused.status_code, error_of(refused)[0]) == (400, 190)
+
+
 # -- profile, media, insights -------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from ._breaker import AsyncCircuitBreaker
 from ._correlation import CORRELATION_HEADER, current_correlation_id
 from ._ratelimit import RateLimiter
 from ._redaction import redact_url
+from ._tls import peer_certificate_expiry
 
 log = logging.getLogger("intplat.http")
 meter = metrics.get_meter("intplat_common.http")
@@ -150,16 +151,24 @@ class ResilientClient:
             RateLimiter(config.rate_limit_per_second, config.rate_limit_burst) if config.rate_limit_per_second else None
         )
         self._sleep = sleep
+        self.certificate_expires_at: float | None = None
+        """notAfter (Unix seconds) of the TLS certificate the provider presented on the last https answer."""
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
             headers=dict(config.headers),
             transport=transport,
+            event_hooks={"response": [self._note_certificate]},
         )
         HTTPXClientInstrumentor().instrument_client(self._client, request_hook=_label_span)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def _note_certificate(self, response: httpx.Response) -> None:
+        # A response hook runs before the body is read: the connection (and its TLS session) is still open.
+        if (expires_at := peer_certificate_expiry(response)) is not None:
+            self.certificate_expires_at = expires_at
 
     async def __aenter__(self) -> ResilientClient:
         return self

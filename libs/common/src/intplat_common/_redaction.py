@@ -22,6 +22,7 @@ SECRET_QUERY_KEYS = frozenset(
         "client_secret",
         "code",
         "fb_exchange_token",
+        "input_token",
         "key",
         "password",
         "secret",

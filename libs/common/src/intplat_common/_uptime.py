@@ -1,5 +1,7 @@
 """Provider uptime: one cheap authenticated call per provider on a schedule (seed §Security: "configure uptime
-alerts"), exported as `provider_up{provider}` (1 answered, 0 not) and `provider_probe_duration_seconds{provider}`.
+alerts"), exported as `provider_up{provider}` (1 answered, 0 not) and `provider_probe_duration_seconds{provider}`;
+over https also `provider_certificate_expiry_timestamp_seconds{provider}`, the notAfter of the TLS certificate the
+provider presented to the probe's client.
 
 A probe goes through the provider's own `ResilientClient`, so it is paced by the provider's rate limit, retried like
 any call and refused while the breaker is open (then the provider counts as down for us, which it is).
@@ -22,6 +24,7 @@ log = logging.getLogger("intplat.uptime")
 meter = metrics.get_meter("intplat_common.uptime")
 # The last result per provider, read by the gauges' callbacks; a provider never probed has no series.
 _last: dict[str, tuple[int, float]] = {}
+_certificate_expiry: dict[str, float] = {}
 
 
 def _observe(index: int) -> Callable[[object], list[metrics.Observation]]:
@@ -29,6 +32,10 @@ def _observe(index: int) -> Callable[[object], list[metrics.Observation]]:
         return [metrics.Observation(result[index], {"provider": p}) for p, result in sorted(_last.items())]
 
     return observe
+
+
+def _observe_certificates(_: object) -> list[metrics.Observation]:
+    return [metrics.Observation(expiry, {"provider": p}) for p, expiry in sorted(_certificate_expiry.items())]
 
 
 meter.create_observable_gauge(
@@ -40,6 +47,12 @@ meter.create_observable_gauge(
     unit="s",
     description="duration of the provider's last uptime probe (retries included)",
 )
+meter.create_observable_gauge(
+    "provider_certificate_expiry_timestamp_seconds",
+    callbacks=[_observe_certificates],
+    unit="s",
+    description="notAfter (Unix time) of the TLS certificate the provider presented to its last uptime probe",
+)
 
 
 class ProbeFailed(Exception):
@@ -50,6 +63,7 @@ class ProbeFailed(Exception):
 class UptimeProbe:
     provider: str
     check: Callable[[], Awaitable[object]]  # returns when the provider answered, raises when it did not
+    client: ResilientClient | None = None  # the client `check` calls through: its TLS certificate is reported
 
     @classmethod
     def get(
@@ -62,7 +76,7 @@ class UptimeProbe:
             if not response.is_success:
                 raise ProbeFailed(f"{provider}: GET {path} answered HTTP {response.status_code}")
 
-        return cls(provider, check)
+        return cls(provider, check, client)
 
 
 class UptimeProber:
@@ -90,6 +104,9 @@ class UptimeProber:
                 )
             else:
                 results[probe.provider] = True
+            # Also after a refusal: the provider presented its certificate before it answered.
+            if probe.client is not None and probe.client.certificate_expires_at is not None:
+                _certificate_expiry[probe.provider] = probe.client.certificate_expires_at
             _last[probe.provider] = (int(results[probe.provider]), time.perf_counter() - started)
         return results
 

@@ -1,9 +1,10 @@
 """instagram-sync, declared once (see `SERVICE`).
 
 Its components: the Graph client (both hosts, one breaker, the call budget shared in PostgreSQL), the stored
-connections, the connect flow, the account sync, and four workers: `relay` (the outbox → Kafka), `consumer`
+connections, the connect flow, the account sync, and its workers: `relay` (the outbox → Kafka), `consumer`
 (subscription updates → tiers and schedule; sync requests → syncs), `scheduler` (due slots → sync requests, on
-faust-streaming) and `upkeep` (token refresh, reconnect reminders).
+faust-streaming), `upkeep` (token refresh, reconnect reminders), `publisher` (scheduled posts) and `uptime` (Meta's
+uptime probe, when provider probes are on).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import timedelta
 import asyncpg
 from fastapi import FastAPI
 
-from intplat_common import ConsumerRunner, ConsumerSupervisor, OutboxRelay, create_producer
+from intplat_common import ConsumerRunner, ConsumerSupervisor, OutboxRelay, UptimeProbe, UptimeProber, create_producer
 from intplat_common.effects import EffectLedger, EffectWorker, EffectWorkerConfig
 from intplat_common.service import Service, Worker, create_service_app
 
@@ -86,6 +87,7 @@ class InstagramComponents:
     scheduler: Scheduler
     upkeep: Periodic
     publisher: EffectWorker[PostRow, Connection]
+    uptime: UptimeProber
     clock: Clock
 
     @classmethod
@@ -156,6 +158,10 @@ class InstagramComponents:
             scheduler,
             Periodic("upkeep", upkeep_round, settings.upkeep_poll_seconds),
             publisher,
+            UptimeProber(
+                [UptimeProbe("meta", graph.probe, graph.probe_client)],
+                interval=settings.provider_probe_interval_seconds,
+            ),
             clock,
         )
 
@@ -167,6 +173,7 @@ class InstagramComponents:
             "scheduler": self.scheduler,
             "upkeep": self.upkeep,
             "publisher": self.publisher,
+            "uptime": self.uptime,
         }
 
     async def aclose(self) -> None:
@@ -174,11 +181,13 @@ class InstagramComponents:
         await self.graph.aclose()
 
 
-WORKERS = ("relay", "consumer", "scheduler", "upkeep", "publisher")
+WORKERS = ("relay", "consumer", "scheduler", "upkeep", "publisher", "uptime")
 
 
 def embedded_workers(settings: InstagramSyncSettings) -> list[str]:
-    return [name for name in WORKERS if name in settings.embedded_workers]
+    # The uptime probe only while provider probes are on (in tests: only when asked).
+    wanted = [name for name in WORKERS if name in settings.embedded_workers]
+    return [name for name in wanted if name != "uptime" or settings.provider_probes_enabled]
 
 
 SERVICE: Service[InstagramSyncSettings, InstagramComponents] = Service(

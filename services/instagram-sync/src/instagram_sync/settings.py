@@ -102,7 +102,7 @@ class InstagramSyncSettings(CredentialSettings):
     )
     post_horizon_days: int = Field(default=75, ge=1, le=365, validation_alias="INSTAGRAM_SYNC_POST_HORIZON_DAYS")
     embedded_workers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["relay", "consumer", "scheduler", "upkeep", "publisher"],
+        default_factory=lambda: ["relay", "consumer", "scheduler", "upkeep", "publisher", "uptime"],
         validation_alias="INSTAGRAM_SYNC_EMBEDDED_WORKERS",
     )
 

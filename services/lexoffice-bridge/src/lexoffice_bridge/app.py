@@ -152,7 +152,8 @@ class BridgeComponents:
         status = StatusWorkers.build(settings, pool, lexoffice, access, alerts.alert)
         consumer = ConsumerSupervisor(new_runner)
         uptime = UptimeProber(
-            [UptimeProbe("lexoffice", lexoffice.profile)], interval=settings.provider_probe_interval_seconds
+            [UptimeProbe("lexoffice", lexoffice.profile, lexoffice.http)],
+            interval=settings.provider_probe_interval_seconds,
         )
         return cls(pool, bucket, lexoffice, verifier, pdfs, alerts, booker, relay, consumer, status, oauth, uptime)
 

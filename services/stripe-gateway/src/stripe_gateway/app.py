@@ -40,7 +40,7 @@ class GatewayComponents:
             writer=WebhookWriter(pool, max_batch=settings.writer_max_batch, writers=settings.writer_tasks),
             stripe=stripe,
             uptime=UptimeProber(
-                [UptimeProbe("stripe", stripe.probe)], interval=settings.provider_probe_interval_seconds
+                [UptimeProbe("stripe", stripe.probe, stripe.http)], interval=settings.provider_probe_interval_seconds
             ),
         )
 

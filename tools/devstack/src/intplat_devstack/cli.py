@@ -6,6 +6,7 @@ devstack run --traces          the same, plus Jaeger (built from its Go module),
 devstack serve <component>     one supervised component (what the Procfile runs)
 devstack install               fetch what is missing (Kafka jars, stripe-mock, kustomize, ...), start nothing
 devstack trace <trace id>      one trace of a `make run` (spans in var/traces), as a tree across services
+devstack env                   `make run`'s secrets and local addresses as shell exports: eval "$(uv run devstack env)"
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "--traces", action="store_true", help=f"also Jaeger, every service's spans sent to it ({JAEGER_UI})"
     )
     sub.add_parser("install", help="fetch Kafka jars and stripe-mock into the cache")
+    sub.add_parser("env", help="`make run`'s secrets and local addresses as shell exports (for service commands)")
     show = sub.add_parser("trace", help="one trace of a `make run`, as a tree of spans across services")
     show.add_argument("trace_id")
     serve = sub.add_parser("serve", help="one component in the foreground")
@@ -306,7 +309,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "trace":
         return show_trace(args.trace_id)
+    if args.command == "env":
+        return print_environment()
     return SERVE[args.component]()
+
+
+def print_environment() -> int:
+    """The variables `make run` gives its services (and the databases they default to), so that a service's commands
+    in a shell (`rotate-credentials`, `redrive-dlq`, `psql "$NOTIFIER_DATABASE_URL"`) act on the local platform; a
+    variable already set wins, as in `run_all`."""
+    databases = {
+        f"{db.upper()}_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/{db}"
+        for db in service_databases()
+    }
+    values = {**databases, **dev_environment(), **dev_secrets()}
+    for name, value in sorted(values.items()):
+        print(f"export {name}={shlex.quote(os.environ.get(name) or value)}")
+    return 0
 
 
 def show_trace(trace_id: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from intplat_common import AsyncCircuitBreaker, ProviderConfig, ResilientClient
+from intplat_common import AsyncCircuitBreaker, ProbeFailed, ProviderConfig, ResilientClient
 
 from ..clock import Clock, utc_now
 from .budget import CallBudget
@@ -71,8 +71,11 @@ class GraphClient:
         account_id: str | None,
         method: str = "GET",
         idempotent: bool = True,
+        paced: bool = True,
     ) -> Json:
-        await self._budget.check(account_id)
+        """`paced=False`: sent even while our own budget pause holds (the uptime probe: a pause is not an outage)."""
+        if paced:
+            await self._budget.check(account_id)
         # No params for a `next` URL: httpx would replace the query it carries. A POST that only sets state (a
         # subscription) is harmless to repeat, so it is retried like a read; one that creates is not (`create`).
         response = await self._hosts[login].request(method, url, params=dict(params) or None, idempotent=idempotent)
@@ -111,6 +114,21 @@ class GraphClient:
     async def refresh_instagram_token(self, token: str) -> LongLivedToken:
         params = {"grant_type": "ig_refresh_token", "access_token": token}
         return _token(await self._call("instagram", "/refresh_access_token", params, account_id=None), self._clock())
+
+    @property
+    def probe_client(self) -> ResilientClient:
+        """The host `probe` calls (its TLS certificate is reported with the probe)."""
+        return self._hosts["facebook"]
+
+    async def probe(self) -> None:
+        """The uptime probe: the app token inspects itself (`debug_token`, reference A1), a cheap read that Meta
+        answers only for our app id and secret. One call a minute, so it is not held back by our budget pause."""
+        app_token = f"{self._app_id}|{self._app_secret}"
+        params = self._authorized(app_token, {"input_token": app_token})
+        body = await self._call("facebook", f"/{self.version}/debug_token", params, account_id=None, paced=False)
+        data = body.get("data")
+        if not isinstance(data, dict) or data.get("is_valid") is not True:
+            raise ProbeFailed(f"meta: debug_token finds the app token invalid: {body}")
 
     async def pages(self, token: str) -> list[Page]:
         params = {"fields": "id,name,instagram_business_account,access_token", "limit": "100"}

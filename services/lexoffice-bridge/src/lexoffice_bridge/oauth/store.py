@@ -9,6 +9,8 @@ import asyncpg
 
 from intplat_common.credentials import CredentialCipher, CredentialStatus, TokenSet
 
+from .token_metrics import refresh_failures_seen, token_seen
+
 PROVIDER = "lexoffice"
 SUBJECT = "organization"  # one bridge books for one Lexoffice organisation
 
@@ -43,6 +45,7 @@ class TokenStore:
         )
         if row is None:
             return None
+        token_seen(row["expires_at"], row["refresh_failures"])
         refresh = row["refresh_token_encrypted"]
         return StoredToken(
             access_token=self._cipher.decrypt(row["access_token_encrypted"]),
@@ -74,6 +77,7 @@ class TokenStore:
             list(tokens.scopes or ()),
             tokens.expires_at,
         )
+        token_seen(tokens.expires_at, 0)
 
     async def refreshed(self, conn: asyncpg.Connection, tokens: TokenSet, previous: StoredToken) -> None:
         await conn.execute(
@@ -90,6 +94,7 @@ class TokenStore:
             None if tokens.scopes is None else list(tokens.scopes),
             tokens.expires_at,
         )
+        token_seen(tokens.expires_at, 0)
 
     async def refresh_failed(self, conn: asyncpg.Connection, failures: int, not_before: datetime) -> None:
         await conn.execute(
@@ -102,6 +107,7 @@ class TokenStore:
             failures,
             not_before,
         )
+        refresh_failures_seen(failures)
 
     def _encrypted(self, tokens: TokenSet, *, previous_refresh: str | None) -> tuple[str, str | None]:
         # RFC 6749 §6: without a new refresh token in the answer, the one used stays valid.

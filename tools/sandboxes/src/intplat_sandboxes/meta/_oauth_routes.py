@@ -18,6 +18,7 @@ from ._tokens import (
 )
 
 INSTAGRAM_BASIC = "instagram_business_basic"
+APPLICATION = "intplat sandbox app"
 
 
 def _scopes(raw: str | None) -> list[str]:
@@ -152,18 +153,23 @@ def oauth_router(meta: MetaSandbox) -> APIRouter:  # no __future__ annotations: 
 
     @router.get("/debug_token")
     async def debug_token(request: Request) -> JSONResponse:
-        """`input_token` inspected with an app token (`app_id|app_secret`) or any valid token."""
+        """`input_token` inspected with an app token (`app_id|app_secret`) or any valid token; the app token
+        itself inspects as `APP`, valid and never expiring (instagram-sync's uptime probe)."""
         params = request.query_params
         now = meta.now()
-        if params.get("access_token") != f"{meta.app_id}|{meta.app_secret}":
+        app_token = f"{meta.app_id}|{meta.app_secret}"
+        if params.get("access_token") != app_token:
             meta.tokens.valid(params.get("access_token"), now)
+        if params.get("input_token") == app_token:
+            app = {"app_id": meta.app_id, "type": "APP", "application": APPLICATION, "is_valid": True}
+            return JSONResponse({"data": {**app, "expires_at": 0, "scopes": []}})
         token = meta.tokens.tokens.get(params.get("input_token") or "")
         if token is None:
             raise invalid_token()
         data: dict[str, object] = {
             "app_id": meta.app_id,
             "type": {"user": "USER", "page": "PAGE", "instagram_user": "USER"}[token.kind],
-            "application": "intplat sandbox app",
+            "application": APPLICATION,
             "user_id": token.user_id or token.subject_id,
             "is_valid": True,
             "issued_at": int(token.issued_at.timestamp()),
