@@ -47,15 +47,20 @@ async def construct(request: Request) -> Response:
     return Response(status_code=200)
 
 
+def verified_event(body: bytes, signature: str) -> Any:
+    """The event, or None when the signature or the JSON is not valid (verify_header + json.loads)."""
+    try:
+        stripe.WebhookSignature.verify_header(body.decode(), signature, SECRET, tolerance=300)
+        return json.loads(body)
+    except (ValueError, stripe.SignatureVerificationError):
+        return None
+
+
 @app.post("/verify")
 async def verify(request: Request) -> Response:
     body = await request.body()
-    try:
-        stripe.WebhookSignature.verify_header(
-            body.decode(), request.headers.get("stripe-signature", ""), SECRET, tolerance=300
-        )
-        event = json.loads(body)
-    except (ValueError, stripe.SignatureVerificationError):
+    event = verified_event(body, request.headers.get("stripe-signature", ""))
+    if event is None:
         return Response(status_code=400)
     await app.state.pool.execute(INSERT, event["id"], event["type"], body.decode())
     return Response(status_code=200)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from intplat_devstack.paths import free_port, port_open
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 from intplat_devstack.stripe_mock import stripe_mock_command
@@ -32,6 +33,7 @@ SECRET = "whsec_bench_" + uuid.uuid4().hex
 CONNECTIONS = (8, 64)
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 RATE = 1000
+NAIVE_KAFKA_TOPIC = "naive.stripe.events"
 
 
 async def main() -> None:
@@ -42,6 +44,7 @@ async def main() -> None:
         topics = [TopicConfig(t.name, t.partitions) for t in TOPICS.values() if t.name != "stripe.events.v1"]
         # The broker stamps each record when it appends it: the Kafka side of the ack → record latency.
         topics.append(TopicConfig("stripe.events.v1", 6, {"message.timestamp.type": "LogAppendTime"}))
+        topics.append(TopicConfig(NAIVE_KAFKA_TOPIC, 6))
         await ensure_topics(kafka.bootstrap_servers, topics, replication_factor=1)
         template = await _template(workdir)
         gateway_db, naive_db = await fresh_database(postgres), await fresh_database(postgres)
@@ -59,28 +62,44 @@ async def main() -> None:
             [sys.executable, "-m", "bench.naive_app"],
             {"NAIVE_DATABASE_URL": naive_db, "NAIVE_WEBHOOK_SECRET": SECRET, "NAIVE_PORT": str(naive_port)},
         )
+        naive_kafka_port = free_port()
+        naive_kafka = start_process(
+            [sys.executable, "-m", "bench.naive_kafka_app"],
+            {
+                "NAIVE_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+                "NAIVE_KAFKA_TOPIC": NAIVE_KAFKA_TOPIC,
+                "NAIVE_WEBHOOK_SECRET": SECRET,
+                "NAIVE_PORT": str(naive_kafka_port),
+            },
+        )
         relay: subprocess.Popen[bytes] | None = None
         try:
             await wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
             await wait_ready(f"http://127.0.0.1:{naive_port}/docs")
+            await wait_ready(f"http://127.0.0.1:{naive_kafka_port}/docs")
             targets = {
-                "naive_construct_event": f"http://127.0.0.1:{naive_port}/construct",
-                "naive_verify_header": f"http://127.0.0.1:{naive_port}/verify",
-                "gateway": f"http://127.0.0.1:{gateway_port}/webhooks/stripe",
+                "naive_construct_event": (f"http://127.0.0.1:{naive_port}/construct", [naive]),
+                "naive_verify_header": (f"http://127.0.0.1:{naive_port}/verify", [naive]),
+                "naive_kafka": (f"http://127.0.0.1:{naive_kafka_port}/kafka", [naive_kafka]),
+                "gateway": (f"http://127.0.0.1:{gateway_port}/webhooks/stripe", [gateway]),
             }
             figures: dict[str, Any] = {}
             # The webhook path alone (what the naive handlers do too): the relay process is not running yet, the
             # events wait in the outbox. Then the gateway again with the relay publishing on the same two cores.
             for conns in CONNECTIONS:
-                for name, url in targets.items():
-                    figures.update(_closed_loop(loadgen, url, template, conns, name))
+                for name, (url, servers) in targets.items():
+                    figures.update(_closed_loop(loadgen, url, template, conns, name, servers))
             relay = start_process(["stripe-gateway", "relay"], gateway_env)
             await _drained(gateway_db)
             for conns in CONNECTIONS:
-                figures.update(_closed_loop(loadgen, targets["gateway"], template, conns, "gateway_with_relay"))
+                figures.update(
+                    _closed_loop(
+                        loadgen, targets["gateway"][0], template, conns, "gateway_with_relay", [gateway, relay]
+                    )
+                )
             for conns in CONNECTIONS:
                 for gateway_name in ("gateway", "gateway_with_relay"):
-                    for naive_name in ("naive_construct_event", "naive_verify_header"):
+                    for naive_name in ("naive_construct_event", "naive_verify_header", "naive_kafka"):
                         ratio = figures[f"{gateway_name}_c{conns}_rps"] / figures[f"{naive_name}_c{conns}_rps"]
                         figures[f"ratio_{gateway_name}_vs_{naive_name}_c{conns}"] = round(ratio, 2)
             # Paced runs: `make run`'s layout (one HTTP worker and the relay process), then two HTTP workers, which
@@ -93,9 +112,9 @@ async def main() -> None:
                 )
                 await wait_ready(f"http://127.0.0.1:{gateway_port}/readyz")
                 await _drained(gateway_db)  # from an empty outbox: what the closed-loop rows left is not this latency
-                _loadgen(loadgen, targets["gateway"], template, 64, 2, f"evt_warm_{label}", rate=RATE)
+                _loadgen(loadgen, targets["gateway"][0], template, 64, 2, f"evt_warm_{label}", rate=RATE)
                 prefix = f"evt_{label}_{uuid.uuid4().hex[:6]}"
-                paced = _loadgen(loadgen, targets["gateway"], template, 64, SECONDS, prefix, rate=RATE)
+                paced = _loadgen(loadgen, targets["gateway"][0], template, 64, SECONDS, prefix, rate=RATE)
                 latencies = await append_latencies_ms(
                     kafka.bootstrap_servers, "stripe.events.v1", "ce_id", paced["acks"]
                 )
@@ -106,7 +125,7 @@ async def main() -> None:
                 figures[f"{label}_ack_to_kafka_p50_ms"] = round(percentile(latencies, 50), 1)
                 figures[f"{label}_ack_to_kafka_p99_ms"] = round(percentile(latencies, 99), 1)
         finally:
-            for proc in (gateway, relay, naive):
+            for proc in (gateway, relay, naive, naive_kafka):
                 if proc is not None:
                     proc.terminate()
                     proc.wait(20)
@@ -116,11 +135,17 @@ async def main() -> None:
         "Side-by-side rows: one uvicorn worker each. `gateway_*`: the webhook path alone, as the naive handlers do it "
         "(the relay process not yet running; the events wait in the outbox and are published before the next rows). "
         "`gateway_with_relay_*`: the same with the relay process publishing to Kafka on the same two cores. "
+        "`naive_kafka_*`: the handler a user would write for Stripe -> Kafka (verify_header + json.loads, then "
+        "aiokafka send_and_wait, acks=all and idempotence, no database), the gateway with its relay's fair peer. "
+        "`*_cpu_us_per_req`: CPU time of the server process (and, with the relay, of the relay process: "
+        "`*_relay_cpu_us_per_req`) over the row's 10 s / its requests; the broker's CPU is in none of them. "
         "Paced 1,000 events/s rows (64 connections): `paced_*` with one HTTP worker plus the relay process (the layout "
         "`make run` uses), `paced_2_workers_*` with two HTTP workers plus the relay process. "
         "Closed loop for 10 s per row after a 2 s warm-up; a unique, freshly signed `invoice.paid` (basil layout, "
         f"{len(template.read_bytes())} bytes) per request. Targets for the gateway: >= 1.0x the verify+insert naive "
-        "handler's throughput, p99 <= 25 ms at 8 connections, ack -> Kafka p99 <= 50 ms at 1,000 events/s. "
+        "handler's throughput, p99 <= 25 ms at 8 connections, ack -> Kafka p99 <= 50 ms at 1,000 events/s; "
+        "the gateway with its relay >= 0.8x the naive Kafka handler's throughput at 64 connections and >= 0.5x at 8 "
+        "(ratio_gateway_with_relay_vs_naive_kafka_c64, _c8). "
         "ack -> Kafka = broker LogAppendTime of the stripe.events.v1 record minus the time the client received the "
         "2xx (negative when the record was appended before the answer reached the client). One machine, 2 cores "
         "shared by PostgreSQL, Kafka, the server under test and the load generator.",
@@ -145,15 +170,32 @@ async def _template(workdir: Path) -> Path:
     return path
 
 
-def _closed_loop(loadgen: Path, url: str, template: Path, conns: int, name: str) -> dict[str, Any]:
+def _closed_loop(
+    loadgen: Path, url: str, template: Path, conns: int, name: str, servers: list[subprocess.Popen[bytes]]
+) -> dict[str, Any]:
+    """The row's throughput and latencies, and the CPU per request of `servers` (the second one, if any, is the
+    relay)."""
     _loadgen(loadgen, url, template, conns, 2, f"evt_warm_{name}_{conns}")
+    cpu_before = [_cpu_seconds(server) for server in servers]
     result = _loadgen(loadgen, url, template, conns, SECONDS, f"evt_{name}_{conns}")
+    cpu = [_cpu_seconds(server) - before for server, before in zip(servers, cpu_before, strict=True)]
     assert result["status"].get("200", 0) == result["requests"], f"{name}: {result['status']}"
-    return {
+    figures = {
         f"{name}_c{conns}_rps": round(result["rps"]),
         f"{name}_c{conns}_p50_ms": round(result["p50_ms"], 2),
         f"{name}_c{conns}_p99_ms": round(result["p99_ms"], 2),
+        f"{name}_c{conns}_cpu_us_per_req": round(cpu[0] / result["requests"] * 1e6),
     }
+    if len(cpu) > 1:
+        figures[f"{name}_c{conns}_relay_cpu_us_per_req"] = round(cpu[1] / result["requests"] * 1e6)
+    return figures
+
+
+def _cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU of a process and its children (a server's workers), all threads."""
+    processes = [psutil.Process(proc.pid)]
+    processes += processes[0].children(recursive=True)
+    return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
 
 
 async def _drained(dsn: str) -> None:

@@ -26,7 +26,7 @@ from ._http import (
     parse_retry_after,
 )
 from ._kafka import PRODUCER_SAFETY, TopicConfig, create_producer, ensure_topics, producer_config
-from ._outbox import OutboxMessage, OutboxRelay, enqueue, insert_and_enqueue
+from ._outbox import OutboxMessage, OutboxRelay, RelayProducer, enqueue, insert_and_enqueue
 from ._pg_ratelimit import PgTokenBucket, token_bucket_table_ddl
 from ._ratelimit import RateLimiter
 from ._readiness import KafkaProbe, postgres_check
@@ -91,6 +91,7 @@ __all__ = [
     "ProviderConfig",
     "ProviderError",
     "RateLimiter",
+    "RelayProducer",
     "ResilientClient",
     "RetryPolicy",
     "ServiceSettings",

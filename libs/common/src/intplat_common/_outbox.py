@@ -11,12 +11,11 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -151,6 +150,21 @@ async def insert_and_enqueue(
     return {row["id"] for row in rows}
 
 
+class RelayProducer(Protocol):
+    """What the relay calls on its producer: aiokafka's (`create_producer`, what the services use) or another client
+    behind the same calls (bench/outbox_relay.py measures confluent-kafka's). `send` returns once the record is
+    queued; the awaitable it returns resolves when the broker acknowledged it, to something with the record's
+    `partition` and `offset`."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(
+        self, topic: str, *, value: bytes, key: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> Awaitable[Any]: ...
+
+
 @dataclass
 class OutboxBacklog:
     rows: int = 0
@@ -174,7 +188,7 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        producer_factory: Callable[[], AIOKafkaProducer],
+        producer_factory: Callable[[], RelayProducer],
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
@@ -191,7 +205,7 @@ class OutboxRelay:
         self._max_backoff = max_backoff
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: RelayProducer | None = None
         self.stats = RelayStats()
         self.backlog = OutboxBacklog()
         self._backlog_interval = backlog_interval
@@ -298,7 +312,7 @@ class OutboxRelay:
         assert row is not None
         self.backlog = OutboxBacklog(rows=row["rows"], oldest_seconds=max(0.0, row["oldest"]))
 
-    async def _get_producer(self) -> AIOKafkaProducer:
+    async def _get_producer(self) -> RelayProducer:
         if self._producer is None:
             producer = self._producer_factory()
             try:
@@ -358,8 +372,8 @@ class OutboxRelay:
             raise first_error
         return len(acked)
 
-    async def _send_all(self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]) -> list[Any]:
-        futures: list[asyncio.Future[Any]] = []
+    async def _send_all(self, producer: RelayProducer, rows: Sequence[asyncpg.Record]) -> list[Any]:
+        futures: list[Awaitable[Any]] = []
         spans = []
         send_error: BaseException | None = None
         for row in rows:
