@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -179,6 +180,22 @@ def install_middleware_and_errors(app: FastAPI, *, body_timeout_seconds: float =
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return problem(422, "validation_failed", errors)
+
+    # The database gone mid-request (a restart, a failover, a dropped connection): a clear 503 the caller retries,
+    # not a 500 with a traceback. Routes that must answer otherwise (webhooks: their provider's retry contract)
+    # catch these themselves.
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database unavailable; answered 503",
+            extra={"fields": {"path": request.url.path, "error": repr(exc)}},
+        )
+        response = problem(503, "database_unavailable", f"the database is unavailable ({type(exc).__name__}); retry")
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -88,6 +88,7 @@ async def run_workers(service: Service[Any, Any], settings: ServiceSettings, nam
         )
         try:
             components = await build_components(service, settings, pool)
+            freeze_startup_objects()  # as in the HTTP processes: a relay or consumer under load collects often
             try:
                 await run_until_signalled(WorkerSet(components.workers(), names))
             finally:
