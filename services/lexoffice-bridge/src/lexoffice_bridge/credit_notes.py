@@ -163,6 +163,11 @@ class CreditSteps:
             return await self._manual(row, plan, f"waited {waited:.0f} s in vain for {what}")
 
         async def met() -> bool:
+            if for_credit_note:
+                # Nothing to wake this row for: the credit note's consumer settles it itself (`supersede_refunds`).
+                # "The original is booked" holds already here, and waking on it would re-attempt the row at once,
+                # over and over until the deadline.
+                return False
             found = await originals.find(self._pool, plan)
             return found is not None and found.state != "pending"
 
