@@ -66,9 +66,14 @@ def text_of(driver: WebDriver, element_id: str, expected: str) -> None:
 def navigate(driver: WebDriver, by: str, value: str) -> None:
     """Click a link or submit button and wait until the next page replaced this one: a wait for text alone can be
     met by the old page (the list's state filter also reads "failed"), and reading its rows then fails."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    # A mark on this page's window: the next page has a window object of its own. (Waiting for an element of the
+    # old page to go stale raced too: chromedriver then answers "Node with given id does not belong to the
+    # document", which Selenium's staleness check does not take for stale.)
+    driver.execute_script("window.__leaving = true")
     driver.find_element(by, value).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return window.__leaving === undefined && document.readyState === 'complete'")
+    )
 
 
 def operator_session(driver: WebDriver, base: str) -> None:
