@@ -11,10 +11,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from intplat_devstack.paths import free_port
 from intplat_devstack.samples import LATEST_API_VERSION, build_event, fetch_fixture_objects
 from intplat_devstack.testing import eventually
-from intplat_sandboxes.framework import serve_in_background
+from intplat_sandboxes.framework import ReservedPort, serve_in_background
 from intplat_sandboxes.lexoffice import create_lexoffice_sandbox
 from intplat_sandboxes.postmark import create_postmark_sandbox
 
@@ -50,8 +49,9 @@ async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf
 
     lexoffice = create_lexoffice_sandbox(api_keys=[LEXOFFICE_KEY], burst=100_000)
     postmark = create_postmark_sandbox(server_token=POSTMARK_TOKEN, senders=[SENDER])
-    bridge_port = free_port()
     async with AsyncExitStack() as stack:
+        reserved = stack.enter_context(ReservedPort())
+        bridge_port = reserved.port
         lexoffice_url = await stack.enter_async_context(serve_in_background(lexoffice.app))
         postmark_url = await stack.enter_async_context(serve_in_background(postmark.app))
         gateway = gateway_settings(databases["gateway"], bootstrap, stripe_mock)
@@ -76,7 +76,7 @@ async def test_a_signed_checkout_webhook_ends_as_one_invoice_mailed_with_its_pdf
         )
         gateway_url = await stack.enter_async_context(serve_in_background(create_service_app(GATEWAY, gateway)))
         bridge_app = create_service_app(BRIDGE, bridge)
-        await stack.enter_async_context(serve_in_background(bridge_app, port=bridge_port))
+        await stack.enter_async_context(serve_in_background(bridge_app, sock=reserved.listener()))
         await stack.enter_async_context(serve_in_background(create_service_app(NOTIFIER, notifier)))
 
         await deliver_twice(gateway_url, webhook)

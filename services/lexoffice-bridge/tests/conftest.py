@@ -13,9 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 from fastapi import FastAPI, Request, Response
-from intplat_devstack.paths import free_port
 from intplat_devstack.testing import eventually, read_records
-from intplat_sandboxes.framework import create_sandbox_app, serve_in_background
+from intplat_sandboxes.framework import ReservedPort, create_sandbox_app, serve_in_background
 from intplat_sandboxes.lexoffice import LexofficeSandbox, create_lexoffice_sandbox
 
 from intplat_common import TopicConfig, create_pool, create_producer, dlq_topic, ensure_topics, migrate
@@ -209,7 +208,9 @@ async def platform(
     configs = [TopicConfig(topic, 3), TopicConfig(dlq_topic(group), 1), TopicConfig(BookkeepingDocumentSynced.TOPIC, 3)]
     await ensure_topics(kafka.bootstrap_servers, configs, replication_factor=1)
     sandbox = create_lexoffice_sandbox(api_keys=[API_KEY], **sandbox_options)
-    port = free_port()  # known before the bridge starts: its event subscriptions point at it
+    # Known before the bridge starts (its event subscriptions point at it), held until it serves.
+    reserved = ReservedPort()
+    port = reserved.port
     async with serve_in_background(sandbox.app) as sandbox_url:
         settings = make_settings(
             database,
@@ -236,8 +237,9 @@ async def platform(
             },
         )
         app = create_service_app(SERVICE, settings)
-        async with serve_in_background(app, port=port) as url:
-            yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers, url)
+        with reserved:
+            async with serve_in_background(app, sock=reserved.listener()) as url:
+                yield Platform(app, sandbox, sandbox_url, stripe_files[1], topic, group, kafka.bootstrap_servers, url)
 
 
 def paid_invoice(

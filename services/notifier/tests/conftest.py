@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +15,8 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from intplat_devstack.paths import free_port
 from intplat_devstack.testing import eventually, read_records
-from intplat_sandboxes.framework import SandboxApp, create_sandbox_app, serve_in_background
+from intplat_sandboxes.framework import ReservedPort, SandboxApp, create_sandbox_app, serve_in_background
 
 from intplat_common import TopicConfig, create_producer, dlq_topic, ensure_topics
 from intplat_common.events import EventModel, to_cloud_event, to_kafka_headers, to_kafka_value
@@ -124,8 +123,10 @@ def new_sandbox(webhook_url: str | None = None) -> Any:
 
 
 @pytest.fixture
-def notifier_port() -> int:
-    return free_port()
+def notifier_port() -> Iterator[ReservedPort]:
+    """Known before the notifier starts (the sandbox posts its webhooks to it), held until it serves."""
+    with ReservedPort() as reserved:
+        yield reserved
 
 
 @pytest.fixture
@@ -136,8 +137,8 @@ def sandbox_webhooks() -> bool:
 
 
 @pytest.fixture
-async def postmark_sandbox(notifier_port: int, sandbox_webhooks: bool) -> AsyncIterator[tuple[Any, str]]:
-    box = new_sandbox(f"http://127.0.0.1:{notifier_port}/webhooks/postmark" if sandbox_webhooks else None)
+async def postmark_sandbox(notifier_port: ReservedPort, sandbox_webhooks: bool) -> AsyncIterator[tuple[Any, str]]:
+    box = new_sandbox(f"http://127.0.0.1:{notifier_port.port}/webhooks/postmark" if sandbox_webhooks else None)
     async with serve_in_background(box.app) as url:
         yield box, url
 
@@ -158,12 +159,12 @@ def settings_extra(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def running_notifier(
-    settings: NotifierSettings, port: int, sandbox: Any, sandbox_url: str
+    settings: NotifierSettings, port: ReservedPort, sandbox: Any, sandbox_url: str
 ) -> AsyncIterator[Platform]:
     """The notifier served on `port` (uvicorn runs its lifespan: consumer, sender, breaker watch)."""
     app = create_app(settings)
     async with (
-        serve_in_background(app, port=port) as url,
+        serve_in_background(app, sock=port.listener()) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
         yield Platform(app=app, url=url, client=client, sandbox=sandbox, sandbox_url=sandbox_url, settings=settings)
@@ -175,7 +176,7 @@ async def platform(
     kafka: Any,
     stripe_mock: str,
     postmark_sandbox: tuple[Any, str],
-    notifier_port: int,
+    notifier_port: ReservedPort,
     settings_extra: dict[str, Any],
 ) -> AsyncIterator[Platform]:
     box, box_url = postmark_sandbox

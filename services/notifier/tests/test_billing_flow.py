@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from intplat_devstack.testing import eventually
+from intplat_sandboxes.framework import ReservedPort
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -150,7 +151,7 @@ async def test_crash_between_send_and_offset_commit_and_a_group_reset_send_nothi
     kafka: Any,
     stripe_mock: str,
     postmark_sandbox: tuple[Any, str],
-    notifier_port: int,
+    notifier_port: ReservedPort,
     topics: Topics,
     spans: InMemorySpanExporter,
 ) -> None:

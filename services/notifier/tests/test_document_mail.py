@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Request, Response
-from intplat_devstack.paths import free_port
 from intplat_devstack.testing import eventually
-from intplat_sandboxes.framework import SandboxApp, StatusFault, create_sandbox_app, serve_in_background
+from intplat_sandboxes.framework import ReservedPort, SandboxApp, StatusFault, create_sandbox_app, serve_in_background
 
 from notifier.adapters.bridge_documents import BridgeDocuments
 from notifier.consumers.documents import plan_document_mail
@@ -64,8 +63,9 @@ async def mailer(
     box, box_url = postmark_sandbox
     extra = {"LEXOFFICE_BRIDGE_URL": bridge.url, "LEXOFFICE_BRIDGE_API_KEY": BRIDGE_KEY, **topics.settings()}
     settings = make_settings(database, kafka.bootstrap_servers, box_url, stripe_mock, **extra)
-    async with running_notifier(settings, free_port(), box, box_url) as running:
-        yield running
+    with ReservedPort() as port:
+        async with running_notifier(settings, port, box, box_url) as running:
+            yield running
 
 
 async def sent(platform: Platform, count: int = 1) -> list[Any]:

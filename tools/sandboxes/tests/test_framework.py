@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, HTTPException
 from intplat_sandboxes.framework import (
+    ReservedPort,
     SandboxApp,
     SandboxClock,
     SandboxConnectionDropped,
@@ -382,3 +384,16 @@ async def test_serve_in_background_fails_loudly_when_port_taken(base_url: str) -
     with pytest.raises(RuntimeError, match="failed to start"):
         async with serve_in_background(example_provider(), port=port):
             pytest.fail("second server must not start on a taken port")
+
+
+async def test_a_reserved_port_is_nobody_elses_until_served_and_serves_again_after_a_restart() -> None:
+    with ReservedPort() as reserved:
+        with socket.socket() as other, pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", reserved.port))
+        for _ in range(2):  # a restart on the same address
+            async with serve_in_background(example_provider(), sock=reserved.listener()) as url:
+                assert url == f"http://127.0.0.1:{reserved.port}"
+                async with httpx.AsyncClient(base_url=url) as client:
+                    assert (await client.get("/_sandbox/requests")).status_code == 200
+        with socket.socket() as other, pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", reserved.port))

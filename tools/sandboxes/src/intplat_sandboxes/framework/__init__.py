@@ -25,7 +25,7 @@ from ._faults import (
 )
 from ._log import RequestLog, RequestRecord
 from ._pdf import document_pdf
-from ._serve import run_sandbox, serve_in_background
+from ._serve import ReservedPort, run_sandbox, serve_in_background
 
 __all__ = [
     "ActiveFault",
@@ -41,6 +41,7 @@ __all__ = [
     "PeriodicFlush",
     "RequestLog",
     "RequestRecord",
+    "ReservedPort",
     "ResetFault",
     "SandboxApp",
     "SandboxClock",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
@@ -17,9 +18,34 @@ class _InProcessServer(uvicorn.Server):
         yield
 
 
-async def _serve(server: uvicorn.Server) -> None:
+class ReservedPort:
+    """A port bound before anything serves on it: its URL can be handed out first (a sandbox's webhook target, a
+    service's own callback URL) while no other socket (another test's server, an outgoing connection's ephemeral
+    port) can take it. Serve on it with `serve_in_background(app, sock=reserved.listener())`, as often as needed
+    (a restart); `close()` gives it up."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._sock = socket.socket()
+        self._sock.bind((host, 0))
+        self.port: int = self._sock.getsockname()[1]
+
+    def listener(self) -> socket.socket:
+        """A handle for one server: closing it (the server's shutdown) keeps the reservation."""
+        return self._sock.dup()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ReservedPort:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket | None) -> None:
     try:
-        await server.serve()
+        await server.serve(sockets=[sock] if sock is not None else None)
     except SystemExit as exc:
         # uvicorn exits the process when startup fails (port taken, lifespan error); inside a
         # task SystemExit would escape the event loop instead of failing the caller.
@@ -32,13 +58,15 @@ async def serve_in_background(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    sock: socket.socket | None = None,
     log_level: str = "warning",
     shutdown_timeout: int = 5,
 ) -> AsyncIterator[str]:
     """Run `app` on a real socket in the current event loop; yields its base URL.
 
-    `port=0` picks a free port. On exit the server shuts down gracefully, cancelling requests
-    still running after `shutdown_timeout` seconds (e.g. ones held by a long `delay` fault).
+    `port=0` picks a free port; `sock` (a `ReservedPort.listener()`) serves on a port reserved earlier. On exit the
+    server shuts down gracefully, cancelling requests still running after `shutdown_timeout` seconds (e.g. ones
+    held by a long `delay` fault).
     """
     config = uvicorn.Config(
         app,
@@ -51,7 +79,7 @@ async def serve_in_background(
         timeout_graceful_shutdown=shutdown_timeout,
     )
     server = _InProcessServer(config)
-    task = asyncio.create_task(_serve(server), name=f"sandbox-server-{host}:{port}")
+    task = asyncio.create_task(_serve(server, sock), name=f"sandbox-server-{host}:{port}")
     try:
         while not server.started:
             if task.done():
