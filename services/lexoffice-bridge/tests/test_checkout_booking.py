@@ -79,6 +79,17 @@ async def invoices_of(platform: Platform, session_id: str) -> list[dict[str, Any
     return [invoice for invoice in found if session_id in str(invoice.get("remark"))]
 
 
+def invoice_create_times_out_once(platform: Platform, *, committed: bool) -> None:
+    """The next invoice create is answered with the gateway's 504, after Lexoffice created the invoice or before."""
+    body = {"message": "Endpoint request timed out"}
+    fault: CommitThenStatusFault | StatusFault = (
+        CommitThenStatusFault(method="POST", path_prefix=INVOICES, times=1, body=body)
+        if committed
+        else StatusFault(method="POST", path_prefix=INVOICES, status=504, times=1, body=body)
+    )
+    platform.sandbox.app.faults.add(fault)
+
+
 async def test_a_paid_checkout_becomes_one_finalized_invoice_whose_pdf_is_stored_and_served(
     platform: Platform,
 ) -> None:
@@ -160,11 +171,7 @@ async def test_redelivery_and_another_event_for_the_same_checkout_make_one_invoi
 
 
 async def test_a_504_after_the_invoice_was_committed_creates_it_once(platform: Platform) -> None:
-    platform.sandbox.app.faults.add(
-        CommitThenStatusFault(
-            method="POST", path_prefix=INVOICES, times=1, body={"message": "Endpoint request timed out"}
-        )
-    )
+    invoice_create_times_out_once(platform, committed=True)
     event = paid_checkout()
     await platform.publish(event)
 
@@ -184,11 +191,7 @@ async def test_after_a_504_the_marker_tells_the_invoice_from_an_equal_one(platfo
     earlier = paid_checkout()
     await platform.publish(earlier)
     await platform.attached(earlier.checkout_session_id)
-    platform.sandbox.app.faults.add(
-        CommitThenStatusFault(
-            method="POST", path_prefix=INVOICES, times=1, body={"message": "Endpoint request timed out"}
-        )
-    )
+    invoice_create_times_out_once(platform, committed=True)
     later = paid_checkout()  # the same day, contact and total: only the marker tells the two apart
     await platform.publish(later)
     rows = await platform.attached(later.checkout_session_id)
@@ -201,11 +204,7 @@ async def test_after_a_504_the_marker_tells_the_invoice_from_an_equal_one(platfo
 
 
 async def test_a_504_before_anything_was_committed_creates_the_invoice_after_the_look_up(platform: Platform) -> None:
-    platform.sandbox.app.faults.add(
-        StatusFault(
-            method="POST", path_prefix=INVOICES, status=504, times=1, body={"message": "Endpoint request timed out"}
-        )
-    )
+    invoice_create_times_out_once(platform, committed=False)
     event = paid_checkout()
     await platform.publish(event)
     rows = await platform.attached(event.checkout_session_id)
@@ -224,11 +223,7 @@ async def test_the_look_up_reads_no_invoice_booked_for_another_checkout(platform
         await platform.publish(checkout)
         await platform.attached(checkout.checkout_session_id)
     booked = {(await invoices_of(platform, c.checkout_session_id))[0]["id"] for c in earlier}
-    platform.sandbox.app.faults.add(
-        StatusFault(
-            method="POST", path_prefix=INVOICES, status=504, times=1, body={"message": "Endpoint request timed out"}
-        )
-    )
+    invoice_create_times_out_once(platform, committed=False)
     event = paid_checkout()
     await platform.publish(event)
     rows = await platform.attached(event.checkout_session_id)
@@ -242,11 +237,7 @@ async def test_the_look_up_reads_no_invoice_booked_for_another_checkout(platform
 
 
 async def test_a_504_after_commit_that_cannot_be_looked_up_is_left_to_a_human(platform: Platform) -> None:
-    platform.sandbox.app.faults.add(
-        CommitThenStatusFault(
-            method="POST", path_prefix=INVOICES, times=1, body={"message": "Endpoint request timed out"}
-        )
-    )
+    invoice_create_times_out_once(platform, committed=True)
     refused = {"message": "Maximum search window size exceeded"}
     platform.sandbox.app.faults.add(StatusFault(method="GET", path_prefix="/v1/voucherlist", status=400, body=refused))
     event = paid_checkout()

@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ._breaker import AsyncCircuitBreaker
 from ._correlation import CORRELATION_HEADER, current_correlation_id
 from ._ratelimit import RateLimiter
 from ._redaction import redact_url
-from ._tls import peer_certificate_expiry
+from ._tls import certificate_expiry, tls_connection
 
 log = logging.getLogger("intplat.http")
 meter = metrics.get_meter("intplat_common.http")
@@ -153,6 +154,7 @@ class ResilientClient:
         self._sleep = sleep
         self.certificate_expires_at: float | None = None
         """notAfter (Unix seconds) of the TLS certificate the provider presented on the last https answer."""
+        self._certificate_read_from: ssl.SSLObject | ssl.SSLSocket | None = None
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
@@ -166,8 +168,13 @@ class ResilientClient:
         await self._client.aclose()
 
     async def _note_certificate(self, response: httpx.Response) -> None:
-        # A response hook runs before the body is read: the connection (and its TLS session) is still open.
-        if (expires_at := peer_certificate_expiry(response)) is not None:
+        # A response hook runs before the body is read: the connection (and its TLS session) is still open. The
+        # certificate is read once per connection, not on every call a kept-alive connection carries.
+        connection = tls_connection(response)
+        if connection is None or connection is self._certificate_read_from:
+            return
+        self._certificate_read_from = connection
+        if (expires_at := certificate_expiry(connection)) is not None:
             self.certificate_expires_at = expires_at
 
     async def __aenter__(self) -> ResilientClient:

@@ -54,7 +54,6 @@ class LeaseHeartbeat:
         self._name = name
         self._renewed_at = claimed_at
         self._held_until = {row_id: claimed_at + lease_seconds for row_id, _ in rows}
-        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LeaseHeartbeat:
@@ -69,11 +68,9 @@ class LeaseHeartbeat:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def held(self, row_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        """The rows among `row_ids` this round may attempt now (renewed first when the last renewal is a third of a
-        lease old). A row not returned was settled, parked or taken over, or its lease may have run out."""
-        if time.monotonic() - self._renewed_at >= self._lease / 3:
-            await self.renew()
+    def held(self, row_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """The rows among `row_ids` this round may attempt now. A row not returned was settled, parked or taken over,
+        or its lease may have run out (renewals failed)."""
         now = time.monotonic()
         return {row_id for row_id in row_ids if self._held_until.get(row_id, 0.0) > now}
 
@@ -97,20 +94,19 @@ class LeaseHeartbeat:
             raise
         return task.result()
 
-    async def renew(self) -> None:
-        async with self._lock:
-            sent_at = time.monotonic()
-            held = await self._ledger.renew_lease(self._pool, self._rows, self._lease)
-            # Rows not renewed are no longer `sending` under this round's token: never renewed again.
-            self._rows = [row for row in self._rows if row[0] in held]
-            self._held_until = dict.fromkeys(held, sent_at + self._lease)
-            self._renewed_at = sent_at
+    async def _renew(self) -> None:
+        sent_at = time.monotonic()
+        held = await self._ledger.renew_lease(self._pool, self._rows, self._lease)
+        # Rows not renewed are no longer `sending` under this round's token: never renewed again.
+        self._rows = [row for row in self._rows if row[0] in held]
+        self._held_until = dict.fromkeys(held, sent_at + self._lease)
+        self._renewed_at = sent_at
 
     async def _beat(self) -> None:
         while self._rows:
             await asyncio.sleep(max(self._renewed_at + self._lease / 3 - time.monotonic(), 0.0))
             try:
-                await self.renew()
+                await self._renew()
             except Exception as exc:
                 log.warning("lease renewal failed", extra={"fields": {"ledger": self._name, "error": repr(exc)}})
                 await asyncio.sleep(min(self._lease / 10, 1.0))

@@ -184,7 +184,7 @@ class EffectWorker(Generic[RowT, CallT]):
                 chunk = ready[start : start + self.provider.max_batch]
                 # Only rows whose lease we still hold are attempted: one whose lease may have run out (renewals
                 # failed) may be another worker's now, and it looks the row up before attempting it.
-                held = await heartbeat.held([row.id for row, _ in chunk])
+                held = heartbeat.held([row.id for row, _ in chunk])
                 chunk = [(row, call) for row, call in chunk if row.id in held]
                 if single and chunk:
                     await heartbeat.within_lease(held, self._attempt_one(*chunk[0]))

@@ -4,6 +4,7 @@ its provider's schedule, in the background while the sandbox is served (or on `f
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
@@ -24,7 +25,7 @@ class ScheduledDelivery(Protocol):
 D = TypeVar("D", bound=ScheduledDelivery)
 
 
-class ScheduledEmitter(Generic[D]):
+class ScheduledEmitter(ABC, Generic[D]):
     """The queue of deliveries and the flush that works it off; a provider's emitter says how one attempt goes
     (`_attempt`: send, record, set the next state and due time) and with which HTTP client (`_client`)."""
 
@@ -59,11 +60,11 @@ class ScheduledEmitter(Generic[D]):
                         attempts += 1
             return attempts
 
-    def _client(self) -> httpx.AsyncClient:
-        raise NotImplementedError
+    @abstractmethod
+    def _client(self) -> httpx.AsyncClient: ...
 
-    async def _attempt(self, client: httpx.AsyncClient, delivery: D) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def _attempt(self, client: httpx.AsyncClient, delivery: D) -> None: ...
 
     def start(self) -> None:
         self._background.start()
