@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,7 +35,11 @@ async def _run_until(scheduler: Scheduler, emitted: int) -> None:
         await scheduler.stop(task)
 
 
-async def test_a_restart_neither_skips_nor_repeats_a_slot(pool: asyncpg.Pool, kafka: Any) -> None:
+async def test_a_restart_neither_skips_nor_repeats_a_slot(
+    pool: asyncpg.Pool, kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pods' working directory is read-only: the scheduler must not write there (faust's default data directory).
+    monkeypatch.chdir(tmp_path)
     bootstrap = kafka.bootstrap_servers
     await ensure_topics(bootstrap, [TopicConfig(InstagramSyncRequested.TOPIC, 3)], replication_factor=1)
     accounts = [f"acct-{uuid.uuid4().hex[:8]}" for _ in range(3)]
@@ -67,6 +73,8 @@ async def test_a_restart_neither_skips_nor_repeats_a_slot(pool: asyncpg.Pool, ka
         assert len(windows) == len(set(windows)), f"{account}: a slot twice"
         assert all(a[1] == b[0] for a, b in pairwise(windows)), f"{account}: a slot skipped: {windows}"
         assert len(windows) >= 6, "the slots missed while it was down were emitted after the restart"
+    assert list(tmp_path.iterdir()) == [], "the scheduler wrote to its working directory"
+    assert list(Path(tempfile.gettempdir()).glob(f"{app_id}-faust-*")) == [], "faust's data directory was left behind"
 
 
 async def test_without_kafka_the_scheduler_keeps_trying_and_stops_cleanly(

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
+from pathlib import Path
 
 import asyncpg
 import faust
@@ -45,9 +48,13 @@ class Scheduler:
         self._stopping = asyncio.Event()
         self.emitted = 0
 
-    def _new_app(self) -> faust.App:
+    def _new_app(self, datadir: Path) -> faust.App:
         app = faust.App(
             self._app_id,
+            # faust creates its data directory on start, by default `<app id>-data` in the working directory: in
+            # the hardened pods (read-only root filesystem, /app owned by root) that fails and no tick ever runs.
+            # Nothing is kept there (memory store), so a fresh directory under the temp dir (an emptyDir) will do.
+            datadir=str(datadir),
             broker=",".join(f"kafka://{server}" for server in self._bootstrap_servers.split(",")),
             store="memory://",  # no tables: the schedule's state is in PostgreSQL
             web_enabled=False,
@@ -88,15 +95,19 @@ class Scheduler:
             await probe.close()
 
     async def _run_app(self) -> None:
-        app = self._new_app()
+        datadir = Path(tempfile.mkdtemp(prefix=f"{self._app_id}-faust-"))
         try:
-            await app.start()
-            await self._stopping.wait()
-        except Exception:
-            log.exception("scheduler app failed; starting a new one")
+            app = self._new_app(datadir)
+            try:
+                await app.start()
+                await self._stopping.wait()
+            except Exception:
+                log.exception("scheduler app failed; starting a new one")
+            finally:
+                with contextlib.suppress(Exception):
+                    await app.stop()
         finally:
-            with contextlib.suppress(Exception):
-                await app.stop()
+            shutil.rmtree(datadir, ignore_errors=True)
 
     async def stop(self, task: asyncio.Task[None]) -> None:
         self._stopping.set()
