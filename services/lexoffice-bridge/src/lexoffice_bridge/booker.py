@@ -22,7 +22,7 @@ from intplat_common import AsyncCircuitBreaker, OutboxMessage
 from intplat_common.effects import AlertHook, EffectWorker, EffectWorkerConfig, Outcome, ProviderUnavailable
 from intplat_common.events import BookkeepingDocumentSynced
 
-from . import chain, checkout, contacts, credit_notes, effects, ledger
+from . import chain, checkout, contact_gone, contacts, credit_notes, effects, ledger
 from .checkout import InvoiceBooking
 from .contacts import ContactLink
 from .credit_notes import CreditCall, CreditSteps
@@ -182,6 +182,13 @@ class LexofficeBooking:
             return await self._attach(row, sale, call.voucher_id, call.contact_id)
         except LexofficeError as exc:
             answer = exc.body if isinstance(exc.body, dict) else {"body": exc.body}
+            if row.kind == "voucher":
+                sale = SalePlan.from_payload(row.payload)
+                if await contact_gone.relinked(
+                    self._pool, self._api, exc, customer_id=sale.customer_id, contact_id=call.contact_id
+                ):
+                    contact = effects.contact_key(sale.customer_id)
+                    return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
             if row.kind == "contact":
                 customer = ContactPlan.from_payload(row.payload).customer_id
                 dead = Outcome.dead(str(exc), code=exc.status, answer=answer)

@@ -30,7 +30,7 @@ from intplat_common import OutboxMessage
 from intplat_common.effects import Alert, Outcome
 from intplat_common.events import BookkeepingDocumentSynced
 
-from . import chain, contacts, document_files, effects, ledger
+from . import chain, contact_gone, contacts, document_files, effects, ledger
 from .document_files import DocumentFile
 from .effects import Effect, EffectKind
 from .invoicing import CheckoutSale, invoice_body, marker
@@ -157,6 +157,13 @@ class InvoiceBooking:
             assert booked is not None  # prepared only once booked
             return await self._store_pdf(row, sale, str(booked["lexoffice_id"]), booked["details"].get("contact_id"))
         except LexofficeError as exc:
+            if row.kind == "invoice" and sale.customer_id is not None and body is not None:
+                contact_id = body["address"].get("contactId")
+                if await contact_gone.relinked(
+                    self._pool, self._api, exc, customer_id=sale.customer_id, contact_id=contact_id
+                ):
+                    contact = effects.contact_key(sale.customer_id)
+                    return await self._wait_for(row, sale, contact, chain.contact_linked(self._pool, sale.customer_id))
             answer = exc.body if isinstance(exc.body, dict) else {"body": exc.body}
             return await self._failed(row, sale, str(exc), exc.status, answer)
 

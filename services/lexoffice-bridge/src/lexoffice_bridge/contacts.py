@@ -48,3 +48,13 @@ async def link(conn: asyncpg.Pool | asyncpg.Connection, new: ContactLink) -> Con
         assert existing is not None
         return existing
     return ContactLink(**dict(row))
+
+
+async def unlink(conn: asyncpg.Pool | asyncpg.Connection, stripe_customer_id: str, lexoffice_contact_id: str) -> bool:
+    """Drops the link when it still names `lexoffice_contact_id` (a contact Lexoffice no longer has); True if it did."""
+    status: str = await conn.execute(
+        "DELETE FROM customer_contacts WHERE stripe_customer_id = $1 AND lexoffice_contact_id = $2",
+        stripe_customer_id,
+        lexoffice_contact_id,
+    )
+    return status == "DELETE 1"

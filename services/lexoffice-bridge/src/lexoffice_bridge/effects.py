@@ -170,6 +170,30 @@ async def requeue(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
     )
 
 
+async def contact_again(conn: asyncpg.Connection, customer_id: str, reason: str) -> bool:
+    """The customer's finished contact step runs again (find by e-mail, or create): its contact is gone from Lexoffice.
+    True when the step is pending now (re-queued here, or not finished yet); False when the customer has none."""
+    pending: int = await conn.fetchval(
+        f"""
+        WITH due AS (
+            UPDATE lexoffice_effects SET status = 'queued', attempts = 0, needs_check = false, claim_token = NULL,
+                lease_until = NULL, provider_ref = NULL, done_at = NULL, next_attempt_at = now(), error = $2,
+                error_code = NULL, answer = NULL, updated_at = now()
+            WHERE effect_key = $1 AND status IN ('done', 'dead', 'manual')
+            RETURNING id
+        ), notified AS (
+            SELECT pg_notify('{EFFECTS_CHANNEL}', '') FROM due
+        )
+        SELECT (SELECT count(*) FROM notified)
+             + (SELECT count(*) FROM lexoffice_effects
+                WHERE effect_key = $1 AND status NOT IN ('done', 'dead', 'manual'))
+        """,  # noqa: S608 - a fixed channel name, no input
+        contact_key(customer_id),
+        reason,
+    )
+    return pending > 0
+
+
 _DOCUMENT_EFFECTS = """
     WITH own AS (
         SELECT * FROM lexoffice_effects

@@ -108,6 +108,15 @@ def control_router(lx: LexofficeSandbox) -> APIRouter:
         lx.emit(f"{resource.kind}.changed", resource.id)
         return resource_body(resource)
 
+    @router.delete("/contacts/{contact_id}", status_code=204)
+    async def delete_contact(contact_id: str) -> None:
+        """A contact deleted in the Lexware web app: `GET /v1/contacts/{id}` answers 404 from now on, and a document
+        naming it is refused."""
+        try:
+            lx.delete_contact(contact_id)
+        except LexofficeError as exc:
+            raise HTTPException(status_code=404, detail=f"no contact {contact_id!r}") from exc
+
     @router.post("/keys/{api_key}/revoke", status_code=204)
     async def revoke_key(api_key: str) -> None:
         lx.revoke_key(api_key)

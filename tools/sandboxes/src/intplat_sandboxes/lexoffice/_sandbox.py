@@ -308,6 +308,13 @@ class LexofficeSandbox:
         self.emit("invoice.status.changed", invoice.id)
         return invoice
 
+    def delete_contact(self, contact_id: str) -> None:
+        """A contact deleted in the Lexware web app (the API has no DELETE): gone for every call, `contact.deleted`
+        fires. The documents that named it keep their `contactId`."""
+        contact = self.store.get("contact", contact_id)
+        del self.store.resources[contact.id]
+        self.emit("contact.deleted", contact.id)
+
     def payment(self, resource_id: str) -> dict[str, Any]:
         document = self.store.get(("voucher", "invoice", "credit-note"), resource_id)
         if document.status == "draft":
