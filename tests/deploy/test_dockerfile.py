@@ -98,7 +98,8 @@ def copy_into(source: Path, target: Path) -> None:
 
 @pytest.mark.parametrize("service", sorted(registered_services()))
 def test_the_build_stage_installs_the_service_alone(service: str, tmp_path: Path) -> None:
-    """The build stage's COPY and `uv sync` steps, replayed in a directory (uv from this environment)."""
+    """The build stage's COPY and `uv sync` steps, replayed in a directory (uv from this environment); then every
+    module of the result imported as the image would run it."""
     context, venv = tmp_path / "src", tmp_path / "venv"
     context.mkdir()
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy"}
@@ -118,3 +119,29 @@ def test_the_build_stage_installs_the_service_alone(service: str, tmp_path: Path
     assert service.replace("-", "_") in installed
     assert not installed & set(DEV_ONLY)
     assert (venv / "bin" / service).is_file()
+    # Every module of the service and of libs/common imports with the runtime dependencies alone, as in the image,
+    # from a working directory nothing may be written to (the pods' root filesystem is read-only) and without a home.
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    imported = subprocess.run(
+        [venv / "bin" / "python", "-c", IMPORT_EVERY_MODULE, service.replace("-", "_"), "intplat_common"],
+        cwd=workdir,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert int(imported.stdout) > 20, "the walk found the modules"
+    assert list(workdir.iterdir()) == []
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+count = 0
+for name in sys.argv[1:]:
+    for module in pkgutil.walk_packages(importlib.import_module(name).__path__, name + "."):
+        importlib.import_module(module.name)
+        count += 1
+print(count)
+"""
