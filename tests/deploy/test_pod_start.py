@@ -1,0 +1,199 @@
+"""Every process of the production manifests, started as its pod starts it: its container's arguments and settings,
+from a working directory on a read-only filesystem (the pods run with `readOnlyRootFilesystem`; only /tmp is an
+emptyDir) and without a home directory. A library that writes next to itself at start fails here as in the pod:
+faust did (`<app id>-data` in the working directory), and the Instagram scheduler would never have ticked.
+
+The processes use this session's PostgreSQL and Kafka; the provider addresses are `make run`'s sandboxes, which are
+not running (their probes warn, which is allowed: an error is not). Needs `unshare -m` (root), else skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from intplat_devstack.cli import dev_environment, dev_secrets
+from intplat_devstack.infra import KafkaServer, PostgresServer
+from intplat_devstack.paths import free_port
+from intplat_devstack.postgres import create_database
+
+from intplat_common.credentials import EncryptionKey
+from intplat_common.service import Service
+
+from .conftest import container, environment, service_of, workloads
+
+pytestmark = pytest.mark.integration
+
+# Addresses inside the cluster and the exporters of the collector there: replaced by this machine's, or dropped.
+LOCAL_ONLY = ("KAFKA_BOOTSTRAP_SERVERS", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER")
+# Mounts a read-only tmpfs on `dir` in a mount namespace of its own, then runs the command from there (exec: the
+# process keeps the pid that Popen returned).
+IN_READ_ONLY_DIR = 'mount -t tmpfs -o ro,size=1m tmpfs "$0" && cd "$0" && exec "$@"'
+
+
+def read_only_mounts() -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None or sys.platform != "linux":
+        return False
+    probe = subprocess.run([unshare, "-m", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+def commands(production: list[dict[str, Any]], services: dict[str, Service[Any, Any]]) -> list[tuple[str, Any]]:
+    """(workload name, (service, its container's args, its environment)), the migration Jobs first."""
+    found = []
+    for workload in sorted(workloads(production), key=lambda w: (w["kind"] != "Job", w["metadata"]["name"])):
+        service = service_of(workload, services)
+        if service is not None:
+            args, env = container(workload)["args"], environment(workload, production)
+            found.append((workload["metadata"]["name"], (service, args, env)))
+    return found
+
+
+def production_secrets() -> dict[str, str]:
+    """A value for every Secret key the manifests reference, shaped as production requires (no development key
+    ids, no placeholders, https public URLs)."""
+    token = secrets.token_urlsafe
+    return {
+        **dev_secrets(),
+        "CREDENTIALS_ENCRYPTION_KEYS": EncryptionKey.generate("k1").entry(),
+        "INTERNAL_API_KEYS": token(24),
+        "STRIPE_WEBHOOK_SECRETS": f"whsec_{token(24)}",
+        "STRIPE_API_KEY": f"rk_live_{token(24)}",
+        "LEXOFFICE_API_KEY": token(24),
+        "LEXOFFICE_BRIDGE_CALLBACK_URL": "https://bridge.example.com/webhooks/lexoffice",
+        "POSTMARK_SERVER_TOKEN": token(24),
+        "POSTMARK_WEBHOOK_PASSWORD": token(24),
+        "META_APP_ID": "1234567890",
+        "META_APP_SECRET": token(24),
+        "INSTAGRAM_SYNC_WEBHOOK_VERIFY_TOKEN": token(24),
+        "INSTAGRAM_SYNC_PUBLIC_URL": "https://instagram-sync.example.com",
+    }
+
+
+@pytest.fixture
+async def service_databases(postgres: PostgresServer) -> dict[str, str]:
+    """A fresh database per service, by the variable that names it."""
+    urls = {}
+    for name in ("stripe_gateway", "lexoffice_bridge", "notifier", "instagram_sync"):
+        database = f"pod_{name}_{uuid.uuid4().hex[:6]}"
+        await create_database(postgres.dsn("postgres"), database)
+        urls[f"{name.upper()}_DATABASE_URL"] = postgres.dsn(database)
+    return urls
+
+
+def port_variable(service: Service[Any, Any]) -> str:
+    return f"{service.name.upper().replace('-', '_')}_PORT"
+
+
+def local_settings(
+    service: Service[Any, Any], env: dict[str, Any], kafka: KafkaServer, values: dict[str, str]
+) -> dict[str, str]:
+    """The container's environment with this machine's addresses: its plain values (the ConfigMap's, its own), each
+    secret it references from `values` (an optional one may be absent), the providers at `make run`'s sandbox
+    addresses."""
+    settings = {k: v for k, v in env.items() if isinstance(v, str) and k not in LOCAL_ONLY}
+    for name, source in env.items():
+        reference = source.get("secretKeyRef") if isinstance(source, dict) else None
+        if reference is not None and (name in values or not reference.get("optional")):
+            assert name in values, f"no value for the secret {name} of {service.name}: add it to production_secrets"
+            settings[name] = values[name]
+    settings.update(
+        {
+            **{k: v for k, v in dev_environment().items() if k in settings or k.endswith("_BASE")},
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "KAFKA_REPLICATION_FACTOR": "1",
+            "HOST": "127.0.0.1",
+            port_variable(service): str(free_port()),
+            "METRICS_PORT": str(free_port()),
+            "PATH": os.environ["PATH"],
+            "HOME": "/nonexistent",
+        }
+    )
+    return settings
+
+
+def start(command: list[str], settings: dict[str, str], log: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", IN_READ_ONLY_DIR, str(workdir), *command],
+            env=settings,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def answers(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"exited with {process.returncode} before {url} answered"
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.3)
+    raise AssertionError(f"{url} did not answer 200 within {timeout} s")
+
+
+def problems(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [
+        line[:400]
+        for line in lines
+        if '"level": "error"' in line or '"level": "critical"' in line or "Read-only file system" in line
+    ]
+
+
+@pytest.mark.skipif(not read_only_mounts(), reason="needs `unshare -m` and mount (root on Linux)")
+async def test_every_process_of_the_manifests_starts_from_a_read_only_working_directory(
+    production: list[dict[str, Any]],
+    services: dict[str, Service[Any, Any]],
+    kafka: KafkaServer,
+    service_databases: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "workdir"  # the read-only mount point
+    workdir.mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    found = commands(production, services)
+    assert {args[0] for _, (_, args, _) in found} == {"migrate", "serve", "worker"}
+    running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    try:
+        values = {**production_secrets(), **service_databases}
+        for name, (service, args, env) in found:
+            settings = local_settings(service, env, kafka, values)
+            log = logs / f"{name}.log"
+            process = start([service.name, *args], settings, log, workdir)
+            if args[0] == "migrate":
+                assert process.wait(120) == 0, log.read_text()
+                continue
+            running.append((name, process, log))
+            if args[0] == "worker":
+                await answers(f"http://127.0.0.1:{settings['METRICS_PORT']}/metrics", process)
+            else:
+                await answers(f"http://127.0.0.1:{settings[port_variable(service)]}/readyz", process)
+        await asyncio.sleep(5)  # the workers' first rounds (faust's app starts within a second or two)
+        assert {name: p.poll() for name, p, _ in running} == {name: None for name, _, _ in running}, "all still up"
+    finally:
+        for _, process, _ in running:
+            process.terminate()
+        for _, process, _ in running:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert {name: problems(log) for name, _, log in running} == {name: [] for name, _, _ in running}
+    assert list(workdir.iterdir()) == []
