@@ -1,7 +1,8 @@
 """Every process of the production manifests, started as its pod starts it: its container's arguments and settings,
 from a working directory on a read-only filesystem (the pods run with `readOnlyRootFilesystem`; only /tmp is an
-emptyDir) and without a home directory. A library that writes next to itself at start fails here as in the pod:
-faust did (`<app id>-data` in the working directory), and the Instagram scheduler would never have ticked.
+emptyDir) and without a home directory; at rest, each keeps within half of its memory limit. A library that writes
+next to itself at start fails here as in the pod: faust did (`<app id>-data` in the working directory), and the
+Instagram scheduler would never have ticked.
 
 The processes use this session's PostgreSQL and Kafka; the provider addresses are `make run`'s sandboxes, which are
 not running (their probes warn, which is allowed: an error is not). Needs `unshare -m` (root), else skipped.
@@ -10,6 +11,7 @@ not running (their probes warn, which is allowed: an error is not). Needs `unsha
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -17,10 +19,12 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from intplat_devstack.cli import dev_environment, dev_secrets
 from intplat_devstack.infra import KafkaServer, PostgresServer
@@ -33,6 +37,7 @@ from intplat_common.service import Service
 from .conftest import container, environment, service_of, workloads
 
 pytestmark = pytest.mark.integration
+log_figures = logging.getLogger(__name__)
 
 # Addresses inside the cluster and the exporters of the collector there: replaced by this machine's, or dropped.
 LOCAL_ONLY = ("KAFKA_BOOTSTRAP_SERVERS", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER")
@@ -49,15 +54,40 @@ def read_only_mounts() -> bool:
     return probe.returncode == 0
 
 
-def commands(production: list[dict[str, Any]], services: dict[str, Service[Any, Any]]) -> list[tuple[str, Any]]:
-    """(workload name, (service, its container's args, its environment)), the migration Jobs first."""
+@dataclass(frozen=True)
+class PodProcess:
+    workload: str
+    service: Service[Any, Any]
+    args: list[str]
+    env: dict[str, Any]
+    memory_limit: int  # bytes
+
+
+def commands(production: list[dict[str, Any]], services: dict[str, Service[Any, Any]]) -> list[PodProcess]:
+    """The processes of the services' workloads, the migration Jobs first."""
     found = []
     for workload in sorted(workloads(production), key=lambda w: (w["kind"] != "Job", w["metadata"]["name"])):
         service = service_of(workload, services)
         if service is not None:
-            args, env = container(workload)["args"], environment(workload, production)
-            found.append((workload["metadata"]["name"], (service, args, env)))
+            spec = container(workload)
+            limit = parse_quantity(spec["resources"]["limits"]["memory"])
+            env = environment(workload, production)
+            found.append(PodProcess(workload["metadata"]["name"], service, spec["args"], env, limit))
     return found
+
+
+def parse_quantity(quantity: str) -> int:
+    """A Kubernetes memory quantity in bytes (the binary suffixes the manifests use)."""
+    for suffix, factor in (("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)):
+        if quantity.endswith(suffix):
+            return int(quantity.removesuffix(suffix)) * factor
+    return int(quantity)
+
+
+def rss(process: subprocess.Popen[bytes]) -> int:
+    """Resident memory of a process and its children (a server's workers): what the container's limit counts."""
+    root = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
 
 def production_secrets() -> dict[str, str]:
@@ -169,24 +199,26 @@ async def test_every_process_of_the_manifests_starts_from_a_read_only_working_di
     logs = tmp_path / "logs"
     logs.mkdir()
     found = commands(production, services)
-    assert {args[0] for _, (_, args, _) in found} == {"migrate", "serve", "worker"}
-    running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    assert {p.args[0] for p in found} == {"migrate", "serve", "worker"}
+    running: list[tuple[PodProcess, subprocess.Popen[bytes], Path]] = []
+    memory: dict[str, tuple[int, int]] = {}
     try:
         values = {**production_secrets(), **service_databases}
-        for name, (service, args, env) in found:
-            settings = local_settings(service, env, kafka, values)
-            log = logs / f"{name}.log"
-            process = start([service.name, *args], settings, log, workdir)
-            if args[0] == "migrate":
+        for pod in found:
+            settings = local_settings(pod.service, pod.env, kafka, values)
+            log = logs / f"{pod.workload}.log"
+            process = start([pod.service.name, *pod.args], settings, log, workdir)
+            if pod.args[0] == "migrate":
                 assert process.wait(120) == 0, log.read_text()
                 continue
-            running.append((name, process, log))
-            if args[0] == "worker":
+            running.append((pod, process, log))
+            if pod.args[0] == "worker":
                 await answers(f"http://127.0.0.1:{settings['METRICS_PORT']}/metrics", process)
             else:
-                await answers(f"http://127.0.0.1:{settings[port_variable(service)]}/readyz", process)
+                await answers(f"http://127.0.0.1:{settings[port_variable(pod.service)]}/readyz", process)
         await asyncio.sleep(5)  # the workers' first rounds (faust's app starts within a second or two)
-        assert {name: p.poll() for name, p, _ in running} == {name: None for name, _, _ in running}, "all still up"
+        assert [pod.workload for pod, p, _ in running if p.poll() is not None] == [], "exited"
+        memory = {pod.workload: (rss(process) >> 20, pod.memory_limit >> 20) for pod, process, _ in running}
     finally:
         for _, process, _ in running:
             process.terminate()
@@ -195,5 +227,8 @@ async def test_every_process_of_the_manifests_starts_from_a_read_only_working_di
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
-    assert {name: problems(log) for name, _, log in running} == {name: [] for name, _, _ in running}
+    log_figures.info("resident MiB at rest / limit MiB: %s", memory)
+    # At rest a process keeps to half of its limit: the rest is for load (batches, PDFs, backlogs).
+    assert {w: used for w, (used, limit) in memory.items() if used > limit / 2} == {}, memory
+    assert {pod.workload: problems(log) for pod, _, log in running} == {pod.workload: [] for pod, _, _ in running}
     assert list(workdir.iterdir()) == []
