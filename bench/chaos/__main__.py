@@ -18,6 +18,7 @@ from intplat_common.events import BookkeepingDocumentSynced, CheckoutCompleted
 
 from .faults import FAULTS, HOLD_SECONDS, SHORT, Fault
 from .history import Outcome, outcome, republished
+from .instagram import schedule_accounts, sync_outcome
 from .load import WebhookLoad, recipient
 from .platform import Platform, running_platform
 from .probes import ConsumerLag, backlogs, mails_sent
@@ -157,6 +158,7 @@ async def chaos(faults: list[Fault]) -> bool:
     logs = Path(tempfile.mkdtemp(prefix="intplat-chaos-"))
     run_started = time.monotonic()
     async with running_platform(logs) as platform, httpx.AsyncClient(timeout=30) as http:
+        instagram_accounts = await schedule_accounts(platform, http)
         load = WebhookLoad(platform.urls["gateway"], await _fixture_session(platform), RATE)
         lag = ConsumerLag(platform.bootstrap)
         await lag.start()
@@ -173,6 +175,9 @@ async def chaos(faults: list[Fault]) -> bool:
         print(f"drained in {drained:.1f} s; checking the history", flush=True)
         await asyncio.sleep(3)  # anything sent twice would show up now
         result = await outcome(platform, http, load.history.sent)
+        platform.components["instagram-scheduler"].stop()  # no new slots: the last ones are synced, then counted
+        synced = await sync_outcome(platform, instagram_accounts)
+        print(f"instagram-sync: {synced.describe()}", flush=True)
         figures = _figures(runs, load, result, end, end_wall)
         error_lines = _error_lines(logs)
         await lag.close()
@@ -186,6 +191,7 @@ async def chaos(faults: list[Fault]) -> bool:
         total_seconds=time.monotonic() - run_started,
         error_lines=error_lines,
         logs=logs,
+        instagram=synced,
         lost_overall=sum(
             1 for i in load.history.acked_at if not (result.published[i] and result.documents[i] and result.mails[i])
         ),

@@ -92,6 +92,9 @@ WORKERS = (
     "bridge-relay",
     "notifier-consumer",
     "notifier-sender",
+    "instagram-consumer",
+    "instagram-relay",
+    "instagram-scheduler",
 )
 FAULTS = [
     *(kill_and_restart(name) for name in WORKERS),

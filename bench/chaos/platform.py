@@ -18,6 +18,7 @@ from intplat_devstack.paths import free_port
 from intplat_devstack.stripe_mock import stripe_mock_command
 
 from intplat_common import TopicConfig, dlq_topic, ensure_topics
+from intplat_common.credentials import EncryptionKey
 from intplat_common.events import TOPICS, BookkeepingDocumentSynced
 
 from .._infra import ROOT, fresh_database, infrastructure, wait_ready
@@ -27,10 +28,15 @@ WEBHOOK_SECRET = "whsec_chaos"  # noqa: S105 - this run's own secrets, nothing o
 INTERNAL_KEY = "chaos-internal-key"
 LEXOFFICE_KEY = "chaos-lexoffice-key"
 POSTMARK_TOKEN = "chaos-postmark-token"  # noqa: S105
-GROUPS = {"lexoffice-bridge": "lexoffice-bridge", "notifier": "notifier"}
+GROUPS = {"lexoffice-bridge": "lexoffice-bridge", "notifier": "notifier", "instagram-sync": "instagram-sync"}
 # The bridge paces Lexoffice calls at the configured limit; the sandbox enforces the same one. Raised from Lexoffice's
 # 2 req/s so that the steady load is not queued behind the rate limit for the whole run.
 LEXOFFICE_RATE = "100"
+INSTAGRAM_KEYS = EncryptionKey.generate("chaos1").entry()  # this run's own, for the stored Instagram tokens
+INSTAGRAM_PLAN = "pro_monthly"  # the lookup key of stripe-mock's fixture price (the subscriptions the run sends)
+INSTAGRAM_PERIOD_SECONDS = 5
+# Every instagram-sync worker as a process of its own (uptime is off: provider probes are off in tests).
+INSTAGRAM_WORKERS = ("consumer", "relay", "scheduler", "upkeep", "publisher")
 
 
 @dataclass
@@ -114,11 +120,14 @@ async def _start(platform: Platform, logs: Path) -> None:
     kafka, postgres, toxiproxy = platform.kafka, platform.postgres, platform.toxiproxy
     await _topics(kafka.bootstrap_servers)
     pg_proxy = await toxiproxy.proxy("postgres", _postgres_port(postgres))
-    names = ("gateway", "bridge", "notifier")
+    names = ("gateway", "bridge", "notifier", "instagram")
     direct = dict(zip(names, await asyncio.gather(*(fresh_database(postgres) for _ in names)), strict=True))
     platform.databases.update({name: _through(dsn, pg_proxy) for name, dsn in direct.items()})
     databases = platform.databases
-    ports = {name: free_port() for name in ("gateway", "bridge", "notifier", "lexoffice", "postmark", "stripe")}
+    ports = {
+        name: free_port()
+        for name in ("gateway", "bridge", "notifier", "instagram", "lexoffice", "postmark", "meta", "stripe")
+    }
     lexoffice_proxy = await toxiproxy.proxy("lexoffice", ports["lexoffice"])
     postmark_proxy = await toxiproxy.proxy("postmark", ports["postmark"])
     platform.urls.update({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})
@@ -154,6 +163,7 @@ async def _start(platform: Platform, logs: Path) -> None:
             "POSTMARK_SANDBOX_WEBHOOK_URL": "",
         },
     )
+    add("meta-sandbox", ["meta-sandbox"], {"META_SANDBOX_PORT": str(ports["meta"]), "META_SANDBOX_WEBHOOK_URL": ""})
     gateway = {
         **common,
         "STRIPE_GATEWAY_DATABASE_URL": databases["gateway"],
@@ -186,6 +196,19 @@ async def _start(platform: Platform, logs: Path) -> None:
         "NOTIFIER_EMBEDDED_CONSUMER": "false",
         "NOTIFIER_EMBEDDED_SENDER": "false",
     }
+    instagram = {
+        **common,
+        "INSTAGRAM_SYNC_DATABASE_URL": databases["instagram"],
+        "INSTAGRAM_SYNC_PORT": str(ports["instagram"]),
+        "INSTAGRAM_SYNC_PUBLIC_URL": urls["instagram"],
+        "META_GRAPH_API_BASE": urls["meta"],
+        "CREDENTIALS_ENCRYPTION_KEYS": INSTAGRAM_KEYS,
+        "INSTAGRAM_SYNC_TIER_PLANS": f"{INSTAGRAM_PLAN}:hourly",
+        # An "hourly" slot every few seconds, so that each fault's window holds several per account.
+        "INSTAGRAM_SYNC_HOURLY_PERIOD_SECONDS": str(INSTAGRAM_PERIOD_SECONDS),
+        "INSTAGRAM_SYNC_SCHEDULER_POLL_SECONDS": "1",
+        "INSTAGRAM_SYNC_EMBEDDED_WORKERS": "none",
+    }
     add("gateway", ["stripe-gateway", "serve"], gateway)
     add("gateway-relay", ["stripe-gateway", "worker", "relay"], gateway)
     add("bridge", ["lexoffice-bridge", "serve"], bridge)
@@ -195,10 +218,16 @@ async def _start(platform: Platform, logs: Path) -> None:
     add("notifier", ["notifier", "serve"], notifier)
     add("notifier-consumer", ["notifier", "worker", "consumer"], notifier)
     add("notifier-sender", ["notifier", "worker", "sender", "breaker-watch"], notifier)
+    add("instagram", ["instagram-sync", "serve"], instagram)
+    for worker in INSTAGRAM_WORKERS:
+        add(f"instagram-{worker}", ["instagram-sync", "worker", worker], instagram)
     # The HTTP processes migrate their databases; the workers start once those are ready.
-    for name in ("stripe-mock", "lexoffice-sandbox", "postmark-sandbox", "gateway", "bridge", "notifier"):
+    servers = ("gateway", "bridge", "notifier", "instagram")
+    for name in ("stripe-mock", "lexoffice-sandbox", "postmark-sandbox", "meta-sandbox", *servers):
         platform.components[name].start()
-    await asyncio.gather(*(wait_ready(f"{urls[name]}/readyz") for name in ("gateway", "bridge", "notifier")))
+    await asyncio.gather(*(wait_ready(f"{urls[name]}/readyz") for name in servers))
+    for worker in INSTAGRAM_WORKERS:
+        platform.components[f"instagram-{worker}"].start()
     for name in ("gateway-relay", "bridge-consumer", "bridge-booker", "bridge-relay"):
         platform.components[name].start()
     for name in ("notifier-consumer", "notifier-sender"):

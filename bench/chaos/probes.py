@@ -1,5 +1,6 @@
 """What is still to do, read from the platform: outbox rows not yet published, effect-ledger rows not yet done,
-consumer lag per group, and acknowledged webhooks without their mail yet (end to end)."""
+consumer lag per group, Instagram accounts whose slot is overdue, and acknowledged webhooks without their mail yet
+(end to end)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,15 @@ from .._notifier import accepted_by_postmark
 from .load import WebhookLoad
 from .platform import GROUPS, POSTMARK_TOKEN, Platform
 
+OVERDUE = "now() - interval '3 s'"
 BACKLOG_QUERIES: dict[str, tuple[str, str, tuple[object, ...]]] = {
     "gateway_outbox": ("gateway", "SELECT count(*) FROM outbox", ()),
     "bridge_outbox": ("bridge", "SELECT count(*) FROM outbox", ()),
     "bridge_effects": ("bridge", "SELECT count(*) FROM lexoffice_effects WHERE status = ANY($1)", (PENDING_STATUSES,)),
     "notifier_mails": ("notifier", "SELECT count(*) FROM messages WHERE status = ANY($1)", (PENDING_STATUSES,)),
+    "instagram_outbox": ("instagram", "SELECT count(*) FROM outbox", ()),
+    # Accounts whose slot is due and not claimed by a scheduler round (a round runs every second).
+    "instagram_overdue": ("instagram", f"SELECT count(*) FROM sync_schedule WHERE next_slot < {OVERDUE}", ()),
 }
 UNAVAILABLE = -1
 MAILED = ["sent", "delivered", "opened", "clicked"]  # accepted by Postmark (the notifier's own record)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._report import RESULTS
+from .instagram import SyncOutcome
 
 RECOVERY_TARGET_SECONDS = 60.0
 
@@ -51,10 +52,11 @@ def write_results(
     total_seconds: float,
     error_lines: dict[str, int],
     logs: Path,
+    instagram: SyncOutcome,
 ) -> bool:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     load = os.getloadavg()
-    ok = all(f.ok for f in figures) and lost_overall == 0 and not math.isinf(drained_seconds)
+    ok = all(f.ok for f in figures) and lost_overall == 0 and not math.isinf(drained_seconds) and instagram.ok
     lines = [
         "# chaos",
         "",
@@ -62,7 +64,8 @@ def write_results(
         "retries (same event id, re-signed, growing delay) of every delivery without a 2xx; each webhook ends as a "
         "`billing.checkout.completed.v1` record, one Lexoffice invoice (its PDF stored) and one mail with that PDF. "
         "One fault at a time (see docs/chaos.md), then its recovery. After the last fault the load stops, everything "
-        "drains, and every acknowledged webhook is checked: published, one document, one mail.",
+        "drains, and every acknowledged webhook is checked: published, one document, one mail. Beside the load, three "
+        "Instagram accounts are synced every 5 s through every fault, and checked too.",
         "",
         f"Run {when} on {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores shared with other engineers' test runs (load average at the end "
@@ -75,11 +78,14 @@ def write_results(
         f"{sum(f.duplicate_documents for f in figures)} duplicate documents; "
         f"drained to 0 in {_seconds(drained_seconds)} s after the load stopped.",
         "",
+        f"**Instagram** (through every fault, `bench/chaos/instagram.py`): {instagram.describe()}.",
+        "",
         "*Backlog cleared*: seconds from the fault's end until every webhook sent by then has its mail (so the "
         "sender's retries and the outbox rows, consumer lag and effect-ledger rows on the way are worked off; new "
         "webhooks keep arriving); target ≤ 60 s. *Peak backlogs* (sampled once a second, shown where above normal "
         "operation): "
-        "`gateway_outbox`/`bridge_outbox` unpublished outbox rows, `bridge_effects`/`notifier_mails` effect-ledger "
+        "`gateway_outbox`/`bridge_outbox`/`instagram_outbox` unpublished outbox rows, `instagram_overdue` accounts "
+        "whose slot is more than 3 s overdue, `bridge_effects`/`notifier_mails` effect-ledger "
         "rows not yet done, `lag_*` consumer lag of the group, `acked_not_mailed` acknowledged webhooks without "
         "their mail yet. Normal operation (peaks of a "
         "warm-up): " + ", ".join(f"{k} {v}" for k, v in steady.items()) + ". *Re-published*: records appended "
@@ -119,6 +125,7 @@ def write_results(
             for f in figures
         ],
         "error_lines": error_lines,
+        "instagram": asdict(instagram),
     }
     (RESULTS / "chaos.json").write_text(json.dumps(summary, indent=2) + "\n")
     print((RESULTS / "chaos.md").read_text(), flush=True)

@@ -48,7 +48,7 @@ def make_settings(database: str = "postgresql://unused/none", **extra: Any) -> I
         "META_GRAPH_API_BASE": "http://meta.test",
         "CREDENTIALS_ENCRYPTION_KEYS": KEY,
         "INTERNAL_API_KEYS": "test-internal-key",
-        "INSTAGRAM_SYNC_EMBEDDED_WORKERS": "",
+        "INSTAGRAM_SYNC_EMBEDDED_WORKERS": "none",
     }
     values.update(extra)
     return InstagramSyncSettings(**values)

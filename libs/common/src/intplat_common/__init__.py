@@ -12,7 +12,7 @@ from ._correlation import (
     reset_correlation_id,
     set_correlation_id,
 )
-from ._db import connect_and_migrate, create_pool, migrate, upgrade_database
+from ._db import DATABASE_GONE, connect_and_migrate, create_pool, migrate, upgrade_database
 from ._gc import freeze_startup_objects
 from ._held_connection import HeldConnection
 from ._http import (
@@ -66,6 +66,7 @@ from .events import dlq_topic
 
 __all__ = [
     "CORRELATION_HEADER",
+    "DATABASE_GONE",
     "PRODUCER_SAFETY",
     "TRACES_DIR_VARIABLE",
     "AmbiguousOutcome",

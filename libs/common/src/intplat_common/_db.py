@@ -14,6 +14,15 @@ import sqlalchemy.exc
 log = logging.getLogger(__name__)
 _ALEMBIC_ENV = Path(__file__).parent / "_alembic"
 
+# The database is away (a restart, a failover, a dropped connection), not a bug in the caller: HTTP routes answer
+# 503, workers end their round and try again, and it is logged as a warning without a traceback.
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, "cannot connect now"
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,6 +25,7 @@ from ._correlation import (
     reset_correlation_id,
     set_correlation_id,
 )
+from ._db import DATABASE_GONE
 from ._telemetry import prometheus_text
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,6 @@ def install_middleware_and_errors(app: FastAPI, *, body_timeout_seconds: float =
     # The database gone mid-request (a restart, a failover, a dropped connection): a clear 503 the caller retries,
     # not a 500 with a traceback. Routes that must answer otherwise (webhooks: their provider's retry contract)
     # catch these themselves.
-    @app.exception_handler(OSError)
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning(
             "database unavailable; answered 503",
@@ -196,6 +192,9 @@ def install_middleware_and_errors(app: FastAPI, *, body_timeout_seconds: float =
         response = problem(503, "database_unavailable", f"the database is unavailable ({type(exc).__name__}); retry")
         response.headers["Retry-After"] = "5"
         return response
+
+    for gone in DATABASE_GONE:
+        app.add_exception_handler(gone, database_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

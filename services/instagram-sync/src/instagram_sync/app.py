@@ -33,7 +33,7 @@ from .publisher import PostPublisher, PublishOptions
 from .routes import connect, dashboard, posts, webhooks
 from .schedule import Periods
 from .scheduler import Scheduler
-from .settings import InstagramSyncSettings
+from .settings import WORKERS, InstagramSyncSettings
 from .state_metrics import measure
 from .storage import MIGRATIONS
 from .sync import AccountSync, SyncOptions
@@ -179,9 +179,6 @@ class InstagramComponents:
     async def aclose(self) -> None:
         await self.connect.aclose()
         await self.graph.aclose()
-
-
-WORKERS = ("relay", "consumer", "scheduler", "upkeep", "publisher", "uptime")
 
 
 def embedded_workers(settings: InstagramSyncSettings) -> list[str]:

@@ -18,7 +18,7 @@ import asyncpg
 import faust
 from aiokafka.errors import KafkaConnectionError
 
-from intplat_common import KafkaProbe, finish_task
+from intplat_common import DATABASE_GONE, KafkaProbe, finish_task
 
 from .clock import Clock, utc_now
 from .schedule import emit_due
@@ -67,10 +67,12 @@ class Scheduler:
         return app
 
     async def tick(self) -> None:
+        # Either way the slot stays due (nothing committed): the next tick claims it.
         try:
             self.emitted += await emit_due(self._pool, self._clock())
+        except DATABASE_GONE as exc:
+            log.warning("scheduler round failed: database unavailable", extra={"fields": {"error": repr(exc)}})
         except Exception:
-            # The slot stays due (nothing committed): the next tick claims it.
             log.exception("scheduler round failed")
 
     async def run(self) -> None:

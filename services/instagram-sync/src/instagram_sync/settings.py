@@ -14,6 +14,8 @@ DEV_APP_SECRET = "meta-dev-app-secret"  # noqa: S105 - the sandbox's app secret,
 DEV_VERIFY_TOKEN = "meta-dev-verify-token"  # noqa: S105 - the sandbox's webhook verify token, refused in production
 
 Tier = Literal["hourly", "daily", "none"]
+# The service's workers (`instagram-sync worker NAME`), all embedded in `serve` by default.
+WORKERS = ("relay", "consumer", "scheduler", "upkeep", "publisher", "uptime")
 DEFAULT_TIER_PLANS: dict[str, Tier] = {"instagram_pro_monthly": "hourly", "instagram_basic_monthly": "daily"}
 
 
@@ -101,15 +103,26 @@ class InstagramSyncSettings(CredentialSettings):
         default=900.0, gt=0, validation_alias="INSTAGRAM_SYNC_PUBLISH_LIMIT_WAIT_SECONDS"
     )
     post_horizon_days: int = Field(default=75, ge=1, le=365, validation_alias="INSTAGRAM_SYNC_POST_HORIZON_DAYS")
+    # Which workers `serve` runs in its process: names of WORKERS, or `none` (an empty value means the default).
     embedded_workers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["relay", "consumer", "scheduler", "upkeep", "publisher", "uptime"],
-        validation_alias="INSTAGRAM_SYNC_EMBEDDED_WORKERS",
+        default_factory=lambda: list(WORKERS), validation_alias="INSTAGRAM_SYNC_EMBEDDED_WORKERS"
     )
 
     @field_validator("account_metrics", "embedded_workers", mode="before")
     @classmethod
     def _csv_lists(cls, value: object) -> object:
         return split_csv(value)
+
+    @field_validator("embedded_workers")
+    @classmethod
+    def _known_workers(cls, value: list[str]) -> list[str]:
+        # A misspelt name would otherwise leave its worker running nowhere, silently.
+        if value == ["none"]:
+            return []
+        unknown = sorted(set(value) - set(WORKERS))
+        if unknown:
+            raise ValueError(f"unknown workers {unknown}: the workers are {', '.join(WORKERS)} (or `none`)")
+        return value
 
     @field_validator("reminder_days", mode="before")
     @classmethod

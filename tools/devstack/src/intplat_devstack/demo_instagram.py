@@ -14,13 +14,20 @@ INSTAGRAM_SYNC = os.environ.get("INSTAGRAM_SYNC_URL", "http://127.0.0.1:8004")
 META_SANDBOX = os.environ.get("META_GRAPH_API_BASE", "http://127.0.0.1:8103")
 
 
-async def connect_account(http: httpx.AsyncClient, customer_id: str, api_key: str) -> str:
+async def connect_account(
+    http: httpx.AsyncClient,
+    customer_id: str,
+    api_key: str,
+    *,
+    instagram_sync: str = INSTAGRAM_SYNC,
+    meta_sandbox: str = META_SANDBOX,
+) -> str:
     """As the client portal and the client's browser would: a connect link, Meta's dialog, the callback."""
-    (account,) = (await http.post(f"{META_SANDBOX}/_sandbox/meta/accounts", json={"count": 1})).json()
-    scripted = await http.put(f"{META_SANDBOX}/_sandbox/meta/login", json={"instagram_account_id": account["id"]})
+    (account,) = (await http.post(f"{meta_sandbox}/_sandbox/meta/accounts", json={"count": 1})).json()
+    scripted = await http.put(f"{meta_sandbox}/_sandbox/meta/login", json={"instagram_account_id": account["id"]})
     scripted.raise_for_status()
     link = await http.post(
-        f"{INSTAGRAM_SYNC}/v1/instagram/connect-links",
+        f"{instagram_sync}/v1/instagram/connect-links",
         json={"customer_id": customer_id, "login": "instagram"},
         headers={"X-Internal-Api-Key": api_key},
     )

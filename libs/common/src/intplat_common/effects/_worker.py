@@ -26,6 +26,7 @@ import asyncpg
 from opentelemetry import propagate, trace
 
 from .._breaker import AsyncCircuitBreaker
+from .._db import DATABASE_GONE
 from .._tasks import finish_task
 from . import _metrics
 from ._heartbeat import LeaseHeartbeat
@@ -33,8 +34,7 @@ from ._ledger import EffectLedger
 from ._outcome import Alert, BatchRejected, Outcome, OutcomeUnknown, ProviderUnavailable
 from ._provider import CallT, EffectProvider, RowT
 
-# Errors that mean the database is gone, not that one row's attempt failed: they end the whole round.
-_DATABASE_GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+# DATABASE_GONE: the database is gone, not one row's attempt failed: it ends the whole round.
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("intplat_common.effects")
@@ -231,7 +231,7 @@ class EffectWorker(Generic[RowT, CallT]):
         """A provider plugin's own error (a bug, a constraint its bookkeeping broke) ends these rows' attempt only:
         they are unknown (the call may have been made: looked up before any new attempt) and back off, while the
         round goes on. Losing the database ends the round (the claimed rows are handed back)."""
-        if isinstance(exc, _DATABASE_GONE):
+        if isinstance(exc, DATABASE_GONE):
             raise exc
         log.exception(
             "effect attempt failed in the provider plugin",

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from intplat_common import read_limited_body
+from intplat_common import DATABASE_GONE, read_limited_body
 from intplat_common.service import Pool
 
 from ..settings import LexofficeBridgeSettings
@@ -78,7 +77,7 @@ async def lexoffice_callback(
             event["eventDate"],
             json.dumps(event),
         )
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+    except DATABASE_GONE as exc:
         raise HTTPException(503, f"database unavailable: {type(exc).__name__}", headers={"Retry-After": "10"}) from None
     if inserted:
         request.app.state.status.callbacks.wake()  # at once when this process runs the processor (else it polls)

@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from intplat_common import read_limited_body
+from intplat_common import DATABASE_GONE, read_limited_body
 
 from ..tracking import apply_webhook
 from .deps import Pool, Settings
@@ -108,6 +108,6 @@ async def postmark_webhook(
     except (asyncpg.DataError, UnicodeEncodeError):
         # NUL characters or lone surrogates: nothing PostgreSQL can store, and nothing Postmark sends.
         raise HTTPException(400, "body holds characters that cannot be stored (NUL or unpaired surrogates)") from None
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+    except DATABASE_GONE as exc:
         raise HTTPException(503, f"database unavailable: {type(exc).__name__}", headers={"Retry-After": "60"}) from None
     return WebhookAnswer(status=result.outcome, record_type=result.record_type)
