@@ -29,6 +29,7 @@ WARM_UP_SECONDS = 20.0
 RECOVERY_LIMIT_SECONDS = 60.0
 DRAIN_LIMIT_SECONDS = 120.0
 FLOW_LIMIT_SECONDS = 120.0
+INSTAGRAM_BACKLOGS = ("instagram_outbox", "instagram_overdue", "lag_instagram-sync")
 
 
 async def _fixture_session(platform: Platform) -> dict[str, Any]:
@@ -78,11 +79,13 @@ class Sampler:
 
 
 async def _seconds_to_clear(sampler: Sampler, platform: Platform, owed: list[str], ended: float) -> float:
-    """From the fault's end until every webhook sent by then has its mail: the fault's backlog, in the sender's
-    retries and in every outbox, ledger and consumer group on the way, is worked off (new webhooks keep arriving)."""
+    """From the fault's end until every webhook sent by then has its mail and instagram-sync is level again (no
+    unpublished request, no overdue account, no lag): the fault's backlog, in the sender's retries and in every
+    outbox, ledger and consumer group on the way, is worked off (new webhooks and slots keep arriving)."""
     while (now := time.monotonic()) - ended < RECOVERY_LIMIT_SECONDS:
-        await sampler.sample()
-        if await mails_sent(platform.databases["notifier"], owed) == len(owed):
+        figures = await sampler.sample()
+        level = all(figures[name] == 0 for name in INSTAGRAM_BACKLOGS)
+        if level and await mails_sent(platform.databases["notifier"], owed) == len(owed):
             return now - ended
         await asyncio.sleep(1)
     return float("inf")

@@ -80,7 +80,8 @@ def write_results(
         "",
         f"**Instagram** (through every fault, `bench/chaos/instagram.py`): {instagram.describe()}.",
         "",
-        "*Backlog cleared*: seconds from the fault's end until every webhook sent by then has its mail (so the "
+        "*Backlog cleared*: seconds from the fault's end until every webhook sent by then has its mail and "
+        "instagram-sync is level (no unpublished request, no overdue account, no consumer lag) (so the "
         "sender's retries and the outbox rows, consumer lag and effect-ledger rows on the way are worked off; new "
         "webhooks keep arriving); target ≤ 60 s. *Peak backlogs* (sampled once a second, shown where above normal "
         "operation): "
