@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from intplat_common import finish_task
+from intplat_common import DATABASE_GONE, finish_task
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ class Periodic:
         while not self._stopping.is_set():
             try:
                 await self._round()
+            except DATABASE_GONE as exc:  # a restart or failover: expected, no traceback
+                log.warning("%s round failed: database unavailable", self.name, extra={"fields": {"error": repr(exc)}})
             except Exception:
                 log.exception("%s round failed", self.name)
             with contextlib.suppress(TimeoutError):
