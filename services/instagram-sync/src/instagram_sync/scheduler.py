@@ -60,6 +60,10 @@ class Scheduler:
             web_enabled=False,
             topic_replication_factor=self._replication_factor,
             topic_partitions=1,
+            # A scheduler killed (OOM, a lost node) stays the group's leader until its session times out, and no
+            # tick runs meanwhile: faust's default of 60 s held the slots that long in the chaos run (57 s).
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
             autodiscover=False,
         )
         app.timer(self._interval, on_leader=True)(self.tick)
